@@ -1,0 +1,3 @@
+from hakisa.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,175 @@
+"""The `hakisa` command line.  Each command builds its config, opens its resources,
+calls one function and prints a summary; errors print one clear line (exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+from hakisa import __version__
+from hakisa.errors import HakisaError
+
+
+def _fmt_status(stats, focused_note: str = "") -> str:
+    el = time.monotonic() - stats.started
+    return (f"REC {el:7.1f}s | {stats.rate():5.1f} Hz | missed {stats.missed} ({stats.missed_pct():.2f}%) | "
+            f"steps {stats.steps} | episodes {stats.episodes} done{focused_note}")
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from hakisa.codec import ActionCodec
+    from hakisa.dataset import DatasetWriter, check_output_path
+    from hakisa.inputlog import InputTracker
+    from hakisa.profile import load_profile
+    from hakisa.recorder import Recorder, summarize_grab_ms
+
+    profile = load_profile(args.profile)
+    check_output_path(args.out, args.force)
+    if args.hz:
+        if not 1 <= args.hz <= 60:
+            raise HakisaError(f"--hz {args.hz}: choose a tick rate from 1 to 60.")
+        from dataclasses import replace
+        profile = replace(profile, capture=replace(profile.capture, tick_hz=float(args.hz)))
+
+    from hakisa.live import require_display
+
+    require_display("record")
+    from hakisa.live.listen import InputListener
+    from hakisa.live.sources import FocusProbe, WindowFrameSource, apply_region
+    from hakisa.live.x11 import find_window
+
+    win = find_window(profile.window, timeout=args.wait)
+    geo = win.geometry()
+    win.close()
+    if geo is None:
+        raise HakisaError(f"window {win.title!r} vanished while hakisa was starting; start the game and retry.")
+    area = apply_region(geo, profile.capture.region)
+    codec = ActionCodec(profile.actions, (area[2], area[3]))
+    writer = DatasetWriter(args.out, profile, codec, source="record", force=args.force)
+    source = WindowFrameSource(win.wid, win.title, profile.capture.region)
+    recorder: Recorder | None = None
+
+    def kill() -> None:
+        if recorder is not None:
+            recorder.stop(f"kill switch ({profile.safety.kill_switch})")
+
+    tracker = InputTracker(accept_key=FocusProbe(win.wid, win.title), kill_key=profile.safety.kill_switch,
+                           on_kill=kill)
+    recorder = Recorder(profile, source, tracker, writer, codec, max_seconds=args.seconds)
+    signal.signal(signal.SIGTERM, lambda *_: recorder.stop("SIGTERM"))
+    tty = sys.stderr.isatty()
+    last_line = [0.0]
+
+    def show(stats) -> None:
+        now = time.monotonic()
+        if tty:
+            print("\r" + _fmt_status(stats), end="", file=sys.stderr, flush=True)
+        elif now - last_line[0] >= 5:
+            print(_fmt_status(stats), file=sys.stderr, flush=True)
+            last_line[0] = now
+
+    print(f"recording {win.title!r} ({area[2]}x{area[3]} at {area[0]},{area[1]}) at "
+          f"{profile.capture.tick_hz:g} Hz into {args.out}; stop with Ctrl+C or {profile.safety.kill_switch}",
+          file=sys.stderr, flush=True)
+    try:
+        with InputListener(tracker):
+            recorder.start()
+            stats = recorder.wait(on_tick=show)
+    finally:
+        writer.close("truncated")
+    if tty:
+        print(file=sys.stderr)
+    p50, p99 = summarize_grab_ms(stats)
+    elapsed = time.monotonic() - stats.started
+    print(f"stopped: {stats.stop_reason}\n"
+          f"  {stats.steps} steps in {stats.episodes} episodes ({stats.terminated} ended by game over) over "
+          f"{elapsed:.1f} s\n"
+          f"  achieved {stats.rate():.2f} Hz of {profile.capture.tick_hz:g}, missed ticks {stats.missed} "
+          f"({stats.missed_pct():.2f}%), ticks without focus {stats.unfocused}\n"
+          f"  grab+preprocess p50 {p50:.2f} ms, p99 {p99:.2f} ms; keys rejected (other window) "
+          f"{tracker.rejected_keys}\n  wrote {args.out}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from hakisa.inspect import format_summary, summarize, summary_json
+
+    status = 0
+    for path in args.files:
+        try:
+            s = summarize(path)
+        except HakisaError as exc:
+            print(f"{path}: BROKEN: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(summary_json(s) if args.json else format_summary(s))
+        if s.problems:
+            status = 1
+    return status
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from hakisa.replay import write_replay
+
+    n = write_replay(args.file, args.out, episode=args.episode, max_steps=args.max_steps, width=args.width,
+                     force=args.force)
+    print(f"wrote {args.out} ({n} frames)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hakisa", description="Teach an agent to play any windowed PC game from its screen.",
+        epilog="Phases: record (a human plays) -> study -> explore -> consolidate -> play. "
+               "Run `hakisa COMMAND --help` for each command.")
+    p.add_argument("--version", action="version", version=f"hakisa {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("record", help="record a human playing: screen + keyboard + mouse into HDF5",
+                       description="Capture the game window at the profile's tick rate and log every key and "
+                                   "mouse event while a person plays. Stop with Ctrl+C or the profile's kill-switch "
+                                   "key; episodes split at game over. Keys typed into other windows are never logged.")
+    r.add_argument("--profile", required=True, help="game profile (TOML), e.g. profiles/dodge.toml")
+    r.add_argument("--out", required=True, help="dataset file to create, e.g. datasets/session1.h5")
+    r.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    r.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: until stopped)")
+    r.add_argument("--hz", type=float, default=None, help="override the profile's tick rate (1-60 Hz)")
+    r.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window (default 3)")
+    r.set_defaults(func=cmd_record)
+
+    i = sub.add_parser("inspect", help="validate datasets and summarise them",
+                       description="Check each dataset file and print episodes, steps, rate, missed ticks, action "
+                                   "histograms and rewards. Exits 1 if any file is broken.")
+    i.add_argument("files", nargs="+", help="dataset files (.h5)")
+    i.add_argument("--json", action="store_true", help="print JSON instead of text")
+    i.set_defaults(func=cmd_inspect)
+
+    rp = sub.add_parser("replay", help="render a dataset into a video with the actions drawn on it",
+                        description="Write an .mp4 or .gif of the recorded frames with held keys, the next action, "
+                                    "the pointer and rewards drawn on each frame.")
+    rp.add_argument("file", help="dataset file (.h5)")
+    rp.add_argument("--out", required=True, help="clip to write (.mp4 or .gif)")
+    rp.add_argument("--episode", default=None, help="only this episode (e.g. ep_000001)")
+    rp.add_argument("--max-steps", type=int, default=None, help="stop after this many frames")
+    rp.add_argument("--width", type=int, default=512, help="video width in pixels (default 512)")
+    rp.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    rp.set_defaults(func=cmd_replay)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except HakisaError as exc:
+        print(f"hakisa {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hakisa {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,423 @@
+"""The hakisa dataset format (HDF5), its writer and its reader.
+
+Format version 1 (see docs in README "Dataset format"):
+
+``/`` attributes
+    ``format`` = "hakisa-dataset", ``format_version`` = 1, ``hakisa_version``,
+    ``created`` (ISO time), ``source`` ("record", "explore", ...),
+    ``profile_name``, ``profile_sha256``, ``profile_toml`` (the exact text),
+    ``tick_hz``, ``frame_shape`` (H, W, C), ``capture_size`` (W, H pixels),
+    ``codec`` (JSON), ``key_names`` / ``actors`` / ``event_kinds`` /
+    ``buttons`` (JSON lists that give meaning to the integer codes below).
+``/episodes/ep_NNNNNN`` — one group per episode, with N actions and N+1 observations:
+    per observation (N+1): ``observations`` (uint8 H x W x C, chunked, compressed),
+    ``obs_time`` (float64 monotonic seconds), ``tick`` (int64 tick number; gaps
+    are missed ticks), ``held_keys`` (uint8 x 16: bitmask over ``key_names``),
+    ``mouse_xy`` (int32 x 2, captured-area pixels, may lie outside it),
+    ``mouse_buttons`` (uint8 bitmask over ``buttons``).  Row 0's input is "none".
+    per action (N): ``command_type``, ``action_1``, ``action_2`` (int32),
+    ``actor`` (uint8 over ``actors``), ``q_value`` (float32, NaN when a human acted),
+    ``rewards`` (float32), ``terminations`` and ``truncations`` (bool, apart).
+    Action i is what happened between observation i and observation i+1.
+    raw events (M): ``events_time``, ``events_kind``, ``events_code`` (key index
+    or button), ``events_x``, ``events_y``, ``events_step`` (the observation
+    whose tick they fall in).
+    attributes: ``status`` ("recording" while open, then "terminated" or
+    "truncated"), ``started`` (ISO time), ``tick_hz``, ``missed_ticks``,
+    ``achieved_hz``, ``duration_s``.
+
+The writer flushes at least once per ``flush_interval`` seconds and at the end of
+every episode, always leaving N+1 observations for N actions on disk, so a
+killed writer loses at most the last interval and the file still opens.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import h5py
+import numpy as np
+
+from hakisa import __version__
+from hakisa.codec import ActionCodec
+from hakisa.errors import DatasetError, OutputError
+from hakisa.keys import KEY_NAMES, KEY_TABLE_SIZE
+from hakisa.profile import Profile
+
+FORMAT_NAME = "hakisa-dataset"
+FORMAT_VERSION = 1
+ACTORS: tuple[str, ...] = ("none", "human", "agent_greedy", "agent_random", "scripted")
+EVENT_KINDS: tuple[str, ...] = ("key_down", "key_up", "move", "button_down", "button_up", "scroll")
+BUTTONS: tuple[str, ...] = ("left", "right", "middle")
+MASK_BYTES = KEY_TABLE_SIZE // 8
+
+_OBS_FIELDS = ("observations", "obs_time", "tick", "held_keys", "mouse_xy", "mouse_buttons")
+_ACT_FIELDS = ("command_type", "action_1", "action_2", "actor", "q_value", "rewards",
+               "terminations", "truncations")
+_EVT_FIELDS = ("events_time", "events_kind", "events_code", "events_x", "events_y", "events_step")
+
+
+@dataclass
+class Observation:
+    """One tick as seen: the stored frame and the input state at that moment."""
+
+    frame: np.ndarray  # (H, W, C) uint8, already preprocessed
+    time: float  # monotonic seconds
+    tick: int
+    held_mask: np.ndarray = field(default_factory=lambda: np.zeros(MASK_BYTES, np.uint8))
+    mouse_xy: tuple[int, int] = (-1, -1)
+    mouse_buttons: int = 0
+    events: list[tuple[float, int, int, int, int]] = field(default_factory=list)  # time, kind, code, x, y
+
+
+def held_mask(names) -> np.ndarray:
+    """Pack canonical key names into the dataset's 16-byte held-key mask."""
+    from hakisa.keys import key_index
+
+    bits = np.zeros(KEY_TABLE_SIZE, dtype=np.uint8)
+    for n in names:
+        bits[key_index(n)] = 1
+    return np.packbits(bits)
+
+
+def mask_names(mask: np.ndarray) -> list[str]:
+    """Unpack a held-key mask into canonical key names."""
+    from hakisa.keys import key_name
+
+    return [key_name(int(i)) for i in np.flatnonzero(np.unpackbits(np.asarray(mask, np.uint8)))]
+
+
+def _now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def check_output_path(path: str | Path, force: bool) -> Path:
+    """Refuse an existing file without ``force`` and an unwritable location, before any work starts."""
+    p = Path(path)
+    if p.exists() and not force:
+        raise OutputError(f"{p} already exists; pass --force to overwrite it or choose another --out.")
+    if p.exists() and p.is_dir():
+        raise OutputError(f"{p} is a directory; give a file name such as {p / 'session.h5'}.")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {p}: folder {parent} does not exist; create it first.")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise OutputError(f"cannot write {p}: no permission to write in {parent}; choose another --out.")
+    return p
+
+
+class DatasetWriter:
+    """Appends episodes to a new dataset file; use from one thread only."""
+
+    def __init__(self, path: str | Path, profile: Profile, codec: ActionCodec, *, source: str = "record",
+                 force: bool = False, compression: str | None = "lzf", chunk_frames: int = 32,
+                 flush_interval: float = 1.0, extra_attrs: dict | None = None):
+        self.path = check_output_path(path, force)
+        self.profile = profile
+        self.frame_shape = profile.capture.frame_shape
+        self.chunk_frames = chunk_frames
+        self.flush_interval = flush_interval
+        self.compression = compression
+        try:
+            self.f = h5py.File(self.path, "w")
+        except OSError as exc:
+            raise OutputError(f"cannot create {self.path}: {exc}. Check the folder and free space.") from None
+        a = self.f.attrs
+        a["format"] = FORMAT_NAME
+        a["format_version"] = FORMAT_VERSION
+        a["hakisa_version"] = __version__
+        a["created"] = _now_iso()
+        a["source"] = source
+        a["profile_name"] = profile.name
+        a["profile_sha256"] = profile.sha256
+        a["profile_toml"] = profile.text
+        a["tick_hz"] = profile.capture.tick_hz
+        a["frame_shape"] = np.asarray(self.frame_shape, np.int32)
+        a["capture_size"] = np.asarray(codec.capture_size, np.int32)
+        a["codec"] = json.dumps(codec.to_dict())
+        a["key_names"] = json.dumps(list(KEY_NAMES))
+        a["actors"] = json.dumps(list(ACTORS))
+        a["event_kinds"] = json.dumps(list(EVENT_KINDS))
+        a["buttons"] = json.dumps(list(BUTTONS))
+        for k, v in (extra_attrs or {}).items():
+            a[k] = v
+        self.episodes = self.f.create_group("episodes")
+        self.n_episodes = 0
+        self.group: h5py.Group | None = None
+        self._buf: dict[str, list] = {}
+        self._n_steps = 0
+        self._last_flush = time.monotonic()
+        self._guard(self.f.flush)
+
+    # ----- episode lifecycle --------------------------------------------------------------
+    def start_episode(self, first: Observation, tick_hz: float | None = None) -> str:
+        """Open a new episode group with its first observation; returns the group name."""
+        if self.group is not None:
+            raise RuntimeError("start_episode() while an episode is open; call end_episode() first")
+        name = f"ep_{self.n_episodes:06d}"
+        self.n_episodes += 1
+        g = self.episodes.create_group(name)
+        H, W, C = self.frame_shape
+        cf = self.chunk_frames
+        g.create_dataset("observations", shape=(0, H, W, C), maxshape=(None, H, W, C), dtype=np.uint8,
+                         chunks=(cf, H, W, C), compression=self.compression)
+        specs = {"obs_time": (np.float64, ()), "tick": (np.int64, ()), "held_keys": (np.uint8, (MASK_BYTES,)),
+                 "mouse_xy": (np.int32, (2,)), "mouse_buttons": (np.uint8, ()),
+                 "command_type": (np.int32, ()), "action_1": (np.int32, ()), "action_2": (np.int32, ()),
+                 "actor": (np.uint8, ()), "q_value": (np.float32, ()), "rewards": (np.float32, ()),
+                 "terminations": (np.bool_, ()), "truncations": (np.bool_, ()),
+                 "events_time": (np.float64, ()), "events_kind": (np.uint8, ()), "events_code": (np.int16, ()),
+                 "events_x": (np.int32, ()), "events_y": (np.int32, ()), "events_step": (np.int32, ())}
+        for key, (dt, tail) in specs.items():
+            g.create_dataset(key, shape=(0, *tail), maxshape=(None, *tail), dtype=dt,
+                             chunks=(1024, *tail), compression=self.compression if tail else None)
+        g.attrs["status"] = "recording"
+        g.attrs["started"] = _now_iso()
+        g.attrs["tick_hz"] = float(tick_hz or self.profile.capture.tick_hz)
+        g.attrs["missed_ticks"] = 0
+        self.group = g
+        self._n_steps = 0
+        self._buf = {k: [] for k in _OBS_FIELDS + _ACT_FIELDS + _EVT_FIELDS}
+        self._add_obs(first, 0)
+        self._write_buffer(flush=True)
+        return name
+
+    def add_step(self, action: tuple[int, int, int], actor: int, reward: float, terminated: bool,
+                 truncated: bool, obs: Observation, q_value: float = float("nan")) -> None:
+        """Append one action and the observation it led to."""
+        if self.group is None:
+            raise RuntimeError("add_step() with no open episode; call start_episode() first")
+        b = self._buf
+        b["command_type"].append(action[0])
+        b["action_1"].append(action[1])
+        b["action_2"].append(action[2])
+        b["actor"].append(actor)
+        b["q_value"].append(q_value)
+        b["rewards"].append(reward)
+        b["terminations"].append(terminated)
+        b["truncations"].append(truncated)
+        self._n_steps += 1
+        self._add_obs(obs, self._n_steps)
+        if len(b["observations"]) >= self.chunk_frames or time.monotonic() - self._last_flush >= self.flush_interval:
+            self._write_buffer(flush=time.monotonic() - self._last_flush >= self.flush_interval)
+
+    def end_episode(self, status: str, stats: dict | None = None) -> int:
+        """Close the open episode as "terminated" or "truncated"; returns its number of steps."""
+        if self.group is None:
+            return 0
+        if status not in ("terminated", "truncated"):
+            raise ValueError(f"status must be 'terminated' or 'truncated', got {status!r}")
+        self._write_buffer(flush=False)
+        g = self.group
+        if self._n_steps:
+            # make the last step's flags agree with how the episode ended
+            g["terminations"][-1] = status == "terminated"
+            g["truncations"][-1] = status == "truncated"
+        g.attrs["status"] = status
+        for k, v in (stats or {}).items():
+            g.attrs[k] = v
+        self.group = None
+        self._guard(self.f.flush)
+        self._last_flush = time.monotonic()
+        return self._n_steps
+
+    def set_episode_attrs(self, **attrs) -> None:
+        """Update attributes of the open episode (e.g. live missed-tick counts)."""
+        if self.group is not None:
+            for k, v in attrs.items():
+                self.group.attrs[k] = v
+
+    def maybe_flush(self) -> None:
+        """Write buffered rows and flush if the flush interval has passed."""
+        if time.monotonic() - self._last_flush >= self.flush_interval:
+            self._write_buffer(flush=True)
+
+    def close(self, status: str = "truncated", stats: dict | None = None) -> None:
+        """End any open episode with ``status`` and close the file."""
+        if not self.f.id.valid:
+            return
+        try:
+            if self.group is not None:
+                self.end_episode(status, stats)
+        finally:
+            self.f.close()
+
+    # ----- internals ----------------------------------------------------------------------
+    def _add_obs(self, obs: Observation, index: int) -> None:
+        b = self._buf
+        if obs.frame.shape != self.frame_shape:
+            raise ValueError(f"observation shape {obs.frame.shape} != profile frame shape {self.frame_shape}")
+        b["observations"].append(obs.frame)
+        b["obs_time"].append(obs.time)
+        b["tick"].append(obs.tick)
+        b["held_keys"].append(obs.held_mask)
+        b["mouse_xy"].append(obs.mouse_xy)
+        b["mouse_buttons"].append(obs.mouse_buttons)
+        for t, kind, code, x, y in obs.events:
+            b["events_time"].append(t)
+            b["events_kind"].append(kind)
+            b["events_code"].append(code)
+            b["events_x"].append(x)
+            b["events_y"].append(y)
+            b["events_step"].append(index)
+
+    def _write_buffer(self, flush: bool) -> None:
+        g = self.group
+        if g is None:
+            return
+
+        def write():
+            for key, rows in self._buf.items():
+                if not rows:
+                    continue
+                ds = g[key]
+                n = ds.shape[0]
+                arr = np.asarray(rows, dtype=ds.dtype)
+                ds.resize(n + len(arr), axis=0)
+                ds[n:] = arr
+                rows.clear()
+            if flush:
+                self.f.flush()
+
+        self._guard(write)
+        if flush:
+            self._last_flush = time.monotonic()
+
+    def _guard(self, fn) -> None:
+        try:
+            fn()
+        except OSError as exc:
+            full = getattr(exc, "errno", None) == errno.ENOSPC or "No space" in str(exc) or "ENOSPC" in str(exc)
+            reason = "the disk is full" if full else str(exc)
+            raise OutputError(f"writing {self.path} failed: {reason}. Everything up to the last flush "
+                              f"(at most {self.flush_interval:g} s ago) is saved; free space and record again.") from None
+
+
+# ======================================================================================
+# reading
+# ======================================================================================
+
+@dataclass
+class EpisodeInfo:
+    """What a dataset knows about one episode without loading frames."""
+
+    name: str
+    n_steps: int
+    status: str  # "terminated", "truncated" or "recording" (writer was killed: treated as truncated)
+    tick_hz: float
+    missed_ticks: int
+    duration_s: float
+    problems: list[str]
+
+
+class DatasetReader:
+    """Opens and validates a hakisa dataset; raises :class:`DatasetError` with the reason."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DatasetError(f"dataset {self.path} does not exist.")
+        if self.path.is_dir():
+            raise DatasetError(f"{self.path} is a folder, not a dataset file.")
+        if self.path.stat().st_size == 0:
+            raise DatasetError(f"{self.path} is empty (0 bytes): it was never written; record it again.")
+        if not h5py.is_hdf5(self.path):
+            raise DatasetError(f"{self.path} is not an HDF5 file (no HDF5 signature); "
+                               "hakisa datasets are written by `hakisa record` or `hakisa explore`.")
+        try:
+            self.f = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise DatasetError(f"{self.path} is truncated or corrupt and cannot be opened ({exc}).") from None
+        try:
+            self._validate_root()
+        except Exception:
+            self.f.close()
+            raise
+
+    def _validate_root(self) -> None:
+        a = self.f.attrs
+        fmt = a.get("format")
+        if fmt != FORMAT_NAME:
+            raise DatasetError(f"{self.path} is an HDF5 file but not a hakisa dataset "
+                               f"(format attribute is {fmt!r}, expected {FORMAT_NAME!r}).")
+        ver = int(a.get("format_version", -1))
+        if ver != FORMAT_VERSION:
+            raise DatasetError(f"{self.path} has dataset format version {ver}; this hakisa "
+                               f"({__version__}) reads version {FORMAT_VERSION}.")
+        for key in ("profile_sha256", "profile_name", "profile_toml", "frame_shape", "codec"):
+            if key not in a:
+                raise DatasetError(f"{self.path} lacks the '{key}' attribute; the file is damaged.")
+        if "episodes" not in self.f:
+            raise DatasetError(f"{self.path} has no 'episodes' group; the file is damaged.")
+        self.profile_sha256 = str(a["profile_sha256"])
+        self.profile_name = str(a["profile_name"])
+        self.profile_text = str(a["profile_toml"])
+        self.frame_shape = tuple(int(x) for x in a["frame_shape"])
+        self.codec_info = json.loads(a["codec"])
+        self.tick_hz = float(a.get("tick_hz", 0))
+        self.source = str(a.get("source", "?"))
+
+    def __enter__(self) -> "DatasetReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.f.id.valid:
+            self.f.close()
+
+    def episode_names(self) -> list[str]:
+        return sorted(self.f["episodes"].keys())
+
+    def info(self, name: str) -> EpisodeInfo:
+        """Episode summary, with a list of consistency problems (empty when healthy)."""
+        g = self.f["episodes"][name]
+        problems = []
+        missing = [k for k in _OBS_FIELDS + _ACT_FIELDS if k not in g]
+        if missing:
+            return EpisodeInfo(name, 0, "broken", 0.0, 0, 0.0, [f"missing arrays: {', '.join(missing)}"])
+        n_obs = min(g[k].shape[0] for k in _OBS_FIELDS)
+        n_act = min(g[k].shape[0] for k in _ACT_FIELDS)
+        if n_obs != n_act + 1:
+            problems.append(f"{n_obs} observations for {n_act} actions (expected N+1 for N)")
+        shape = tuple(g["observations"].shape[1:])
+        if shape != self.frame_shape:
+            problems.append(f"frame shape {shape} != dataset frame shape {self.frame_shape}")
+        n_steps = max(0, min(n_act, n_obs - 1))
+        status = str(g.attrs.get("status", "recording"))
+        t = g["obs_time"]
+        duration = float(t[n_steps] - t[0]) if n_steps else 0.0
+        return EpisodeInfo(name, n_steps, status, float(g.attrs.get("tick_hz", self.tick_hz)),
+                           int(g.attrs.get("missed_ticks", 0)), duration, problems)
+
+    def load(self, name: str, frames: bool = True) -> dict[str, np.ndarray]:
+        """Load one episode's arrays, cut to a consistent N actions / N+1 observations."""
+        g = self.f["episodes"][name]
+        n = self.info(name).n_steps
+        out = {}
+        for k in _OBS_FIELDS:
+            if k == "observations" and not frames:
+                continue
+            out[k] = g[k][: n + 1]
+        for k in _ACT_FIELDS:
+            out[k] = g[k][:n]
+        ev_step = g["events_step"][:]
+        keep = ev_step <= n
+        for k in _EVT_FIELDS:
+            out[k] = g[k][:][keep]
+        if str(g.attrs.get("status", "recording")) == "recording" and n:
+            out["truncations"][-1] = True  # a killed recording ends in a truncation
+        return out
+
+    def iter_episodes(self, frames: bool = True) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
+        for name in self.episode_names():
+            yield name, self.load(name, frames=frames)
+

@@ -1,0 +1,25 @@
+"""One small error hierarchy.  Every message says what was wrong and what to do."""
+
+
+class HakisaError(Exception):
+    """Base class: the CLI prints the message (no traceback) and exits with status 2."""
+
+
+class ProfileError(HakisaError):
+    """A game profile is missing, malformed or has an invalid field."""
+
+
+class DatasetError(HakisaError):
+    """A dataset file is missing, truncated, foreign or inconsistent."""
+
+
+class DisplayError(HakisaError):
+    """A screen is needed but no display can be reached."""
+
+
+class WindowNotFoundError(HakisaError):
+    """The game's window could not be found (or disappeared)."""
+
+
+class OutputError(HakisaError):
+    """An output path exists, cannot be written, or the disk is full."""

@@ -1,0 +1,61 @@
+"""Keyboard and mouse listening with pynput (X RECORD), feeding an InputTracker."""
+
+from __future__ import annotations
+
+import time
+
+from pynput import keyboard, mouse
+
+from hakisa.inputlog import InputTracker
+from hakisa.keys import name_from_keysym, normalize_key
+
+
+def key_to_name(key) -> str | None:
+    """Canonical name of a pynput key (Key enum member or KeyCode), or None if unknown."""
+    if isinstance(key, keyboard.Key):
+        name = normalize_key(key.name)
+        if name is None and key.value is not None and key.value.vk is not None:
+            name = name_from_keysym(key.value.vk)
+        return name
+    char = getattr(key, "char", None)
+    if char:
+        name = normalize_key(char)
+        if name:
+            return name
+    vk = getattr(key, "vk", None)
+    return name_from_keysym(vk) if vk is not None else None
+
+
+class InputListener:
+    """Runs pynput keyboard and mouse listeners that feed ``tracker``; a context manager."""
+
+    def __init__(self, tracker: InputTracker, keyboard_only: bool = False):
+        self.tracker = tracker
+        t = tracker
+        self._kb = keyboard.Listener(
+            on_press=lambda k, injected=False: t.key_down(key_to_name(k), time.monotonic()),
+            on_release=lambda k, injected=False: t.key_up(key_to_name(k), time.monotonic()))
+        self._mouse = None if keyboard_only else mouse.Listener(
+            on_move=lambda x, y, injected=False: t.move(int(x), int(y), time.monotonic()),
+            on_click=lambda x, y, b, down, injected=False: t.button(b.name, down, int(x), int(y), time.monotonic()),
+            on_scroll=lambda x, y, dx, dy, injected=False: t.scroll(int(x), int(y), dx, dy, time.monotonic()))
+
+    def start(self) -> "InputListener":
+        self._kb.start()
+        if self._mouse:
+            self._mouse.start()
+        self._kb.wait()
+        if self._mouse:
+            self._mouse.wait()
+        return self
+
+    def stop(self) -> None:
+        self._kb.stop()
+        if self._mouse:
+            self._mouse.stop()
+
+    def __enter__(self) -> "InputListener":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

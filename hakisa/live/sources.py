@@ -1,0 +1,67 @@
+"""A FrameSource over a real window: follows it as it moves, grabs its client area."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from hakisa.live.capture import ScreenGrabber
+from hakisa.live.x11 import GameWindow
+
+
+class WindowFrameSource:
+    """Grabs a window's client area (or a region of it) with mss; open() in the grabbing thread."""
+
+    channel_order = "bgra"
+
+    def __init__(self, wid: int, title: str, region: tuple[int, int, int, int] | None = None):
+        self.wid, self.title, self.region = wid, title, region
+        self.win: GameWindow | None = None
+        self.grabber: ScreenGrabber | None = None
+
+    def open(self) -> None:
+        self.win = GameWindow(self.wid, self.title)
+        self.grabber = ScreenGrabber()
+
+    def area(self) -> tuple[int, int, int, int] | None:
+        geo = self.win.geometry()
+        if geo is None:
+            return None
+        return apply_region(geo, self.region)
+
+    def focused(self) -> bool:
+        return self.win.has_focus()
+
+    def grab(self, rect: tuple[int, int, int, int]) -> np.ndarray:
+        return self.grabber.grab(rect)
+
+    def close(self) -> None:
+        if self.grabber:
+            self.grabber.close()
+        if self.win:
+            self.win.close()
+
+
+def apply_region(client: tuple[int, int, int, int], region: tuple[int, int, int, int] | None):
+    """The profile's capture region (client pixels) placed on screen and clipped to the client area."""
+    x, y, w, h = client
+    if region is None:
+        return client
+    rx, ry, rw, rh = region
+    rx, ry = min(rx, max(w - 1, 0)), min(ry, max(h - 1, 0))
+    return (x + rx, y + ry, max(1, min(rw, w - rx)), max(1, min(rh, h - ry)))
+
+
+class FocusProbe:
+    """``probe()`` says whether a window has keyboard focus; each thread gets its own X connection."""
+
+    def __init__(self, wid: int, title: str):
+        self.wid, self.title = wid, title
+        self._local = threading.local()
+
+    def __call__(self) -> bool:
+        win = getattr(self._local, "win", None)
+        if win is None:
+            win = self._local.win = GameWindow(self.wid, self.title)
+        return win.has_focus()

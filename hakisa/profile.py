@@ -1,0 +1,365 @@
+"""Game profiles: one TOML file per game, validated field by field.
+
+A profile says how to find the game's window, what to capture and how often,
+which inputs the agent may use, how to read reward and done from the screen,
+and which key stops everything.  See ``profiles/*.toml`` for commented examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hakisa.errors import ProfileError
+from hakisa.keys import KEY_NAMES, normalize_key
+
+MAX_TICK_HZ = 60.0
+COLOR_MODES = ("rgb", "gray")
+MOUSE_MODES = ("none", "absolute")
+EXTRACTOR_KINDS = ("color", "bar")
+CONDITION_OPS = (">=", "<=", "==", "!=", ">", "<")
+_CONDITION_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(-?[0-9.]+)\s*$")
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """How to find the game's window: a regular expression searched in the title."""
+
+    title: str
+    window_class: str | None = None  # optional regex on WM_CLASS
+    process: str | None = None  # optional process name (matched against _NET_WM_PID's command)
+
+
+@dataclass(frozen=True)
+class CaptureSpec:
+    """What to grab and how it is stored."""
+
+    region: tuple[int, int, int, int] | None  # x, y, w, h inside the client area (pixels); None = all of it
+    tick_hz: float  # ticks per second of the record/play loop
+    frame_width: int  # stored observation width (pixels)
+    frame_height: int  # stored observation height (pixels)
+    color: str  # "rgb" or "gray"
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of a stored observation."""
+        return (self.frame_height, self.frame_width, 3 if self.color == "rgb" else 1)
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """The action vocabulary: key chords the agent may hold, and the mouse."""
+
+    keys: tuple[tuple[str, ...], ...]  # each entry is a chord of canonical key names
+    mouse: str  # "none" or "absolute"
+    mouse_grid: tuple[int, int] | None  # (columns, rows) of the click grid; None = full pixel resolution
+
+    @property
+    def key_set(self) -> frozenset[str]:
+        """Every key that appears in some chord."""
+        return frozenset(k for chord in self.keys for k in chord)
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """Reads one number from a named screen region."""
+
+    name: str
+    kind: str  # "color": fraction of pixels near `color`; "bar": fill fraction along `axis`
+    region: str
+    color: tuple[int, int, int]
+    tolerance: int
+    axis: str = "x"  # for "bar": "x" fills left to right, "y" bottom to top
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`extractor op value`, e.g. ``game_over >= 0.5``."""
+
+    extractor: str
+    op: str
+    value: float
+    text: str
+
+
+@dataclass(frozen=True)
+class RulesSpec:
+    """Reward and done read from the screen (regions are fractions of the captured area)."""
+
+    regions: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
+    extractors: dict[str, Extractor] = field(default_factory=dict)
+    reward: dict[str, float] = field(default_factory=dict)  # extractor -> weight of its change
+    done_any: tuple[Condition, ...] = ()
+    done_all: tuple[Condition, ...] = ()
+
+    @property
+    def has_done(self) -> bool:
+        return bool(self.done_any or self.done_all)
+
+
+@dataclass(frozen=True)
+class SafetySpec:
+    """Keys that stop hakisa at once, whatever it is doing."""
+
+    kill_switch: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated game profile, with the exact text it was read from."""
+
+    name: str
+    window: WindowSpec
+    capture: CaptureSpec
+    actions: ActionSpec
+    rules: RulesSpec
+    safety: SafetySpec
+    text: str
+    source: str = "<string>"
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the profile text; datasets and checkpoints carry it to refuse mix-ups."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+BUNDLED_PROFILES = Path(__file__).resolve().parent / "profiles"
+
+
+def bundled_profiles() -> list[str]:
+    """Names of the profiles shipped with hakisa (usable as ``--profile NAME``)."""
+    return sorted(x.stem for x in BUNDLED_PROFILES.glob("*.toml"))
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a profile file (or a bundled profile by name, e.g. "dodge").
+
+    Raises :class:`ProfileError` naming the bad field, its value and what is allowed.
+    """
+    p = Path(path)
+    if not p.is_file() and (BUNDLED_PROFILES / f"{path}.toml").is_file():
+        p = BUNDLED_PROFILES / f"{path}.toml"
+    if not p.is_file():
+        raise ProfileError(f"profile {str(path)!r} does not exist; give a TOML file or one of the bundled "
+                           f"profiles: {', '.join(bundled_profiles())}.")
+    return parse_profile(p.read_text(encoding="utf-8"), source=str(path))
+
+
+def parse_profile(text: str, source: str = "<string>") -> Profile:
+    """Validate profile TOML text and build a :class:`Profile`."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{source}: not valid TOML ({exc}). Fix the syntax and try again.") from None
+    v = _Validator(source)
+    v.only(data, "", {"game", "window", "capture", "actions", "rules", "safety"})
+    game = v.table(data, "game", required=True)
+    v.only(game, "game", {"name", "description"})
+    name = v.string(game, "game.name", required=True, pattern=r"^[A-Za-z0-9_.-]+$",
+                    allowed="letters, digits, '_', '.', '-'")
+    v.string(game, "game.description")
+
+    win = v.table(data, "window", required=True)
+    v.only(win, "window", {"title", "class", "process"})
+    window = WindowSpec(
+        title=v.regex(win, "window.title", required=True),
+        window_class=v.regex(win, "window.class"),
+        process=v.string(win, "window.process"),
+    )
+
+    cap = v.table(data, "capture")
+    v.only(cap, "capture", {"region", "tick_hz", "frame_width", "frame_height", "color"})
+    region = cap.get("region")
+    if region is not None:
+        if (not isinstance(region, list) or len(region) != 4
+                or not all(isinstance(n, int) and not isinstance(n, bool) for n in region)
+                or region[0] < 0 or region[1] < 0 or region[2] <= 0 or region[3] <= 0):
+            v.fail("capture.region", region, "four integers [x, y, width, height] with x, y >= 0 and width, height > 0")
+        region = tuple(region)
+    capture = CaptureSpec(
+        region=region,
+        tick_hz=v.number(cap, "capture.tick_hz", default=20.0, lo=1.0, hi=MAX_TICK_HZ),
+        frame_width=int(v.number(cap, "capture.frame_width", default=128, lo=16, hi=1024, integer=True)),
+        frame_height=int(v.number(cap, "capture.frame_height", default=128, lo=16, hi=1024, integer=True)),
+        color=v.choice(cap, "capture.color", COLOR_MODES, default="rgb"),
+    )
+
+    act = v.table(data, "actions", required=True)
+    v.only(act, "actions", {"keys", "mouse", "mouse_grid"})
+    keys_raw = act.get("keys", [])
+    if not isinstance(keys_raw, list) or not all(isinstance(k, str) for k in keys_raw):
+        v.fail("actions.keys", keys_raw, 'a list of key names or chords such as ["left", "space", "left+space"]')
+    chords: list[tuple[str, ...]] = []
+    for entry in keys_raw:
+        parts = [s.strip() for s in entry.split("+")] if entry.strip() != "+" else ["+"]
+        chord = []
+        for part in parts:
+            canon = normalize_key(part)
+            if canon is None:
+                v.fail("actions.keys", entry, f"known key names joined by '+'; {part!r} is not a key "
+                       f"(known: {', '.join(KEY_NAMES[:40])}, ...)")
+            chord.append(canon)
+        t = tuple(sorted(set(chord)))
+        if t in chords:
+            v.fail("actions.keys", entry, "each key or chord listed once")
+        chords.append(t)
+    mouse = v.choice(act, "actions.mouse", MOUSE_MODES, default="none")
+    grid_raw = act.get("mouse_grid", [32, 18])
+    grid: tuple[int, int] | None
+    if grid_raw == "full":
+        grid = None
+    elif (isinstance(grid_raw, list) and len(grid_raw) == 2
+          and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 4096 for n in grid_raw)):
+        grid = (grid_raw[0], grid_raw[1])
+    else:
+        v.fail("actions.mouse_grid", grid_raw, '[columns, rows] with 1..4096 each, or "full" for pixel resolution')
+    if not chords and mouse == "none":
+        v.fail("actions", act, 'at least one entry in actions.keys or actions.mouse = "absolute"')
+    actions = ActionSpec(keys=tuple(chords), mouse=mouse, mouse_grid=grid)
+
+    rules = _parse_rules(v, v.table(data, "rules"))
+
+    saf = v.table(data, "safety")
+    v.only(saf, "safety", {"kill_switch"})
+    kill = v.string(saf, "safety.kill_switch") or "f12"
+    kill_canon = normalize_key(kill)
+    if kill_canon is None:
+        v.fail("safety.kill_switch", kill, "one key name, e.g. \"f12\" or \"pause\"")
+    if kill_canon in actions.key_set:
+        v.fail("safety.kill_switch", kill, "a key the game does not use (it is also in actions.keys)")
+    return Profile(name=name, window=window, capture=capture, actions=actions, rules=rules,
+                   safety=SafetySpec(kill_switch=kill_canon), text=text, source=source)
+
+
+def _parse_rules(v: "_Validator", rules: dict) -> RulesSpec:
+    v.only(rules, "rules", {"regions", "extractors", "reward", "done"})
+    regions: dict[str, tuple[float, float, float, float]] = {}
+    for rname, box in v.table(rules, "regions").items():
+        if (not isinstance(box, list) or len(box) != 4
+                or not all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in box)
+                or box[0] < 0 or box[1] < 0 or box[2] <= 0 or box[3] <= 0
+                or box[0] + box[2] > 1.0 + 1e-9 or box[1] + box[3] > 1.0 + 1e-9):
+            v.fail(f"rules.regions.{rname}", box,
+                   "[x, y, width, height] as fractions of the captured area (0..1, inside it)")
+        regions[rname] = tuple(float(n) for n in box)
+    extractors: dict[str, Extractor] = {}
+    for ename, spec in v.table(rules, "extractors").items():
+        where = f"rules.extractors.{ename}"
+        if not isinstance(spec, dict):
+            v.fail(where, spec, "a table with kind, region, color")
+        v.only(spec, where, {"kind", "region", "color", "tolerance", "axis"})
+        kind = v.choice(spec, f"{where}.kind", EXTRACTOR_KINDS, required=True)
+        region = v.string(spec, f"{where}.region", required=True)
+        if region not in regions:
+            v.fail(f"{where}.region", region, f"a region named in [rules.regions] ({', '.join(regions) or 'none defined'})")
+        color = spec.get("color")
+        if (not isinstance(color, list) or len(color) != 3
+                or not all(isinstance(c, int) and 0 <= c <= 255 for c in color)):
+            v.fail(f"{where}.color", color, "[r, g, b] with integers 0..255")
+        extractors[ename] = Extractor(
+            name=ename, kind=kind, region=region, color=tuple(color),
+            tolerance=int(v.number(spec, f"{where}.tolerance", default=30, lo=0, hi=255, integer=True)),
+            axis=v.choice(spec, f"{where}.axis", ("x", "y"), default="x"),
+        )
+    reward: dict[str, float] = {}
+    for ename, weight in v.table(rules, "reward").items():
+        if ename not in extractors:
+            v.fail(f"rules.reward.{ename}", ename, f"an extractor named in [rules.extractors] ({', '.join(extractors) or 'none defined'})")
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool):
+            v.fail(f"rules.reward.{ename}", weight, "a number: the weight of this extractor's change")
+        reward[ename] = float(weight)
+    done = v.table(rules, "done")
+    v.only(done, "rules.done", {"any", "all"})
+    parsed = {}
+    for key in ("any", "all"):
+        conds = done.get(key, [])
+        if not isinstance(conds, list):
+            v.fail(f"rules.done.{key}", conds, 'a list of conditions such as ["game_over >= 0.5"]')
+        out = []
+        for text in conds:
+            m = _CONDITION_RE.match(text) if isinstance(text, str) else None
+            if not m:
+                v.fail(f"rules.done.{key}", text, f"'EXTRACTOR OP NUMBER' with OP one of {' '.join(CONDITION_OPS)}")
+            if m.group(1) not in extractors:
+                v.fail(f"rules.done.{key}", text, f"a condition on an extractor named in [rules.extractors] ({', '.join(extractors) or 'none defined'})")
+            out.append(Condition(extractor=m.group(1), op=m.group(2), value=float(m.group(3)), text=text.strip()))
+        parsed[key] = tuple(out)
+    return RulesSpec(regions=regions, extractors=extractors, reward=reward,
+                     done_any=parsed["any"], done_all=parsed["all"])
+
+
+class _Validator:
+    """Small helpers that raise ProfileError with the field, the value and what is allowed."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, fieldname: str, value: Any, allowed: str) -> None:
+        raise ProfileError(f"{self.source}: field '{fieldname}' has value {value!r}; expected {allowed}.")
+
+    def only(self, table: dict, where: str, allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                name = f"{where}.{key}" if where else key
+                raise ProfileError(f"{self.source}: unknown field '{name}'; "
+                                   f"allowed here: {', '.join(sorted(allowed))}.")
+
+    def table(self, data: dict, key: str, required: bool = False) -> dict:
+        leaf = key.rsplit(".", 1)[-1]
+        if leaf not in data:
+            if required:
+                raise ProfileError(f"{self.source}: missing section [{key}].")
+            return {}
+        val = data[leaf]
+        if not isinstance(val, dict):
+            self.fail(key, val, "a table")
+        return val
+
+    def string(self, data: dict, key: str, required: bool = False, pattern: str | None = None,
+               allowed: str = "") -> str | None:
+        leaf = key.rsplit(".", 1)[-1]
+        if leaf not in data:
+            if required:
+                raise ProfileError(f"{self.source}: missing field '{key}'.")
+            return None
+        val = data[leaf]
+        if not isinstance(val, str) or not val:
+            self.fail(key, val, "a non-empty string")
+        if pattern and not re.match(pattern, val):
+            self.fail(key, val, allowed or f"a string matching {pattern}")
+        return val
+
+    def regex(self, data: dict, key: str, required: bool = False) -> str | None:
+        val = self.string(data, key, required)
+        if val is not None:
+            try:
+                re.compile(val)
+            except re.error as exc:
+                self.fail(key, val, f"a valid regular expression ({exc})")
+        return val
+
+    def number(self, data: dict, key: str, default: float, lo: float, hi: float, integer: bool = False) -> float:
+        leaf = key.rsplit(".", 1)[-1]
+        val = data.get(leaf, default)
+        ok = isinstance(val, (int, float)) and not isinstance(val, bool) and lo <= val <= hi
+        if integer and not isinstance(val, int):
+            ok = False
+        if not ok:
+            self.fail(key, val, f"{'an integer' if integer else 'a number'} from {lo:g} to {hi:g}")
+        return val
+
+    def choice(self, data: dict, key: str, options: tuple[str, ...], default: str | None = None,
+               required: bool = False) -> str:
+        leaf = key.rsplit(".", 1)[-1]
+        if leaf not in data:
+            if required:
+                raise ProfileError(f"{self.source}: missing field '{key}' (one of {', '.join(options)}).")
+            return default
+        val = data[leaf]
+        if val not in options:
+            self.fail(key, val, f"one of {', '.join(repr(o) for o in options)}")
+        return val

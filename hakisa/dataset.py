@@ -125,6 +125,7 @@ class DatasetWriter:
         self.chunk_frames = chunk_frames
         self.flush_interval = flush_interval
         self.compression = compression
+        self.failed = False
         try:
             self.f = h5py.File(self.path, "w")
         except OSError as exc:
@@ -240,14 +241,21 @@ class DatasetWriter:
             self._write_buffer(flush=True)
 
     def close(self, status: str = "truncated", stats: dict | None = None) -> None:
-        """End any open episode with ``status`` and close the file."""
+        """End any open episode with ``status`` and close the file.
+
+        After a failed write (full disk) it only releases the file: what was flushed stays readable.
+        """
         if not self.f.id.valid:
             return
         try:
-            if self.group is not None:
+            if self.group is not None and not self.failed:
                 self.end_episode(status, stats)
         finally:
-            self.f.close()
+            try:
+                self.f.close()
+            except (OSError, RuntimeError):
+                if not self.failed:
+                    raise
 
     # ----- internals ----------------------------------------------------------------------
     def _add_obs(self, obs: Observation, index: int) -> None:
@@ -291,10 +299,13 @@ class DatasetWriter:
             self._last_flush = time.monotonic()
 
     def _guard(self, fn) -> None:
+        if self.failed:
+            raise OutputError(f"{self.path}: an earlier write failed; nothing more is written.")
         try:
             fn()
-        except OSError as exc:
-            full = getattr(exc, "errno", None) == errno.ENOSPC or "No space" in str(exc) or "ENOSPC" in str(exc)
+        except (OSError, RuntimeError) as exc:  # h5py reports some write failures as RuntimeError
+            self.failed = True
+            full = getattr(exc, "errno", None) == errno.ENOSPC or "No space" in str(exc) or "errno = 28" in str(exc)
             reason = "the disk is full" if full else str(exc)
             raise OutputError(f"writing {self.path} failed: {reason}. Everything up to the last flush "
                               f"(at most {self.flush_interval:g} s ago) is saved; free space and record again.") from None

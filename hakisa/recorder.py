@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -87,7 +88,7 @@ class Recorder:
     """Records one session into ``writer`` until :meth:`stop` is called."""
 
     def __init__(self, profile: Profile, source: FrameSource, tracker: InputTracker, writer: DatasetWriter,
-                 codec: ActionCodec, max_seconds: float | None = None):
+                 codec: ActionCodec, max_seconds: float | None = None, probe_interval: float = 0.1):
         self.profile = profile
         self.source = source
         self.tracker = tracker
@@ -96,6 +97,7 @@ class Recorder:
         self.rules = RuleEngine(profile.rules, source.channel_order)
         self.period = 1.0 / profile.capture.tick_hz
         self.max_seconds = max_seconds
+        self.probe_interval = probe_interval
         self.stats = RecordStats()
         self._stop = threading.Event()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -153,6 +155,7 @@ class Recorder:
 
     # ----- grab thread --------------------------------------------------------------------
     def _grab_loop(self) -> None:
+        sys.setswitchinterval(0.0005)  # let this thread take the GIL back promptly when its tick is due
         src, cap = self.source, self.profile.capture
         src.open()
         self._ready.set()
@@ -160,6 +163,8 @@ class Recorder:
             t0 = time.monotonic()
             self.stats.started = self.stats.last_tick = t0
             k = 0
+            next_probe = t0
+            rect, focused = None, False
             while not self._stop.is_set():
                 due = t0 + k * self.period
                 now = time.monotonic()
@@ -170,12 +175,14 @@ class Recorder:
                 if behind >= 1:  # more than a whole period late: skip to the current tick
                     self.stats.missed += behind
                     k += behind
-                rect = src.area()
-                if rect is None:
-                    self.stop("the game window closed")
-                    break
-                self.tracker.set_area(rect)
-                focused = src.focused()
+                if now >= next_probe:  # where the window is and whether it has focus: a few X round trips
+                    rect = src.area()
+                    if rect is None:
+                        self.stop("the game window closed")
+                        break
+                    self.tracker.set_area(rect)
+                    focused = src.focused()
+                    next_probe = now + self.probe_interval
                 g0 = time.perf_counter()
                 raw = src.grab(rect)
                 t_obs = time.monotonic()

@@ -32,6 +32,7 @@ class Dodge(Game):
     name = "dodge"
     controls = "keyboard"
     restart_hint = "press ENTER or SPACE"
+    _backdrop: pygame.Surface | None = None
 
     def _reset_world(self) -> None:
         self.ship_x = LOGICAL_W / 2
@@ -109,9 +110,13 @@ class Dodge(Game):
         return False
 
     def _draw_world(self, surf: pygame.Surface) -> None:
-        for p in _STARS:
-            surf.set_at(p, (90, 90, 120))
-        surf.fill((150, 30, 40), (0, int(BOTTOM_Y), LOGICAL_W, 1))
+        if Dodge._backdrop is None:  # static stars and the bottom line, drawn once
+            Dodge._backdrop = pygame.Surface((LOGICAL_W, LOGICAL_H), 0, 32)
+            Dodge._backdrop.fill(self.background)
+            for p in _STARS:
+                Dodge._backdrop.set_at(p, (90, 90, 120))
+            Dodge._backdrop.fill((150, 30, 40), (0, int(BOTTOM_Y), LOGICAL_W, 1))
+        surf.blit(Dodge._backdrop, (0, 0))
         for e in self.enemies:
             s = e["s"]
             rect = pygame.Rect(round(e["x"] - s / 2), round(e["y"] - s / 2), s, s)

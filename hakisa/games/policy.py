@@ -70,7 +70,9 @@ class DemoPolicy:
         if self._hand is None and self.game_name == "clicker":
             w, h = state["size"]
             self._hand = list(state["mouse"]) if state.get("mouse") else [w / 2, h / 2]
-        if seen["game_over"]:
+        if len(self._seen) <= self.reaction_frames:  # nothing seen yet
+            inp = self._hand_input() if self.game_name == "clicker" else GameInput()
+        elif seen["game_over"]:
             inp = self._restart(seen)
         else:
             self._over = 0

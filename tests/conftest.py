@@ -1,0 +1,125 @@
+"""Shared fixtures. Tests marked ``display`` get a real X server (Xvfb, started here) and real windows."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+
+def _free_display() -> int:
+    for n in range(90, 200):
+        if not os.path.exists(f"/tmp/.X11-unix/X{n}") and not os.path.exists(f"/tmp/.X{n}-lock"):
+            return n
+    raise RuntimeError("no free X display number in :90..:199")
+
+
+@pytest.fixture(scope="session")
+def xserver():
+    """A private Xvfb (1280x720) for the whole session; sets DISPLAY for this process and its children."""
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is not installed; run tools/setup.sh (it installs xvfb with apt)")
+    n = _free_display()
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(f"/tmp/.X11-unix/X{n}"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"Xvfb :{n} did not start")
+        time.sleep(0.05)
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = f":{n}"
+    yield f":{n}"
+    proc.terminate()
+    proc.wait(5)
+    if old is None:
+        os.environ.pop("DISPLAY", None)
+    else:
+        os.environ["DISPLAY"] = old
+
+
+class GameProcess:
+    """A bundled game running in a real window, with its per-frame log."""
+
+    def __init__(self, name: str, title: str, log: Path, size: str = "640x360", seed: int = 0):
+        self.name, self.title, self.log = name, title, log
+        env = dict(os.environ, SDL_VIDEODRIVER="x11")
+        self.proc = subprocess.Popen([sys.executable, "-m", "hakisa.games", name, "--size", size, "--seed", str(seed),
+                                      "--title", title, "--log", str(log)], cwd=ROOT, env=env)
+        from hakisa.live.x11 import find_window
+        from hakisa.profile import WindowSpec
+
+        self.window = find_window(WindowSpec(title=f"^{title}$"), timeout=15)
+
+    def stop(self) -> None:
+        self.window.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def game_window(xserver, tmp_path):
+    """Factory: start a bundled game window; all are closed at the end of the test."""
+    games: list[GameProcess] = []
+
+    def start(name: str = "dodge", title: str | None = None, **kw) -> GameProcess:
+        title = title or f"hakisa test {name} {len(games)}"
+        g = GameProcess(name, title, tmp_path / f"{name}-{len(games)}.jsonl", **kw)
+        games.append(g)
+        return g
+
+    yield start
+    for g in games:
+        g.stop()
+
+
+def hakisa_cmd(*args: str) -> list[str]:
+    """Command line running the hakisa CLI with this interpreter."""
+    return [sys.executable, "-m", "hakisa", *args]
+
+
+def profile_text(title: str, *, keys='["left", "right", "space", "left+space", "right+space"]', mouse="none",
+                 hz: int = 20, done: bool = False, name: str = "testgame") -> str:
+    """A small profile for tests; ``done`` adds dodge's game-over rule."""
+    text = f'''
+[game]
+name = "{name}"
+[window]
+title = "^{title}$"
+[capture]
+tick_hz = {hz}
+frame_width = 64
+frame_height = 64
+[actions]
+keys = {keys}
+mouse = "{mouse}"
+mouse_grid = [32, 18]
+[safety]
+kill_switch = "f12"
+'''
+    if done:
+        text += '''
+[rules.regions]
+playfield = [0.0, 0.2, 1.0, 0.6]
+[rules.extractors.game_over]
+kind = "color"
+region = "playfield"
+color = [96, 0, 0]
+tolerance = 12
+[rules.done]
+any = ["game_over >= 0.5"]
+'''
+    return text

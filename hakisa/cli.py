@@ -70,12 +70,12 @@ def cmd_record(args: argparse.Namespace) -> int:
             print(_fmt_status(stats), file=sys.stderr, flush=True)
             last_line[0] = now
 
-    print(f"recording {win.title!r} ({area[2]}x{area[3]} at {area[0]},{area[1]}) at "
-          f"{profile.capture.tick_hz:g} Hz into {args.out}; stop with Ctrl+C or {profile.safety.kill_switch}",
-          file=sys.stderr, flush=True)
     try:
         with InputListener(tracker):
             recorder.start()
+            print(f"recording {win.title!r} ({area[2]}x{area[3]} at {area[0]},{area[1]}) at "
+                  f"{profile.capture.tick_hz:g} Hz into {args.out}; stop with Ctrl+C or "
+                  f"{profile.safety.kill_switch}", file=sys.stderr, flush=True)
             stats = recorder.wait(on_tick=show)
     finally:
         writer.close("truncated")

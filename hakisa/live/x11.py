@@ -111,7 +111,7 @@ class GameWindow:
         """Client area (x, y, width, height) in root (screen) pixels, or None if the window is gone."""
         try:
             g = self.w.get_geometry()
-            t = self.w.translate_coords(self.root, 0, 0)
+            t = self.root.translate_coords(self.w, 0, 0)  # the window's (0, 0) in screen pixels
             return (int(t.x), int(t.y), int(g.width), int(g.height))
         except _BAD:
             return None

@@ -29,7 +29,7 @@ def xserver():
     if shutil.which("Xvfb") is None:
         pytest.fail("Xvfb is not installed; run tools/setup.sh (it installs xvfb with apt)")
     n = _free_display()
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x720x24", "-nolisten", "tcp", "-noreset"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while not os.path.exists(f"/tmp/.X11-unix/X{n}"):

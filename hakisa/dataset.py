@@ -37,6 +37,7 @@ import datetime as _dt
 import errno
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,14 +119,17 @@ class DatasetWriter:
 
     def __init__(self, path: str | Path, profile: Profile, codec: ActionCodec, *, source: str = "record",
                  force: bool = False, compression: str | None = "lzf", chunk_frames: int = 32,
-                 flush_interval: float = 1.0, extra_attrs: dict | None = None):
+                 flush_interval: float = 1.0, extra_attrs: dict | None = None,
+                 reserve_bytes: int = 1 << 20):
         self.path = check_output_path(path, force)
         self.profile = profile
         self.frame_shape = profile.capture.frame_shape
         self.chunk_frames = chunk_frames
         self.flush_interval = flush_interval
         self.compression = compression
-        self.failed = False
+        self.failed = False  # a write failed: the file may be inconsistent, nothing more is written
+        self.disk_full = False  # stopped before the disk filled: the file is intact and closes normally
+        self.reserve_bytes = reserve_bytes
         try:
             self.f = h5py.File(self.path, "w")
         except OSError as exc:
@@ -276,10 +280,25 @@ class DatasetWriter:
             b["events_y"].append(y)
             b["events_step"].append(index)
 
+    def _check_space(self) -> None:
+        """Stop cleanly before the disk fills: HDF5 cannot recover from a write that fails half-way."""
+        pending = sum(len(rows) * (rows[0].nbytes if isinstance(rows[0], np.ndarray) else 8)
+                      for rows in self._buf.values() if rows)
+        if not pending:
+            return
+        free = shutil.disk_usage(self.path.parent).free
+        if free < 4 * pending + self.reserve_bytes:
+            for rows in self._buf.values():
+                rows.clear()  # no room for them; what is already on disk stays intact
+            self.disk_full = True
+            raise OutputError(f"the disk holding {self.path} is full ({free / 1e6:.1f} MB free); recording "
+                              f"stopped and everything up to the last second is saved. Free space and record again.")
+
     def _write_buffer(self, flush: bool) -> None:
         g = self.group
         if g is None:
             return
+        self._check_space()
 
         def write():
             for key, rows in self._buf.items():

@@ -51,8 +51,8 @@ class FrameSource(Protocol):
 class _Tick:
     tick: int
     time: float
-    frame: np.ndarray
-    snap: TickSnapshot
+    frame: np.ndarray | None  # None while the game does not have focus
+    snap: TickSnapshot | None
     values: dict[str, float]
     focused: bool
 
@@ -183,14 +183,18 @@ class Recorder:
                     self.tracker.set_area(rect)
                     focused = src.focused()
                     next_probe = now + self.probe_interval
-                g0 = time.perf_counter()
-                raw = src.grab(rect)
-                t_obs = time.monotonic()
-                snap = self.tracker.snapshot()
-                values = self.rules.extract(raw) if self.rules.active else {}
-                frame = preprocess_frame(raw, cap.frame_width, cap.frame_height, cap.color, src.channel_order)
-                self.stats.grab_ms.append((time.perf_counter() - g0) * 1e3)
-                self._queue.put(_Tick(k, t_obs, frame, snap, values, focused))
+                if not focused:  # nothing is stored while the player is elsewhere
+                    self.tracker.snapshot()
+                    self._queue.put(_Tick(k, time.monotonic(), None, None, {}, False))
+                else:
+                    g0 = time.perf_counter()
+                    raw = src.grab(rect)
+                    t_obs = time.monotonic()
+                    snap = self.tracker.snapshot()
+                    values = self.rules.extract(raw) if self.rules.active else {}
+                    frame = preprocess_frame(raw, cap.frame_width, cap.frame_height, cap.color, src.channel_order)
+                    self.stats.grab_ms.append((time.perf_counter() - g0) * 1e3)
+                    self._queue.put(_Tick(k, t_obs, frame, snap, values, True))
                 self.stats.ticks += 1
                 self.stats.last_tick = t_obs
                 k += 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -16,35 +15,13 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 
-def _free_display() -> int:
-    for n in range(90, 200):
-        if not os.path.exists(f"/tmp/.X11-unix/X{n}") and not os.path.exists(f"/tmp/.X{n}-lock"):
-            return n
-    raise RuntimeError("no free X display number in :90..:199")
-
-
 @pytest.fixture(scope="session")
 def xserver():
     """A private Xvfb (1280x720) for the whole session; sets DISPLAY for this process and its children."""
-    if shutil.which("Xvfb") is None:
-        pytest.fail("Xvfb is not installed; run tools/setup.sh (it installs xvfb with apt)")
-    n = _free_display()
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x720x24", "-nolisten", "tcp", "-noreset"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not os.path.exists(f"/tmp/.X11-unix/X{n}"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"Xvfb :{n} did not start")
-        time.sleep(0.05)
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = f":{n}"
-    yield f":{n}"
-    proc.terminate()
-    proc.wait(5)
-    if old is None:
-        os.environ.pop("DISPLAY", None)
-    else:
-        os.environ["DISPLAY"] = old
+    from hakisa.live.xvfb import virtual_display
+
+    with virtual_display("1280x720", reuse=False) as name:
+        yield name
 
 
 class GameProcess:

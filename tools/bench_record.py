@@ -58,7 +58,7 @@ def main() -> int:
     ap.add_argument("--rates", default="60,20", help="tick rates to measure (default 60,20)")
     args = ap.parse_args()
     rows = []
-    with virtual_display("1280x720", force=True), tempfile.TemporaryDirectory() as tmp:
+    with virtual_display("1280x720", reuse=False), tempfile.TemporaryDirectory() as tmp:
         for hz in [int(x) for x in args.rates.split(",")]:
             print(f"recording {args.game} at {hz} Hz for {args.seconds:g} s ...", file=sys.stderr, flush=True)
             rows.append(run_once(args.game, hz, args.seconds, Path(tmp)))

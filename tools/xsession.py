@@ -1,4 +1,4 @@
-"""Developer helpers shared by tools/ scripts: a private Xvfb and bundled game windows."""
+"""Developer helpers shared by tools/ scripts: bundled game windows with the demonstrator playing."""
 
 from __future__ import annotations
 
@@ -12,32 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-@contextlib.contextmanager
-def virtual_display(size: str = "1280x720", force: bool = False):
-    """Use the current DISPLAY, or start a private Xvfb (always when ``force``) for the duration."""
-    if os.environ.get("DISPLAY") and not force:
-        yield os.environ["DISPLAY"]
-        return
-    n = next(n for n in range(120, 300) if not os.path.exists(f"/tmp/.X11-unix/X{n}")
-             and not os.path.exists(f"/tmp/.X{n}-lock"))
-    proc = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", f"{size}x24", "-nolisten", "tcp", "-noreset"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not os.path.exists(f"/tmp/.X11-unix/X{n}"):
-        if proc.poll() is not None:
-            raise SystemExit("Xvfb failed to start; install it with tools/setup.sh")
-        time.sleep(0.05)
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = f":{n}"
-    try:
-        yield f":{n}"
-    finally:
-        proc.terminate()
-        proc.wait(5)
-        if old is None:
-            os.environ.pop("DISPLAY", None)
-        else:
-            os.environ["DISPLAY"] = old
+from hakisa.live.xvfb import virtual_display  # noqa: E402,F401  (re-exported for tools/)
 
 
 @contextlib.contextmanager

@@ -12,10 +12,10 @@ from hakisa import __version__
 from hakisa.errors import HakisaError
 
 
-def _fmt_status(stats, focused_note: str = "") -> str:
+def _fmt_status(stats) -> str:
     el = time.monotonic() - stats.started
     return (f"REC {el:7.1f}s | {stats.rate():5.1f} Hz | missed {stats.missed} ({stats.missed_pct():.2f}%) | "
-            f"steps {stats.steps} | episodes {stats.episodes} done{focused_note}")
+            f"steps {stats.steps} | episodes {stats.episodes} done")
 
 
 def cmd_record(args: argparse.Namespace) -> int:

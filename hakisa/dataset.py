@@ -49,7 +49,7 @@ import numpy as np
 from hakisa import __version__
 from hakisa.codec import ActionCodec
 from hakisa.errors import DatasetError, OutputError
-from hakisa.keys import KEY_NAMES, KEY_TABLE_SIZE
+from hakisa.keys import KEY_NAMES, KEY_TABLE_SIZE, key_index, key_name
 from hakisa.profile import Profile
 
 FORMAT_NAME = "hakisa-dataset"
@@ -80,8 +80,6 @@ class Observation:
 
 def held_mask(names) -> np.ndarray:
     """Pack canonical key names into the dataset's 16-byte held-key mask."""
-    from hakisa.keys import key_index
-
     bits = np.zeros(KEY_TABLE_SIZE, dtype=np.uint8)
     for n in names:
         bits[key_index(n)] = 1
@@ -90,8 +88,6 @@ def held_mask(names) -> np.ndarray:
 
 def mask_names(mask: np.ndarray) -> list[str]:
     """Unpack a held-key mask into canonical key names."""
-    from hakisa.keys import key_name
-
     return [key_name(int(i)) for i in np.flatnonzero(np.unpackbits(np.asarray(mask, np.uint8)))]
 
 

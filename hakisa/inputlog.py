@@ -153,7 +153,3 @@ class InputTracker:
         rel = self._rel(*mouse) if mouse is not None and self._inside(*mouse) else None
         tick = TickInput(held=held, pressed=pressed, mouse=rel, moved=moved, clicks=clicks)
         return TickSnapshot(tick, held_mask(held), rel if rel else (-1, -1), buttons, events)
-
-    def held_keys(self) -> frozenset[str]:
-        with self._lock:
-            return frozenset(self._held)

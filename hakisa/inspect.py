@@ -9,7 +9,6 @@ import numpy as np
 
 from hakisa.codec import COMMANDS
 from hakisa.dataset import ACTORS, DatasetReader
-from hakisa.errors import DatasetError
 
 
 @dataclass
@@ -134,10 +133,3 @@ def summary_json(s: Summary) -> str:
         "actors": s.actor_counts, "rewards": s.rewards, "problems": s.problems,
     }, indent=2)
 
-
-def check(path: str) -> Summary:
-    """Summarise and raise DatasetError if the file has problems."""
-    s = summarize(path)
-    if s.problems:
-        raise DatasetError(f"{path}: " + "; ".join(s.problems))
-    return s

@@ -103,7 +103,6 @@ class Recorder:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._grabber = threading.Thread(target=self._guarded, args=(self._grab_loop,), name="hakisa-grab", daemon=True)
         self._writer = threading.Thread(target=self._guarded, args=(self._write_loop,), name="hakisa-write", daemon=True)
-        self._grab_done = threading.Event()
         self._ready = threading.Event()
 
     # ----- control ------------------------------------------------------------------------
@@ -149,9 +148,7 @@ class Recorder:
                 self.stats.error = exc
             self.stop(f"error: {exc}")
         finally:
-            if fn == self._grab_loop:
-                self._grab_done.set()
-                self._ready.set()
+            self._ready.set()  # never leave start() waiting
 
     # ----- grab thread --------------------------------------------------------------------
     def _grab_loop(self) -> None:

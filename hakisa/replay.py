@@ -7,9 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hakisa.codec import COMMANDS, LEFT_CLICK, MOUSE_COMMANDS, RIGHT_CLICK
+from hakisa.codec import LEFT_CLICK, MOUSE_COMMANDS, RIGHT_CLICK, ActionCodec
 from hakisa.dataset import ACTORS, DatasetReader, mask_names
 from hakisa.errors import DatasetError, OutputError
+from hakisa.profile import parse_profile
 
 _WHITE, _YELLOW, _RED, _GREEN = (255, 255, 255), (255, 220, 0), (255, 60, 60), (80, 255, 80)
 
@@ -22,10 +23,9 @@ def _text(img: np.ndarray, s: str, y: int, color=_WHITE) -> None:
 def render_frames(path: str, episode: str | None = None, max_steps: int | None = None, width: int = 512):
     """Yield (RGB frame with overlay, fps) for each observation of the chosen episodes."""
     with DatasetReader(path) as r:
-        codec = r.codec_info
-        chords = codec.get("chords", [])
-        cap_w, cap_h = codec.get("capture_size", [1, 1])
-        grid = codec.get("grid", [1, 1])
+        cap_w, cap_h = r.codec_info.get("capture_size", [1, 1])
+        codec = ActionCodec(parse_profile(r.profile_text, source=f"{path} (profile_toml)").actions, (cap_w, cap_h))
+        grid = codec.grid
         names = r.episode_names()
         if episode is not None:
             if episode not in names:
@@ -53,11 +53,8 @@ def render_frames(path: str, episode: str | None = None, max_steps: int | None =
                     cv2.drawMarker(img, (px, py), _GREEN, cv2.MARKER_CROSS, 12, 1)
                 if i < n - 1:
                     c, a1, a2 = int(ep["command_type"][i]), int(ep["action_1"][i]), int(ep["action_2"][i])
-                    label = COMMANDS[c] if c < len(COMMANDS) else str(c)
-                    if label == "key" and a1 < len(chords):
-                        label += " " + chords[a1]
-                    elif c in MOUSE_COMMANDS:
-                        label += f" cell ({a1},{a2})"
+                    label = codec.describe((c, a1, a2))
+                    if c in MOUSE_COMMANDS:
                         cx = int((a1 + 0.5) * img.shape[1] / grid[0])
                         cy = int((a2 + 0.5) * img.shape[0] / grid[1])
                         if c in (LEFT_CLICK, RIGHT_CLICK):

@@ -183,9 +183,9 @@ def parse_profile(text: str, source: str = "<string>") -> Profile:
     capture = CaptureSpec(
         region=region,
         tick_hz=v.number(cap, "capture.tick_hz", default=20.0, lo=1.0, hi=MAX_TICK_HZ),
-        frame_width=int(v.number(cap, "capture.frame_width", default=128, lo=16, hi=1024, integer=True)),
-        frame_height=int(v.number(cap, "capture.frame_height", default=128, lo=16, hi=1024, integer=True)),
-        color=v.choice(cap, "capture.color", COLOR_MODES, default="rgb"),
+        frame_width=int(v.number(cap, "capture.frame_width", default=84, lo=16, hi=1024, integer=True)),
+        frame_height=int(v.number(cap, "capture.frame_height", default=84, lo=16, hi=1024, integer=True)),
+        color=v.choice(cap, "capture.color", COLOR_MODES, default="gray"),
     )
 
     act = v.table(data, "actions", required=True)

@@ -20,7 +20,7 @@ def test_bundled_profiles_load_and_hash_their_text():
 
 def test_defaults_fill_optional_fields():
     p = parse_profile('[game]\nname = "g"\n[window]\ntitle = "G"\n[actions]\nkeys = ["Return", "ctrl+c"]\n')
-    assert p.capture.tick_hz == 20 and p.capture.frame_shape == (128, 128, 3)
+    assert p.capture.tick_hz == 20 and p.capture.frame_shape == (84, 84, 1)
     assert p.actions.keys == (("enter",), ("c", "ctrl"))
     assert p.safety.kill_switch == "f12"
     assert not p.rules.has_done

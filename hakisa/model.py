@@ -1,0 +1,73 @@
+"""The factored-head Q-network: a small convolutional trunk, a shared state value, three heads.
+
+Branching dueling Q-network (BDQ): each head d gives Q_d(s, a) = V(s) + A_d(s, a) - mean_a A_d(s, a).
+No final activation: the outputs are Q values, on the scale of the rewards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class ModelConfig:
+    """Shape of the network. Defaults suit 84-128 px frames on a CPU."""
+
+    frame_shape: tuple[int, int, int] = (128, 128, 3)  # stored observation (H, W, C)
+    stack: int = 4  # frames stacked as one input (the newest last)
+    n_command: int = 5
+    n_action_1: int = 1
+    n_action_2: int = 1
+    channels: tuple[int, ...] = (32, 64, 64)  # conv widths; kernels/strides 8/4, 4/2, 3/1 then 3/1 for more
+    hidden: int = 256  # width of the shared fully connected layer
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["frame_shape"], d["channels"] = list(self.frame_shape), list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        d = dict(d)
+        d["frame_shape"], d["channels"] = tuple(d["frame_shape"]), tuple(d["channels"])
+        return cls(**d)
+
+
+_KERNELS = [(8, 4), (4, 2), (3, 1)]
+
+
+class QNetwork(nn.Module):
+    """Input: uint8 (B, stack*C, H, W). Output: (q_command, q_action_1, q_action_2)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        H, W, C = cfg.frame_shape
+        layers: list[nn.Module] = []
+        cin = cfg.stack * C
+        for i, cout in enumerate(cfg.channels):
+            k, s = _KERNELS[i] if i < len(_KERNELS) else (3, 1)
+            layers += [nn.Conv2d(cin, cout, k, s), nn.ReLU(inplace=True)]
+            cin = cout
+        self.trunk = nn.Sequential(*layers, nn.Flatten())
+        with torch.no_grad():
+            n_flat = self.trunk(torch.zeros(1, cfg.stack * C, H, W)).shape[1]
+        self.fc = nn.Sequential(nn.Linear(n_flat, cfg.hidden), nn.ReLU(inplace=True))
+        self.value = nn.Linear(cfg.hidden, 1)
+        self.heads = nn.ModuleList([nn.Linear(cfg.hidden, n) for n in (cfg.n_command, cfg.n_action_1, cfg.n_action_2)])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.fc(self.trunk(x.float().div_(255.0)))
+        v = self.value(h)
+        out = []
+        for head in self.heads:
+            a = head(h)
+            out.append(v + a - a.mean(dim=1, keepdim=True))
+        return tuple(out)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

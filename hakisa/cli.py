@@ -119,6 +119,44 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    import glob
+
+    from hakisa.checkpoint import CheckpointError
+    from hakisa.profile import load_profile
+    from hakisa.study import StudyConfig, format_confusion, study
+
+    profile = load_profile(args.profile)
+    paths: list[str] = []
+    for pattern in args.data:
+        hits = sorted(glob.glob(pattern))
+        if not hits:
+            raise HakisaError(f"--data {pattern!r} matches no file.")
+        paths += hits
+    from pathlib import Path
+
+    out = Path(args.out)
+    if out.exists() and not (args.force or args.resume):
+        raise HakisaError(f"{out} already exists; pass --force to overwrite it or --resume to continue it.")
+    if not out.parent.is_dir():
+        raise HakisaError(f"cannot write {out}: folder {out.parent} does not exist.")
+    if args.resume and not out.exists():
+        raise CheckpointError(f"--resume: {out} does not exist yet; run without --resume first.")
+    cfg = StudyConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, margin=args.margin,
+                      n_step=args.n_step, td_weight=args.td_weight, stack=args.stack, balance=args.balance,
+                      eval_every=args.eval_every, seed=args.seed, threads=args.threads)
+    res = study(profile, paths, out, cfg, resume=str(out) if args.resume else None,
+                progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
+    m = res.metrics
+    print(f"held-out ({m['n']} steps): command {m['acc_command']:.3f}, action_1 {m['acc_action_1']:.3f}, "
+          f"action_2 {m['acc_action_2']:.3f}, whole action {m['acc_exact']:.3f}, on ticks where the human "
+          f"acted {m['acc_active']:.3f} ({100 * m['share_active']:.0f}% of ticks)")
+    print(format_confusion(m["confusion"]))
+    print(f"training {m['samples_per_s']:.0f} samples/s, reading data {100 * m['read_share']:.1f}% of step time")
+    print(f"wrote {out}, {out}.metrics.jsonl, {out}.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hakisa", description="Teach an agent to play any windowed PC game from its screen.",
@@ -138,6 +176,31 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--hz", type=float, default=None, help="override the profile's tick rate (1-60 Hz)")
     r.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window (default 3)")
     r.set_defaults(func=cmd_record)
+
+    s = sub.add_parser("study", help="pretrain the Q-network on recorded human play (behaviour cloning, DQfD-style)",
+                       description="Supervised pretraining that keeps Q values meaningful: a large-margin loss per "
+                                   "head (the human's action must score a margin above the others) plus n-step TD on "
+                                   "the recorded rewards with a lagging target network. Held-out episodes report "
+                                   "per-head accuracy; metrics go to OUT.metrics.jsonl and OUT.png. No display needed.")
+    s.add_argument("--profile", required=True, help="the game profile the data was recorded with")
+    s.add_argument("--data", required=True, nargs="+", help="dataset files or globs, e.g. 'datasets/*.h5'")
+    s.add_argument("--out", required=True, help="checkpoint to write, e.g. checkpoints/dodge-study.pt")
+    s.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    s.add_argument("--resume", action="store_true", help="continue training the checkpoint at --out")
+    s.add_argument("--steps", type=int, default=3000, help="gradient updates (default 3000)")
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--lr", type=float, default=2.5e-4, help="Adam learning rate (default 2.5e-4)")
+    s.add_argument("--margin", type=float, default=0.8, help="large-margin size in reward units (default 0.8)")
+    s.add_argument("--n-step", type=int, default=10, help="n of the n-step TD term (default 10)")
+    s.add_argument("--td-weight", type=float, default=1.0, help="weight of the TD term (default 1)")
+    s.add_argument("--stack", type=int, default=4, help="frames per network input (default 4)")
+    s.add_argument("--balance", type=float, default=0.5,
+                   help="exponent of inverse-frequency weights on command_type; 0 turns balancing off (default 0.5)")
+    s.add_argument("--eval-every", type=int, default=500, help="held-out evaluation + checkpoint interval")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_study)
 
     i = sub.add_parser("inspect", help="validate datasets and summarise them",
                        description="Check each dataset file and print episodes, steps, rate, missed ticks, action "

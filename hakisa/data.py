@@ -1,0 +1,165 @@
+"""Demonstration and experience data in memory, for study and consolidate.
+
+All steps of one or more datasets of the same profile are loaded once (frames stay uint8,
+stored single) and sampled with frame stacks built by index arithmetic, so reading never
+becomes the bottleneck of training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hakisa.dataset import ACTORS, DatasetReader
+from hakisa.errors import DatasetError
+from hakisa.profile import Profile
+
+HUMAN = ACTORS.index("human")
+
+
+@dataclass
+class Transitions:
+    """Steps of many episodes: step i goes from frame ``obs[i]`` to frame ``obs[i] + 1``."""
+
+    frames: np.ndarray  # (n_frames, H, W, C) uint8
+    obs: np.ndarray  # (n,) frame index of each step's observation
+    ep_start: np.ndarray  # (n,) frame index of the first observation of the step's episode
+    episode: np.ndarray  # (n,) episode number (0..n_episodes-1)
+    command: np.ndarray  # (n,) int64
+    action_1: np.ndarray
+    action_2: np.ndarray
+    actor: np.ndarray  # (n,) uint8 over dataset ACTORS
+    reward: np.ndarray  # (n,) float32
+    terminated: np.ndarray  # (n,) bool
+    truncated: np.ndarray  # (n,) bool
+    sources: list[str]  # "file:episode" per episode number
+
+    def __len__(self) -> int:
+        return len(self.obs)
+
+    @property
+    def n_episodes(self) -> int:
+        return len(self.sources)
+
+    def stacked(self, frame_idx: np.ndarray, first_idx: np.ndarray, stack: int) -> np.ndarray:
+        """(B, stack*C, H, W) uint8: each frame with the ``stack - 1`` before it (clamped at episode start)."""
+        offs = frame_idx[:, None] - np.arange(stack - 1, -1, -1)[None, :]
+        offs = np.maximum(offs, first_idx[:, None])
+        x = self.frames[offs]  # (B, stack, H, W, C)
+        B, S, H, W, C = x.shape
+        return np.ascontiguousarray(x.transpose(0, 1, 4, 2, 3).reshape(B, S * C, H, W))
+
+    def n_step(self, n: int, gamma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """n-step returns inside episodes: (discounted reward sum, index of the bootstrap step's next frame,
+        discount for bootstrapping: gamma^k, or 0 where the episode terminated within the n steps).
+
+        A truncated episode bootstraps from its last frame; a terminated one does not.
+        """
+        N = len(self)
+        ret = np.zeros(N, np.float64)
+        disc = np.ones(N, np.float64)
+        boot = self.obs + 1
+        alive = np.ones(N, bool)
+        last_in_ep = np.r_[self.episode[1:] != self.episode[:-1], True]
+        for k in range(n):
+            j = np.arange(N) + k
+            valid = alive & (j < N)
+            jj = np.minimum(j, N - 1)
+            valid &= self.episode[jj] == self.episode
+            ret[valid] += disc[valid] * self.reward[jj[valid]]
+            boot[valid] = self.obs[jj[valid]] + 1
+            disc[valid] *= gamma
+            ended = valid & (self.terminated[jj] | last_in_ep[jj])
+            term = valid & self.terminated[jj]
+            disc[term] = 0.0
+            alive &= ~ended
+        return ret.astype(np.float32), boot, disc.astype(np.float32)
+
+    def split(self, holdout: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """(train, held-out) step indices, by whole episodes (~``holdout`` of the steps held out).
+
+        With a single episode, its last ``holdout`` share of steps is held out instead.
+        """
+        n = len(self)
+        if self.n_episodes < 2:
+            cut = int(n * (1 - holdout))
+            return np.arange(cut), np.arange(cut, n)
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(self.n_episodes)
+        sizes = np.bincount(self.episode, minlength=self.n_episodes)
+        held, total = [], 0
+        for e in order:
+            if total >= holdout * n and held:
+                break
+            if len(held) == self.n_episodes - 1:
+                break
+            held.append(e)
+            total += sizes[e]
+        mask = np.isin(self.episode, held)
+        return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def check_same_profile(paths: list[str], profile: Profile | None = None) -> tuple[str, str]:
+    """Every dataset must come from the same profile (and from ``profile`` when given).
+
+    Returns (profile_sha256, profile_text); raises :class:`DatasetError` naming both sides.
+    """
+    seen: tuple[str, str, str] | None = None  # sha, name, path
+    text = ""
+    for p in paths:
+        with DatasetReader(p) as r:
+            if profile is not None and r.profile_sha256 != profile.sha256:
+                raise DatasetError(
+                    f"{p} was recorded with profile '{r.profile_name}' (sha256 {r.profile_sha256[:12]}), but the "
+                    f"profile given is '{profile.name}' from {profile.source} (sha256 {profile.sha256[:12]}). "
+                    "Use the profile the data was recorded with, or record new data.")
+            if seen is not None and r.profile_sha256 != seen[0]:
+                raise DatasetError(
+                    f"datasets from different profiles cannot be mixed: {seen[2]} has profile '{seen[1]}' "
+                    f"(sha256 {seen[0][:12]}) and {p} has profile '{r.profile_name}' (sha256 {r.profile_sha256[:12]}).")
+            seen = seen or (r.profile_sha256, r.profile_name, str(p))
+            text = r.profile_text
+    if seen is None:
+        raise DatasetError("no datasets given; pass --data with one or more .h5 files.")
+    return seen[0], text
+
+
+def load_transitions(paths: list[str], profile: Profile | None = None) -> Transitions:
+    """Load every complete step of ``paths`` into memory (after :func:`check_same_profile`)."""
+    check_same_profile(paths, profile)
+    frames, obs, ep_start, episode, cmd, a1, a2, actor, rew, term, trunc, sources = ([] for _ in range(12))
+    base = 0
+    shape = None
+    for p in paths:
+        with DatasetReader(p) as r:
+            if shape is not None and r.frame_shape != shape:
+                raise DatasetError(f"{p} stores frames of shape {r.frame_shape}, others {shape}.")
+            shape = r.frame_shape
+            for name in r.episode_names():
+                info = r.info(name)
+                if info.n_steps == 0:
+                    continue
+                ep = r.load(name)
+                n = info.n_steps
+                frames.append(ep["observations"])
+                obs.append(base + np.arange(n))
+                ep_start.append(np.full(n, base))
+                episode.append(np.full(n, len(sources)))
+                cmd.append(ep["command_type"])
+                a1.append(ep["action_1"])
+                a2.append(ep["action_2"])
+                actor.append(ep["actor"])
+                rew.append(ep["rewards"])
+                term.append(ep["terminations"])
+                trunc.append(ep["truncations"])
+                sources.append(f"{Path(p).name}:{name}")
+                base += n + 1
+    if not sources:
+        raise DatasetError(f"no complete steps in {', '.join(map(str, paths))}: the datasets are empty.")
+    cat = np.concatenate
+    return Transitions(cat(frames), cat(obs).astype(np.int64), cat(ep_start).astype(np.int64),
+                       cat(episode).astype(np.int64), cat(cmd).astype(np.int64), cat(a1).astype(np.int64),
+                       cat(a2).astype(np.int64), cat(actor), cat(rew).astype(np.float32), cat(term).astype(bool),
+                       cat(trunc).astype(bool), sources)

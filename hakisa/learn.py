@@ -1,0 +1,87 @@
+"""Losses and action selection for the factored heads, shared by study, consolidate and play.
+
+Masks come from the codec: a head that does not apply to a command neither trains nor acts.
+Heads share one TD target as in branching Q-networks: the value of a state-action is the mean
+of the applicable heads' Q values at that action.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hakisa.codec import ActionCodec
+
+NEG = -1e9
+
+
+class HeadMasks:
+    """Per-command validity masks for the three heads, as tensors."""
+
+    def __init__(self, codec: ActionCodec, device: torch.device | str = "cpu"):
+        n = codec.n_command
+        self.command = torch.as_tensor(codec.command_mask(), device=device)
+        self.a1 = torch.as_tensor(np.stack([codec.action_1_mask(c) for c in range(n)]), device=device)
+        self.a2 = torch.as_tensor(np.stack([codec.action_2_mask(c) for c in range(n)]), device=device)
+        self.uses = torch.stack([torch.ones(n, dtype=torch.bool, device=device), self.a1.any(1), self.a2.any(1)], 1)
+
+    def usage(self, command: torch.Tensor) -> torch.Tensor:
+        """(B, 3) float: which heads apply to each sample's command."""
+        return self.uses[command].float()
+
+
+def _masked(q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return q.masked_fill(~mask, NEG)
+
+
+def greedy(qs: tuple[torch.Tensor, ...], masks: HeadMasks) -> torch.Tensor:
+    """(B, 3) long: the best valid command, then the best valid action_1 / action_2 for it."""
+    qc, q1, q2 = qs
+    c = _masked(qc, masks.command.expand_as(qc)).argmax(1)
+    a1 = _masked(q1, masks.a1[c]).argmax(1)
+    a2 = _masked(q2, masks.a2[c]).argmax(1)
+    usage = masks.usage(c)
+    return torch.stack([c, a1 * usage[:, 1].long(), a2 * usage[:, 2].long()], 1)
+
+
+def q_at(qs: tuple[torch.Tensor, ...], actions: torch.Tensor) -> torch.Tensor:
+    """(B, 3): each head's Q value at the given head indices."""
+    return torch.stack([q.gather(1, actions[:, i : i + 1]).squeeze(1) for i, q in enumerate(qs)], 1)
+
+
+def joint_q(qs: tuple[torch.Tensor, ...], actions: torch.Tensor, masks: HeadMasks) -> torch.Tensor:
+    """(B,): the value of a factored action, the mean of its applicable heads' Q values."""
+    u = masks.usage(actions[:, 0])
+    return (q_at(qs, actions) * u).sum(1) / u.sum(1)
+
+
+def margin_loss(qs: tuple[torch.Tensor, ...], actions: torch.Tensor, masks: HeadMasks,
+                margin: float) -> torch.Tensor:
+    """(B, 3) large-margin loss per head (DQfD): max_a [Q(a) + margin * (a != a_E)] - Q(a_E),
+    over the valid actions of each head for the demonstrated command; 0 where a head does not apply."""
+    c = actions[:, 0]
+    valid = (masks.command.expand_as(qs[0]), masks.a1[c], masks.a2[c])
+    out = []
+    for i, q in enumerate(qs):
+        target = actions[:, i : i + 1]
+        bonus = torch.full_like(q, margin).scatter_(1, target, 0.0)
+        best = _masked(q + bonus, valid[i]).max(1).values
+        out.append(best - q.gather(1, target).squeeze(1))
+    return torch.stack(out, 1) * masks.usage(c)
+
+
+def td_loss(qs: tuple[torch.Tensor, ...], actions: torch.Tensor, target: torch.Tensor,
+            masks: HeadMasks) -> torch.Tensor:
+    """(B,) Huber loss of every applicable head's Q at the taken action against one shared target."""
+    u = masks.usage(actions[:, 0])
+    err = F.smooth_l1_loss(q_at(qs, actions), target[:, None].expand(-1, 3), reduction="none")
+    return (err * u).sum(1) / u.sum(1)
+
+
+@torch.no_grad()
+def double_dqn_target(online_next: tuple[torch.Tensor, ...], target_next: tuple[torch.Tensor, ...],
+                      returns: torch.Tensor, discount: torch.Tensor, masks: HeadMasks) -> torch.Tensor:
+    """y = R + discount * Q_target(s', argmax_a Q_online(s', a)), with the shared (mean of heads) value."""
+    best = greedy(online_next, masks)
+    return returns + discount * joint_q(target_next, best, masks)

@@ -1,0 +1,275 @@
+"""`hakisa study`: pretrain the Q-network on demonstrations the way DQfD does.
+
+Loss = large-margin loss per head under the masks (the demonstrated action must score a margin
+above every other valid action) + n-step TD on the demonstration's rewards with a lagging target
+network (which keeps Q values on the scale of returns for consolidation) + L2 (weight decay).
+
+Imbalance: most ticks are no-ops or long holds of the same chord. The margin loss of each sample
+is weighted by (frequency of its command_type)^-balance (0.5 by default), normalised to mean 1, so
+rare commands (clicks, key presses in a mostly idle game) are not drowned out; the held-out report
+gives accuracy on the ticks where the human did something apart from the overall accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hakisa import __version__
+from hakisa.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from hakisa.codec import COMMANDS, NOOP, ActionCodec
+from hakisa.data import Transitions, load_transitions
+from hakisa.learn import HeadMasks, double_dqn_target, greedy, joint_q, margin_loss, td_loss
+from hakisa.model import ModelConfig, QNetwork, count_parameters
+from hakisa.profile import Profile
+
+
+@dataclass
+class StudyConfig:
+    """Settings of `hakisa study` (each is also a command-line flag)."""
+
+    steps: int = 3000  # gradient updates
+    batch_size: int = 64
+    lr: float = 2.5e-4  # Adam learning rate
+    margin: float = 0.8  # large-margin size (in reward units)
+    gamma: float = 0.99
+    n_step: int = 10  # n of the n-step TD term
+    td_weight: float = 1.0  # weight of the TD term against the margin loss
+    weight_decay: float = 1e-5  # L2
+    target_every: int = 500  # hard copy of the target network every this many updates
+    stack: int = 4  # frames per input
+    channels: tuple[int, ...] = (32, 64, 64)
+    hidden: int = 256
+    balance: float = 0.5  # exponent of inverse-frequency weights on command_type (0 = none)
+    holdout: float = 0.15  # share of steps (whole episodes) held out for evaluation
+    eval_every: int = 500  # held-out evaluation and checkpoint every this many updates
+    seed: int = 0
+    threads: int = 2  # torch CPU threads
+
+
+@dataclass
+class StudyResult:
+    step: int
+    metrics: dict
+    history: list = field(default_factory=list)
+
+
+def build_codec(profile: Profile, data: list[str]) -> ActionCodec:
+    from hakisa.dataset import DatasetReader
+
+    with DatasetReader(data[0]) as r:
+        return ActionCodec(profile.actions, tuple(r.codec_info["capture_size"]))
+
+
+@torch.no_grad()
+def evaluate(model: QNetwork, T: Transitions, idx: np.ndarray, masks: HeadMasks, stack: int,
+             batch: int = 256) -> dict:
+    """Held-out agreement with the demonstrator: per head, on active ticks, and a command confusion table."""
+    model.eval()
+    preds, qs_taken = [], []
+    for s in range(0, len(idx), batch):
+        b = idx[s : s + batch]
+        qs = model(torch.from_numpy(T.stacked(T.obs[b], T.ep_start[b], stack)))
+        preds.append(greedy(qs, masks).numpy())
+        acts = torch.from_numpy(np.stack([T.command[b], T.action_1[b], T.action_2[b]], 1))
+        qs_taken.append(joint_q(qs, acts, masks).numpy())
+    model.train()
+    p = np.concatenate(preds) if preds else np.zeros((0, 3), np.int64)
+    c, a1, a2 = T.command[idx], T.action_1[idx], T.action_2[idx]
+    uses = masks.uses.numpy()[c]
+    exact = (p[:, 0] == c) & (~uses[:, 1] | (p[:, 1] == a1)) & (~uses[:, 2] | (p[:, 2] == a2))
+    active = c != NOOP
+    conf = np.zeros((len(COMMANDS), len(COMMANDS)), np.int64)
+    np.add.at(conf, (c, p[:, 0]), 1)
+    both1 = uses[:, 1] & (p[:, 0] == c)
+    both2 = uses[:, 2] & (p[:, 0] == c)
+    return {
+        "n": int(len(idx)),
+        "acc_command": float((p[:, 0] == c).mean()) if len(idx) else 0.0,
+        "acc_action_1": float((p[both1, 1] == a1[both1]).mean()) if both1.any() else float("nan"),
+        "acc_action_2": float((p[both2, 2] == a2[both2]).mean()) if both2.any() else float("nan"),
+        "acc_exact": float(exact.mean()) if len(idx) else 0.0,
+        "acc_active": float(exact[active].mean()) if active.any() else float("nan"),
+        "share_active": float(active.mean()) if len(idx) else 0.0,
+        "mean_q": float(np.concatenate(qs_taken).mean()) if qs_taken else 0.0,
+        "confusion": conf.tolist(),
+    }
+
+
+def format_confusion(conf: list[list[int]]) -> str:
+    """Text table: rows are the demonstrator's command_type, columns the agent's."""
+    names = [n[:10] for n in COMMANDS]
+    lines = ["  human \\ agent " + " ".join(f"{n:>10}" for n in names)]
+    for name, row in zip(names, conf):
+        if sum(row):
+            lines.append(f"  {name:<14} " + " ".join(f"{v:>10}" for v in row))
+    return "\n".join(lines)
+
+
+def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, resume: str | None = None,
+          progress: bool = True, log=print) -> StudyResult:
+    """Train and write ``out`` (checkpoint), ``out``.metrics.jsonl and ``out``.png; returns final metrics."""
+    out = Path(out)
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    T = load_transitions(data, profile)
+    codec = build_codec(profile, data)
+    masks = HeadMasks(codec)
+    train_idx, held_idx = T.split(cfg.holdout, cfg.seed)
+    returns, boot, disc = T.n_step(cfg.n_step, cfg.gamma)
+    mcfg = ModelConfig(frame_shape=profile.capture.frame_shape, stack=cfg.stack, n_command=codec.n_command,
+                       n_action_1=codec.n_action_1, n_action_2=codec.n_action_2, channels=tuple(cfg.channels),
+                       hidden=cfg.hidden)
+    model = QNetwork(mcfg)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, history = 0, []
+    if resume:
+        blob = load_checkpoint(resume, profile)
+        if blob["model_config"] != mcfg.to_dict():
+            raise CheckpointError(f"{resume} has model config {blob['model_config']}, this run {mcfg.to_dict()}; "
+                                  "resume with the same --stack/--channels/--hidden.")
+        model.load_state_dict(blob["model"])
+        if blob["optimizer"]:
+            opt.load_state_dict(blob["optimizer"])
+        step = int(blob["state"].get("step", 0))
+        history = list(blob["state"].get("history", []))
+    target = QNetwork(mcfg)
+    target.load_state_dict(model.state_dict())
+    target.eval()
+
+    freq = np.bincount(T.command[train_idx], minlength=codec.n_command).astype(np.float64)
+    p = freq / freq.sum()
+    w = np.where(p > 0, np.power(np.maximum(p, 1e-12), -cfg.balance), 0.0)
+    w /= (p * w).sum()
+    cmd_weight = torch.as_tensor(w, dtype=torch.float32)
+
+    log(f"study: {len(T)} steps from {T.n_episodes} episodes ({len(train_idx)} train, {len(held_idx)} held out), "
+        f"model {count_parameters(model) / 1e6:.2f} M parameters, input {cfg.stack}x{mcfg.frame_shape}")
+    log("study: command_type share in training data: "
+        + ", ".join(f"{n} {100 * v:.1f}%" for n, v in zip(COMMANDS, p) if v > 0)
+        + f"; margin weights {', '.join(f'{n} {v:.2f}' for n, v in zip(COMMANDS, w) if v > 0)}")
+
+    metrics_path = out.with_name(out.name + ".metrics.jsonl")
+    mfile = open(metrics_path, "a" if resume else "w", encoding="utf-8")
+    data_time = total_time = 0.0
+    run = {"loss": 0.0, "margin": 0.0, "td": 0.0, "n": 0}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), desc="study", unit="upd", dynamic_ncols=True)
+    last = {}
+
+    def checkpoint(final: bool) -> None:
+        state = {"step": step, "history": history, "config": {k: (list(v) if isinstance(v, tuple) else v)
+                                                            for k, v in asdict(cfg).items()},
+                 "datasets": [str(d) for d in data], "phase": "study", "metrics": last,
+                 "hakisa_version": __version__, "final": final}
+        save_checkpoint(out, model=model, optimizer=opt, model_config=mcfg.to_dict(), codec=codec.to_dict(),
+                        profile=profile, preprocessing={"width": profile.capture.frame_width,
+                                                        "height": profile.capture.frame_height,
+                                                        "color": profile.capture.color, "stack": cfg.stack},
+                        state=state)
+
+    try:
+        while step < cfg.steps:
+            t0 = time.perf_counter()
+            b = train_idx[rng.integers(0, len(train_idx), cfg.batch_size)]
+            x = torch.from_numpy(T.stacked(T.obs[b], T.ep_start[b], cfg.stack))
+            xn = torch.from_numpy(T.stacked(boot[b], T.ep_start[b], cfg.stack))
+            acts = torch.from_numpy(np.stack([T.command[b], T.action_1[b], T.action_2[b]], 1))
+            r, d = torch.from_numpy(returns[b]), torch.from_numpy(disc[b])
+            t1 = time.perf_counter()
+            qs = model(torch.cat([x, xn]))
+            q_now = tuple(q[: len(b)] for q in qs)
+            q_next_online = tuple(q[len(b):].detach() for q in qs)
+            with torch.no_grad():
+                y = double_dqn_target(q_next_online, target(xn), r, d, masks)
+            lm = (margin_loss(q_now, acts, masks, cfg.margin).sum(1) * cmd_weight[acts[:, 0]]).mean()
+            lt = td_loss(q_now, acts, y, masks).mean()
+            loss = lm + cfg.td_weight * lt
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            opt.step()
+            step += 1
+            if step % cfg.target_every == 0:
+                target.load_state_dict(model.state_dict())
+            t2 = time.perf_counter()
+            data_time += t1 - t0
+            total_time += t2 - t0
+            run["loss"] += float(loss)
+            run["margin"] += float(lm)
+            run["td"] += float(lt)
+            run["n"] += 1
+            if bar:
+                bar.update(1)
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                ev = evaluate(model, T, held_idx, masks, cfg.stack)
+                last = {"step": step, "loss": run["loss"] / run["n"], "margin_loss": run["margin"] / run["n"],
+                        "td_loss": run["td"] / run["n"], "samples_per_s": run["n"] * cfg.batch_size / total_time,
+                        "read_share": data_time / total_time, **ev}
+                history.append({k: v for k, v in last.items() if k != "confusion"})
+                mfile.write(json.dumps(last) + "\n")
+                mfile.flush()
+                if bar:
+                    bar.set_postfix(loss=f"{last['loss']:.3f}", acc=f"{ev['acc_exact']:.2f}",
+                                    active=f"{ev['acc_active']:.2f}")
+                run = {"loss": 0.0, "margin": 0.0, "td": 0.0, "n": 0}
+                data_time = total_time = 0.0
+                checkpoint(final=step == cfg.steps)
+        _tensorboard(out, history)
+    finally:
+        if bar:
+            bar.close()
+        mfile.close()
+    if history:
+        plot_learning_curve(history, out.with_name(out.name + ".png"), title=f"hakisa study: {profile.name}")
+    return StudyResult(step, last, history)
+
+
+def _tensorboard(out: Path, history: list) -> None:
+    """Also log to TensorBoard when it is installed (optional)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:
+        return
+    with SummaryWriter(str(out.with_name(out.name + ".tb"))) as tb:
+        for h in history:
+            for k, v in h.items():
+                if k != "step" and isinstance(v, (int, float)) and np.isfinite(v):
+                    tb.add_scalar(k, v, h["step"])
+
+
+def plot_learning_curve(history: list[dict], path: Path, title: str) -> None:
+    """Losses and held-out accuracies against updates, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for k in ("loss", "margin_loss", "td_loss"):
+        a.plot(steps, [h[k] for h in history], label=k)
+    a.set_xlabel("updates")
+    a.set_title("training loss")
+    a.legend()
+    for k in ("acc_command", "acc_exact", "acc_active", "acc_action_1", "acc_action_2"):
+        vals = [h.get(k, float("nan")) for h in history]
+        if any(np.isfinite(v) for v in vals):
+            b.plot(steps, vals, label=k)
+    b.set_ylim(0, 1)
+    b.set_xlabel("updates")
+    b.set_title("held-out agreement with the human")
+    b.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

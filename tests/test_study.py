@@ -1,0 +1,161 @@
+"""Study on real (headless-recorded) data: training, checkpoints, resume, and refusing bad input."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+from hakisa.agent import Agent
+from hakisa.checkpoint import CheckpointError, load_checkpoint
+from hakisa.codec import ActionCodec
+from hakisa.data import Transitions, load_transitions
+from hakisa.dataset import DatasetWriter
+from hakisa.errors import DatasetError
+from hakisa.games import GameInput, make_game
+from hakisa.games.policy import DemoPolicy
+from hakisa.games.source import HeadlessFrameSource
+from hakisa.inputlog import InputTracker
+from hakisa.learn import HeadMasks, greedy, margin_loss
+from hakisa.profile import parse_profile
+from hakisa.recorder import Recorder
+from hakisa.study import StudyConfig, study
+
+from conftest import profile_text
+
+PROFILE = parse_profile(profile_text("x", hz=60))
+
+
+def record_demo(path, profile=PROFILE, seconds=1.5, seed=1):
+    """The demonstrator playing headless dodge, recorded by the real record loop."""
+    game = make_game("dodge", seed=seed, size=(320, 180))
+    policy = DemoPolicy("dodge", seed=seed)
+    held: set[str] = set()
+
+    def input_fn(tracker):
+        want = policy.act(game.state()).held
+        for k in held - want:
+            tracker.key_up(k)
+        for k in want - held:
+            tracker.key_down(k)
+        held.clear()
+        held.update(want)
+        return GameInput(frozenset(want))
+
+    codec = ActionCodec(profile.actions, game.size)
+    writer = DatasetWriter(path, profile, codec)
+    tracker = InputTracker()
+    rec = Recorder(profile, HeadlessFrameSource(game, lambda: input_fn(tracker), 3), tracker, writer, codec,
+                   max_seconds=seconds)
+    rec.start()
+    rec.wait(poll=0.05)
+    writer.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("demo")
+    return [str(record_demo(d / "a.h5", seed=1)), str(record_demo(d / "b.h5", seed=2))]
+
+
+TINY = dict(steps=30, batch_size=16, eval_every=15, channels=(8, 16, 16), hidden=32, threads=1)
+
+
+def test_study_trains_writes_metrics_plot_and_a_safe_checkpoint(tmp_path, demo_data):
+    out = tmp_path / "s.pt"
+    res = study(PROFILE, demo_data, out, StudyConfig(**TINY), progress=False, log=lambda m: None)
+    assert res.step == 30 and len(res.history) == 2
+    for k in ("acc_command", "acc_exact", "acc_active", "confusion", "samples_per_s", "read_share"):
+        assert k in res.metrics
+    assert sum(map(sum, res.metrics["confusion"])) == res.metrics["n"] > 0
+    assert (tmp_path / "s.pt.png").stat().st_size > 1000
+    assert len((tmp_path / "s.pt.metrics.jsonl").read_text().splitlines()) == 2
+    blob = load_checkpoint(out, PROFILE)
+    assert blob["state"]["step"] == 30 and blob["state"]["datasets"] == demo_data
+    assert blob["preprocessing"] == {"width": 64, "height": 64, "color": "gray", "stack": 4}
+    agent = Agent.from_checkpoint(blob)
+    action, q = agent.act(np.zeros((64, 64, 1), np.uint8))
+    assert agent.codec.command_mask()[action.command_type] and np.isfinite(q)
+
+
+def test_resume_continues_where_it_stopped(tmp_path, demo_data):
+    out = tmp_path / "r.pt"
+    study(PROFILE, demo_data, out, StudyConfig(**{**TINY, "steps": 15}), progress=False, log=lambda m: None)
+    first = load_checkpoint(out)["model"]
+    res = study(PROFILE, demo_data, out, StudyConfig(**TINY), resume=str(out), progress=False, log=lambda m: None)
+    assert res.step == 30 and [h["step"] for h in res.history] == [15, 30]
+    assert any(not torch.equal(first[k], v) for k, v in load_checkpoint(out)["model"].items())
+
+
+def test_checkpoints_of_other_profiles_and_unsafe_pickles_are_refused(tmp_path, demo_data):
+    out = tmp_path / "s.pt"
+    study(PROFILE, demo_data, out, StudyConfig(**{**TINY, "steps": 15}), progress=False, log=lambda m: None)
+    other = parse_profile(profile_text("other game", name="othergame"), source="other.toml")
+    with pytest.raises(CheckpointError, match="profile 'testgame'.*'othergame' from other.toml"):
+        load_checkpoint(out, other)
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.pt"
+    with open(evil, "wb") as fh:
+        pickle.dump({"format": "hakisa-checkpoint", "x": Evil()}, fh)
+    torch.save({"format": "hakisa-checkpoint", "x": Evil()}, tmp_path / "evil2.pt")
+    for f in (evil, tmp_path / "evil2.pt"):
+        with pytest.raises(CheckpointError, match="could run code|corrupt"):
+            load_checkpoint(f)
+    assert not marker.exists()
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt or not a torch file"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_mixed_empty_and_truncated_datasets_are_refused(tmp_path, demo_data):
+    other = parse_profile(profile_text("x", hz=30, name="othergame"))
+    odd = record_demo(tmp_path / "odd.h5", profile=other, seconds=0.5)
+    with pytest.raises(DatasetError, match="different profiles.*'testgame'.*'othergame'"):
+        load_transitions(demo_data + [str(odd)])
+    with pytest.raises(DatasetError, match="recorded with profile 'othergame'.*given is 'testgame'"):
+        load_transitions([str(odd)], PROFILE)
+    empty = tmp_path / "empty.h5"
+    DatasetWriter(empty, PROFILE, ActionCodec(PROFILE.actions, (320, 180))).close()
+    with pytest.raises(DatasetError, match="empty"):
+        load_transitions([str(empty)])
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(open(demo_data[0], "rb").read()[:5000])
+    with pytest.raises(DatasetError, match="truncated or corrupt"):
+        load_transitions([str(cut)])
+
+
+def test_margin_loss_is_zero_only_when_the_demonstrated_action_leads_by_the_margin():
+    codec = ActionCodec(PROFILE.actions, (320, 180))
+    masks = HeadMasks(codec)
+    acts = torch.tensor([[1, 2, 0]])  # key, chord 2
+    qc = torch.tensor([[0.0, 1.0, 5.0, 5.0, 5.0]])  # invalid commands (mouse) must not count
+    q1 = torch.tensor([[0.0, 0.0, 1.0, 0.0, 0.5]])
+    q2 = torch.tensor([[9.0]])
+    loss = margin_loss((qc, q1, q2), acts, masks, margin=0.8)
+    assert torch.allclose(loss, torch.tensor([[0.0, 0.3, 0.0]]))  # action_2 does not apply to keys
+    assert greedy((qc, q1, q2), masks).tolist() == [[1, 2, 0]]
+
+
+def test_n_step_returns_stop_at_terminations_and_bootstrap_truncations():
+    # two episodes of 3 steps: the first terminated, the second truncated
+    T = Transitions(frames=np.zeros((8, 1, 1, 1), np.uint8), obs=np.array([0, 1, 2, 4, 5, 6]),
+                    ep_start=np.array([0, 0, 0, 4, 4, 4]), episode=np.array([0, 0, 0, 1, 1, 1]),
+                    command=np.zeros(6, np.int64), action_1=np.zeros(6, np.int64), action_2=np.zeros(6, np.int64),
+                    actor=np.ones(6, np.uint8), reward=np.array([1, 1, 1, 1, 1, 1], np.float32),
+                    terminated=np.array([0, 0, 1, 0, 0, 0], bool), truncated=np.array([0, 0, 0, 0, 0, 1], bool),
+                    sources=["a", "b"])
+    ret, boot, disc = T.n_step(2, 0.5)
+    assert ret.tolist() == [1.5, 1.5, 1.0, 1.5, 1.5, 1.0]
+    assert disc.tolist() == [0.25, 0.0, 0.0, 0.25, 0.25, 0.5]  # no bootstrap past a termination
+    assert boot.tolist() == [2, 3, 3, 6, 7, 7]
+    assert T.stacked(np.array([5]), np.array([4]), 3)[0, :, 0, 0].tolist() == [0, 0, 0]

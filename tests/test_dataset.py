@@ -39,7 +39,7 @@ def test_round_trip_keeps_n_plus_one_observations_and_flags(tmp_path):
         names = r.episode_names()
         assert names == ["ep_000000", "ep_000001"]
         ep = r.load(names[0])
-        assert ep["observations"].shape == (6, 64, 64, 3) and len(ep["command_type"]) == 5
+        assert ep["observations"].shape == (6, 64, 64, 1) and len(ep["command_type"]) == 5
         assert ep["terminations"].tolist() == [False] * 4 + [True] and not ep["truncations"].any()
         assert mask_names(ep["held_keys"][1]) == ["left"]
         assert ep["events_step"].tolist() == [1, 2, 3, 4, 5]

@@ -186,11 +186,9 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
             acts = torch.from_numpy(np.stack([T.command[b], T.action_1[b], T.action_2[b]], 1))
             r, d = torch.from_numpy(returns[b]), torch.from_numpy(disc[b])
             t1 = time.perf_counter()
-            qs = model(torch.cat([x, xn]))
-            q_now = tuple(q[: len(b)] for q in qs)
-            q_next_online = tuple(q[len(b):].detach() for q in qs)
             with torch.no_grad():
-                y = double_dqn_target(q_next_online, target(xn), r, d, masks)
+                y = double_dqn_target(model(xn), target(xn), r, d, masks)
+            q_now = model(x)
             lm = (margin_loss(q_now, acts, masks, cfg.margin).sum(1) * cmd_weight[acts[:, 0]]).mean()
             lt = td_loss(q_now, acts, y, masks).mean()
             loss = lm + cfg.td_weight * lt

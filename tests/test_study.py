@@ -159,3 +159,24 @@ def test_n_step_returns_stop_at_terminations_and_bootstrap_truncations():
     assert disc.tolist() == [0.25, 0.0, 0.0, 0.25, 0.25, 0.5]  # no bootstrap past a termination
     assert boot.tolist() == [2, 3, 3, 6, 7, 7]
     assert T.stacked(np.array([5]), np.array([4]), 3)[0, :, 0, 0].tolist() == [0, 0, 0]
+
+
+def test_study_command_line(tmp_path, demo_data):
+    import subprocess
+
+    from conftest import ROOT, hakisa_cmd
+
+    prof = tmp_path / "p.toml"
+    prof.write_text(PROFILE.text)
+    out = tmp_path / "c.pt"
+    r = subprocess.run(hakisa_cmd("study", "--profile", str(prof), "--data", *demo_data, "--out", str(out),
+                                  "--steps", "6", "--eval-every", "3", "--batch-size", "8", "--quiet"),
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "held-out" in r.stdout and "human \\ agent" in r.stdout and out.exists()
+    r = subprocess.run(hakisa_cmd("study", "--profile", str(prof), "--data", *demo_data, "--out", str(out)),
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "--force" in r.stderr
+    r = subprocess.run(hakisa_cmd("study", "--profile", "dodge", "--data", demo_data[0], "--out",
+                                  str(tmp_path / "d.pt")), cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "recorded with profile 'testgame'" in r.stderr and not (tmp_path / "d.pt").exists()

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Benchmark `hakisa study`: training samples/s at the default model and input size, the share of
+step time spent reading data, and how fast datasets load from HDF5.
+
+    .venv/bin/python tools/bench_study.py [--data datasets/demo-dodge.h5] [--steps 300] [--threads 2]
+
+Without --data it writes a synthetic dataset (6,000 steps of 84x84 gray frames) first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np  # noqa: E402
+
+
+def synthetic(path: Path, steps: int = 6000) -> None:
+    from hakisa.codec import ActionCodec
+    from hakisa.dataset import DatasetWriter, Observation
+    from hakisa.profile import load_profile
+
+    profile = load_profile("dodge")
+    w = DatasetWriter(path, profile, ActionCodec(profile.actions, (1280, 720)))
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (84, 84, 1), dtype=np.uint8)
+    for e in range(steps // 1000):
+        w.start_episode(Observation(base, 0.0, 0))
+        for i in range(1, 1001):
+            frame = np.roll(base, i, axis=1)
+            w.add_step((int(rng.integers(0, 2)), int(rng.integers(0, 5)), 0), 1, 0.0, False, False,
+                       Observation(frame, i / 20, i))
+        w.end_episode("truncated")
+    w.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", nargs="*", default=None)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="only 'cpu' is supported by study so far")
+    args = ap.parse_args()
+    import torch
+
+    from hakisa.data import load_transitions
+    from hakisa.dataset import DatasetReader
+    from hakisa.profile import parse_profile
+    from hakisa.study import StudyConfig, study
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data
+        if not data:
+            data = [str(Path(tmp) / "synthetic.h5")]
+            synthetic(Path(data[0]))
+        with DatasetReader(data[0]) as r:
+            profile = parse_profile(r.profile_text)
+        t0 = time.perf_counter()
+        T = load_transitions(data, profile)
+        load_s = time.perf_counter() - t0
+        mb = T.frames.nbytes / 1e6
+        out = Path(tmp) / "bench.pt"
+        cfg = StudyConfig(steps=args.steps, eval_every=args.steps, threads=args.threads)
+        res = study(profile, data, out, cfg, progress=False, log=lambda m: None)
+    m = res.metrics
+    print(f"\nhakisa study: {len(T)} steps, input {cfg.stack}x{profile.capture.frame_shape}, batch {cfg.batch_size}, "
+          f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} cores")
+    print(f"{'samples/s':>10} {'updates/s':>10} {'read share':>11} {'HDF5 load s':>12} {'load MB/s':>10}")
+    print(f"{m['samples_per_s']:>10.0f} {m['samples_per_s'] / cfg.batch_size:>10.1f} {100 * m['read_share']:>10.1f}% "
+          f"{load_s:>12.2f} {mb / load_s:>10.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

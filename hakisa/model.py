@@ -58,9 +58,11 @@ class QNetwork(nn.Module):
         self.fc = nn.Sequential(nn.Linear(n_flat, cfg.hidden), nn.ReLU(inplace=True))
         self.value = nn.Linear(cfg.hidden, 1)
         self.heads = nn.ModuleList([nn.Linear(cfg.hidden, n) for n in (cfg.n_command, cfg.n_action_1, cfg.n_action_2)])
+        self.to(memory_format=torch.channels_last)  # about 2x faster convolutions on CPU (oneDNN)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h = self.fc(self.trunk(x.float().div_(255.0)))
+        x = x.float().div_(255.0).contiguous(memory_format=torch.channels_last)
+        h = self.fc(self.trunk(x))
         v = self.value(h)
         out = []
         for head in self.heads:

@@ -42,6 +42,7 @@ class StudyConfig:
     td_weight: float = 1.0  # weight of the TD term against the margin loss
     weight_decay: float = 1e-5  # L2
     target_every: int = 500  # hard copy of the target network every this many updates
+    double: bool = False  # double DQN (online net picks the bootstrap action): one more forward per update
     stack: int = 4  # frames per input
     channels: tuple[int, ...] = (32, 64, 64)
     hidden: int = 256
@@ -117,6 +118,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     out = Path(out)
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
+    torch.set_flush_denormal(True)  # tiny weights otherwise slow CPU training down several times
     rng = np.random.default_rng(cfg.seed)
     T = load_transitions(data, profile)
     codec = build_codec(profile, data)
@@ -127,7 +129,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
                        n_action_1=codec.n_action_1, n_action_2=codec.n_action_2, channels=tuple(cfg.channels),
                        hidden=cfg.hidden)
     model = QNetwork(mcfg)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     step, history = 0, []
     if resume:
         blob = load_checkpoint(resume, profile)
@@ -187,7 +189,8 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
             r, d = torch.from_numpy(returns[b]), torch.from_numpy(disc[b])
             t1 = time.perf_counter()
             with torch.no_grad():
-                y = double_dqn_target(model(xn), target(xn), r, d, masks)
+                q_target_next = target(xn)
+                y = double_dqn_target(model(xn) if cfg.double else q_target_next, q_target_next, r, d, masks)
             q_now = model(x)
             lm = (margin_loss(q_now, acts, masks, cfg.margin).sum(1) * cmd_weight[acts[:, 0]]).mean()
             lt = td_loss(q_now, acts, y, masks).mean()
@@ -202,7 +205,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
             t2 = time.perf_counter()
             data_time += t1 - t0
             total_time += t2 - t0
-            run["loss"] += float(loss)
+            run["loss"] += float(loss.detach())
             run["margin"] += float(lm)
             run["td"] += float(lt)
             run["n"] += 1

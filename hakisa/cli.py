@@ -143,7 +143,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     if args.resume and not out.exists():
         raise CheckpointError(f"--resume: {out} does not exist yet; run without --resume first.")
     cfg = StudyConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, margin=args.margin,
-                      n_step=args.n_step, td_weight=args.td_weight, stack=args.stack, balance=args.balance,
+                      n_step=args.n_step, td_weight=args.td_weight, stack=args.stack, balance=args.balance, augment=args.augment, keyframe=args.keyframe,
                       eval_every=args.eval_every, seed=args.seed, threads=args.threads)
     res = study(profile, paths, out, cfg, resume=str(out) if args.resume else None,
                 progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
@@ -194,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-step", type=int, default=10, help="n of the n-step TD term (default 10)")
     s.add_argument("--td-weight", type=float, default=1.0, help="weight of the TD term (default 1)")
     s.add_argument("--stack", type=int, default=4, help="frames per network input (default 4)")
+    s.add_argument("--keyframe", type=float, default=4.0,
+                   help="extra loss weight on ticks where the human changed action (default 4; 0 = off)")
+    s.add_argument("--augment", type=int, default=4, help="random shift augmentation in pixels; 0 = off (default 4)")
     s.add_argument("--balance", type=float, default=0.5,
                    help="exponent of inverse-frequency weights on command_type; 0 turns balancing off (default 0.5)")
     s.add_argument("--eval-every", type=int, default=500, help="held-out evaluation + checkpoint interval")

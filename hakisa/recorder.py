@@ -37,6 +37,31 @@ from hakisa.rules import RuleEngine
 HUMAN = ACTORS.index("human")
 
 
+class Clock(Protocol):
+    def now(self) -> float: ...  # seconds, monotonic
+    def sleep(self, seconds: float) -> None: ...
+
+
+class RealClock:
+    """The machine's monotonic clock (live recording)."""
+
+    now = staticmethod(time.monotonic)
+    sleep = staticmethod(time.sleep)
+
+
+class VirtualClock:
+    """Time that passes only when the loop sleeps: a headless game is recorded as fast as it runs."""
+
+    def __init__(self, start: float = 0.0):
+        self.t = start
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += max(0.0, seconds)
+
+
 class FrameSource(Protocol):
     channel_order: str
 
@@ -88,7 +113,8 @@ class Recorder:
     """Records one session into ``writer`` until :meth:`stop` is called."""
 
     def __init__(self, profile: Profile, source: FrameSource, tracker: InputTracker, writer: DatasetWriter,
-                 codec: ActionCodec, max_seconds: float | None = None, probe_interval: float = 0.1):
+                 codec: ActionCodec, max_seconds: float | None = None, probe_interval: float = 0.1,
+                 clock: Clock | None = None):
         self.profile = profile
         self.source = source
         self.tracker = tracker
@@ -98,6 +124,7 @@ class Recorder:
         self.period = 1.0 / profile.capture.tick_hz
         self.max_seconds = max_seconds
         self.probe_interval = probe_interval
+        self.clock = clock or RealClock()
         self.stats = RecordStats()
         self._stop = threading.Event()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -125,8 +152,6 @@ class Recorder:
         """Block until stopped (or max_seconds), calling ``on_tick(stats)`` every ``poll`` seconds."""
         try:
             while not self._stop.wait(poll):
-                if self.max_seconds and time.monotonic() - self.stats.started >= self.max_seconds:
-                    self.stop("time limit reached")
                 if on_tick:
                     on_tick(self.stats)
         except KeyboardInterrupt:
@@ -157,17 +182,21 @@ class Recorder:
         src.open()
         self._ready.set()
         try:
-            t0 = time.monotonic()
+            clock = self.clock
+            t0 = clock.now()
             self.stats.started = self.stats.last_tick = t0
             k = 0
             next_probe = t0
             rect, focused = None, False
             while not self._stop.is_set():
                 due = t0 + k * self.period
-                now = time.monotonic()
+                now = clock.now()
+                if self.max_seconds is not None and now - t0 >= self.max_seconds:
+                    self.stop("time limit reached")
+                    break
                 if now < due:
-                    time.sleep(due - now)
-                    now = time.monotonic()
+                    clock.sleep(due - now)
+                    now = clock.now()
                 behind = int((now - due) / self.period)
                 if behind >= 1:  # more than a whole period late: skip to the current tick
                     self.stats.missed += behind
@@ -182,11 +211,11 @@ class Recorder:
                     next_probe = now + self.probe_interval
                 if not focused:  # nothing is stored while the player is elsewhere
                     self.tracker.snapshot()
-                    self._queue.put(_Tick(k, time.monotonic(), None, None, {}, False))
+                    self._queue.put(_Tick(k, clock.now(), None, None, {}, False))
                 else:
                     g0 = time.perf_counter()
                     raw = src.grab(rect)
-                    t_obs = time.monotonic()
+                    t_obs = clock.now()
                     snap = self.tracker.snapshot()
                     values = self.rules.extract(raw) if self.rules.active else {}
                     frame = preprocess_frame(raw, cap.frame_width, cap.frame_height, cap.color, src.channel_order)

@@ -46,6 +46,8 @@ class StudyConfig:
     stack: int = 4  # frames per input
     channels: tuple[int, ...] = (32, 64, 64)
     hidden: int = 256
+    keyframe: float = 4.0  # extra weight on ticks where the human changed action (0 = off)
+    augment: int = 4  # random shifts of up to this many pixels per sample (DrQ-style); 0 = off
     balance: float = 0.5  # exponent of inverse-frequency weights on command_type (0 = none)
     holdout: float = 0.15  # share of steps (whole episodes) held out for evaluation
     eval_every: int = 500  # held-out evaluation and checkpoint every this many updates
@@ -150,6 +152,13 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     w = np.where(p > 0, np.power(np.maximum(p, 1e-12), -cfg.balance), 0.0)
     w /= (p * w).sum()
     cmd_weight = torch.as_tensor(w, dtype=torch.float32)
+    # keyframes: with a frame stack the net can see what the human was already doing and learn to copy
+    # it ("copycat"), which fails the moment it acts alone; ticks where the action changed carry the
+    # information about *why* to act, so they weigh more (Wen et al. 2021, keyframe-focused imitation)
+    prev_same = np.r_[False, (T.episode[1:] == T.episode[:-1]) & (T.command[1:] == T.command[:-1])
+                      & (T.action_1[1:] == T.action_1[:-1]) & (T.action_2[1:] == T.action_2[:-1])]
+    sample_weight = 1.0 + cfg.keyframe * (~prev_same)
+    sample_weight = torch.as_tensor(sample_weight / sample_weight[train_idx].mean(), dtype=torch.float32)
 
     log(f"study: {len(T)} steps from {T.n_episodes} episodes ({len(train_idx)} train, {len(held_idx)} held out), "
         f"model {count_parameters(model) / 1e6:.2f} M parameters, input {cfg.stack}x{mcfg.frame_shape}")
@@ -183,8 +192,8 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
         while step < cfg.steps:
             t0 = time.perf_counter()
             b = train_idx[rng.integers(0, len(train_idx), cfg.batch_size)]
-            x = torch.from_numpy(T.stacked(T.obs[b], T.ep_start[b], cfg.stack))
-            xn = torch.from_numpy(T.stacked(boot[b], T.ep_start[b], cfg.stack))
+            x = torch.from_numpy(random_shift(T.stacked(T.obs[b], T.ep_start[b], cfg.stack), cfg.augment, rng))
+            xn = torch.from_numpy(random_shift(T.stacked(boot[b], T.ep_start[b], cfg.stack), cfg.augment, rng))
             acts = torch.from_numpy(np.stack([T.command[b], T.action_1[b], T.action_2[b]], 1))
             r, d = torch.from_numpy(returns[b]), torch.from_numpy(disc[b])
             t1 = time.perf_counter()
@@ -192,7 +201,8 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
                 q_target_next = target(xn)
                 y = double_dqn_target(model(xn) if cfg.double else q_target_next, q_target_next, r, d, masks)
             q_now = model(x)
-            lm = (margin_loss(q_now, acts, masks, cfg.margin).sum(1) * cmd_weight[acts[:, 0]]).mean()
+            wb = cmd_weight[acts[:, 0]] * sample_weight[torch.from_numpy(b)]
+            lm = (margin_loss(q_now, acts, masks, cfg.margin).sum(1) * wb).mean()
             lt = td_loss(q_now, acts, y, masks).mean()
             loss = lm + cfg.td_weight * lt
             opt.zero_grad(set_to_none=True)
@@ -233,6 +243,17 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     if history:
         plot_learning_curve(history, out.with_name(out.name + ".png"), title=f"hakisa study: {profile.name}")
     return StudyResult(step, last, history)
+
+
+def random_shift(x: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray:
+    """Shift each sample of (B, C, H, W) by up to ``pad`` pixels (edges repeated): a cheap augmentation
+    that stops a small network from memorising exact pixel positions of a few minutes of play."""
+    if pad <= 0:
+        return x
+    B, C, H, W = x.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="edge")
+    dy, dx = rng.integers(0, 2 * pad + 1, B), rng.integers(0, 2 * pad + 1, B)
+    return np.stack([padded[i, :, dy[i] : dy[i] + H, dx[i] : dx[i] + W] for i in range(B)])
 
 
 def _tensorboard(out: Path, history: list) -> None:

@@ -1,7 +1,6 @@
 """The record loop on a headless bundled game: episodes, labels, flags, rates (no display needed)."""
 
 import os
-import threading
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
@@ -9,7 +8,7 @@ from hakisa.codec import KEY, ActionCodec
 from hakisa.dataset import DatasetReader, DatasetWriter
 from hakisa.games import GameInput, make_game
 from hakisa.games.policy import DemoPolicy
-from hakisa.games.source import HeadlessFrameSource
+from hakisa.games.source import HeadlessFrameSource, PolicyPlayer
 from hakisa.inputlog import InputTracker
 from hakisa.inspect import summarize
 from hakisa.profile import parse_profile
@@ -56,19 +55,12 @@ def test_human_input_is_labelled_with_the_held_chord(tmp_path):
     profile = parse_profile(profile_text("x", hz=60))
     game = make_game("dodge", seed=1, size=(320, 180))
     policy = DemoPolicy("dodge", seed=1)
-    held: set[str] = set()
-    lock = threading.Lock()
+
+    players = {}
 
     def input_fn(tracker):
-        with lock:
-            want = policy.act(game.state()).held
-            for k in held - want:
-                tracker.key_up(k)
-            for k in want - held:
-                tracker.key_down(k)
-            held.clear()
-            held.update(want)
-            return GameInput(frozenset(want))
+        player = players.setdefault("p", PolicyPlayer(game, policy, tracker))
+        return player()
 
     stats, path = run(tmp_path, profile, game, input_fn, seconds=3)
     codec = ActionCodec(profile.actions, game.size)

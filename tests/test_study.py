@@ -15,13 +15,13 @@ from hakisa.codec import ActionCodec
 from hakisa.data import Transitions, load_transitions
 from hakisa.dataset import DatasetWriter
 from hakisa.errors import DatasetError
-from hakisa.games import GameInput, make_game
+from hakisa.games import make_game
 from hakisa.games.policy import DemoPolicy
-from hakisa.games.source import HeadlessFrameSource
+from hakisa.games.source import HeadlessFrameSource, PolicyPlayer
 from hakisa.inputlog import InputTracker
 from hakisa.learn import HeadMasks, greedy, margin_loss
 from hakisa.profile import parse_profile
-from hakisa.recorder import Recorder
+from hakisa.recorder import Recorder, VirtualClock
 from hakisa.study import StudyConfig, study
 
 from conftest import profile_text
@@ -29,27 +29,16 @@ from conftest import profile_text
 PROFILE = parse_profile(profile_text("x", hz=60))
 
 
-def record_demo(path, profile=PROFILE, seconds=1.5, seed=1):
-    """The demonstrator playing headless dodge, recorded by the real record loop."""
+def record_demo(path, profile=PROFILE, seconds=20, seed=1):
+    """The demonstrator playing headless dodge, recorded by the real record loop (virtual clock)."""
     game = make_game("dodge", seed=seed, size=(320, 180))
-    policy = DemoPolicy("dodge", seed=seed)
-    held: set[str] = set()
-
-    def input_fn(tracker):
-        want = policy.act(game.state()).held
-        for k in held - want:
-            tracker.key_up(k)
-        for k in want - held:
-            tracker.key_down(k)
-        held.clear()
-        held.update(want)
-        return GameInput(frozenset(want))
-
+    clock = VirtualClock()
+    tracker = InputTracker()
+    player = PolicyPlayer(game, DemoPolicy("dodge", seed=seed), tracker, clock)
     codec = ActionCodec(profile.actions, game.size)
     writer = DatasetWriter(path, profile, codec)
-    tracker = InputTracker()
-    rec = Recorder(profile, HeadlessFrameSource(game, lambda: input_fn(tracker), 3), tracker, writer, codec,
-                   max_seconds=seconds)
+    rec = Recorder(profile, HeadlessFrameSource(game, player, 3), tracker, writer, codec, max_seconds=seconds,
+                   clock=clock)
     rec.start()
     rec.wait(poll=0.05)
     writer.close()

@@ -36,3 +36,27 @@ class HeadlessFrameSource:
 
     def close(self) -> None:
         pass
+
+
+class PolicyPlayer:
+    """Plays a headless game with a scripted policy, reporting its key presses and releases (and clicks)
+    to an input tracker as a person's keyboard would, so the record loop labels them like human input."""
+
+    def __init__(self, game: Game, policy, tracker, clock=None):
+        self.game, self.policy, self.tracker, self.clock = game, policy, tracker, clock
+        self.held: set[str] = set()
+
+    def __call__(self) -> GameInput:
+        want = self.policy.act(self.game.state())
+        t = self.clock.now() if self.clock is not None else None
+        for k in sorted(self.held - want.held):
+            self.tracker.key_up(k, t)
+        for k in sorted(want.held - self.held):
+            self.tracker.key_down(k, t)
+        self.held = set(want.held)
+        if want.mouse is not None:
+            self.tracker.move(*want.mouse, t)
+        for button, x, y in want.clicks:
+            self.tracker.button(button, True, x, y, t)
+            self.tracker.button(button, False, x, y, t)
+        return want

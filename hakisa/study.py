@@ -193,7 +193,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
             t0 = time.perf_counter()
             b = train_idx[rng.integers(0, len(train_idx), cfg.batch_size)]
             x = torch.from_numpy(random_shift(T.stacked(T.obs[b], T.ep_start[b], cfg.stack), cfg.augment, rng))
-            xn = torch.from_numpy(random_shift(T.stacked(boot[b], T.ep_start[b], cfg.stack), cfg.augment, rng))
+            xn = torch.from_numpy(T.stacked(boot[b], T.ep_start[b], cfg.stack))  # targets: no augmentation
             acts = torch.from_numpy(np.stack([T.command[b], T.action_1[b], T.action_2[b]], 1))
             r, d = torch.from_numpy(returns[b]), torch.from_numpy(disc[b])
             t1 = time.perf_counter()
@@ -252,8 +252,9 @@ def random_shift(x: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarra
         return x
     B, C, H, W = x.shape
     padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (H, W), axis=(2, 3))  # (B, C, 2p+1, 2p+1, H, W)
     dy, dx = rng.integers(0, 2 * pad + 1, B), rng.integers(0, 2 * pad + 1, B)
-    return np.stack([padded[i, :, dy[i] : dy[i] + H, dx[i] : dx[i] + W] for i in range(B)])
+    return np.ascontiguousarray(windows[np.arange(B), :, dy, dx])
 
 
 def _tensorboard(out: Path, history: list) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from hakisa.codec import Action, ActionCodec
+from hakisa.data import stack_frames
 from hakisa.learn import HeadMasks, greedy, joint_q
 from hakisa.model import ModelConfig, QNetwork
 
@@ -42,9 +43,7 @@ class Agent:
             self.frames.extend([frame] * self.stack)
         else:
             self.frames.append(frame)
-        x = np.stack(self.frames)  # (stack, H, W, C)
-        S, H, W, C = x.shape
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2).reshape(1, S * C, H, W)))
+        return torch.from_numpy(stack_frames(np.stack(self.frames)[None]))
 
     @torch.inference_mode()
     def act(self, frame: np.ndarray) -> tuple[Action, float]:

@@ -7,6 +7,7 @@ import argparse
 import signal
 import sys
 import time
+from pathlib import Path
 
 from hakisa import __version__
 from hakisa.errors import HakisaError
@@ -133,8 +134,6 @@ def cmd_study(args: argparse.Namespace) -> int:
         if not hits:
             raise HakisaError(f"--data {pattern!r} matches no file.")
         paths += hits
-    from pathlib import Path
-
     out = Path(args.out)
     if out.exists() and not (args.force or args.resume):
         raise HakisaError(f"{out} already exists; pass --force to overwrite it or --resume to continue it.")

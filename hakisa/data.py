@@ -19,6 +19,14 @@ from hakisa.profile import Profile
 HUMAN = ACTORS.index("human")
 
 
+def stack_frames(x: np.ndarray) -> np.ndarray:
+    """(B, S, H, W, C) frames, oldest first -> the network's (B, S*C, H, W) input layout.
+
+    The one place that fixes the layout, so training (study, consolidate) and acting (play) agree."""
+    B, S, H, W, C = x.shape
+    return np.ascontiguousarray(x.transpose(0, 1, 4, 2, 3).reshape(B, S * C, H, W))
+
+
 @dataclass
 class Transitions:
     """Steps of many episodes: step i goes from frame ``obs[i]`` to frame ``obs[i] + 1``."""
@@ -47,9 +55,7 @@ class Transitions:
         """(B, stack*C, H, W) uint8: each frame with the ``stack - 1`` before it (clamped at episode start)."""
         offs = frame_idx[:, None] - np.arange(stack - 1, -1, -1)[None, :]
         offs = np.maximum(offs, first_idx[:, None])
-        x = self.frames[offs]  # (B, stack, H, W, C)
-        B, S, H, W, C = x.shape
-        return np.ascontiguousarray(x.transpose(0, 1, 4, 2, 3).reshape(B, S * C, H, W))
+        return stack_frames(self.frames[offs])
 
     def n_step(self, n: int, gamma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """n-step returns inside episodes: (discounted reward sum, index of the bootstrap step's next frame,

@@ -5,28 +5,21 @@ import os
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 from hakisa.codec import KEY, ActionCodec
-from hakisa.dataset import DatasetReader, DatasetWriter
+from hakisa.dataset import DatasetReader
 from hakisa.games import GameInput, make_game
 from hakisa.games.policy import DemoPolicy
-from hakisa.games.source import HeadlessFrameSource, PolicyPlayer
-from hakisa.inputlog import InputTracker
+from hakisa.games.source import PolicyPlayer, record_headless
 from hakisa.inspect import summarize
 from hakisa.profile import parse_profile
-from hakisa.recorder import Recorder
 
 from conftest import profile_text
 
 
-def run(tmp_path, profile, game, input_fn, seconds, frames_per_grab=1, on_grab=None):
-    codec = ActionCodec(profile.actions, game.size)
-    writer = DatasetWriter(tmp_path / "rec.h5", profile, codec)
-    tracker = InputTracker()
-    src = HeadlessFrameSource(game, lambda: input_fn(tracker), frames_per_grab)
-    rec = Recorder(profile, src, tracker, writer, codec, max_seconds=seconds)
-    rec.start()
-    stats = rec.wait(poll=0.05)
-    writer.close()
-    return stats, tmp_path / "rec.h5"
+def run(tmp_path, profile, game, input_fn, seconds, frames_per_grab=1):
+    path = tmp_path / "rec.h5"
+    stats = record_headless(game, profile, path, seconds, lambda tracker: (lambda: input_fn(tracker)),
+                            frames_per_grab)
+    return stats, path
 
 
 def test_game_over_terminates_and_stop_truncates(tmp_path):

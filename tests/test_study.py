@@ -17,11 +17,10 @@ from hakisa.dataset import DatasetWriter
 from hakisa.errors import DatasetError
 from hakisa.games import make_game
 from hakisa.games.policy import DemoPolicy
-from hakisa.games.source import HeadlessFrameSource, PolicyPlayer
-from hakisa.inputlog import InputTracker
+from hakisa.games.source import PolicyPlayer, record_headless
 from hakisa.learn import HeadMasks, greedy, margin_loss
 from hakisa.profile import parse_profile
-from hakisa.recorder import Recorder, VirtualClock
+from hakisa.recorder import VirtualClock
 from hakisa.study import StudyConfig, study
 
 from conftest import profile_text
@@ -33,15 +32,8 @@ def record_demo(path, profile=PROFILE, seconds=20, seed=1):
     """The demonstrator playing headless dodge, recorded by the real record loop (virtual clock)."""
     game = make_game("dodge", seed=seed, size=(320, 180))
     clock = VirtualClock()
-    tracker = InputTracker()
-    player = PolicyPlayer(game, DemoPolicy("dodge", seed=seed), tracker, clock)
-    codec = ActionCodec(profile.actions, game.size)
-    writer = DatasetWriter(path, profile, codec)
-    rec = Recorder(profile, HeadlessFrameSource(game, player, 3), tracker, writer, codec, max_seconds=seconds,
-                   clock=clock)
-    rec.start()
-    rec.wait(poll=0.05)
-    writer.close()
+    record_headless(game, profile, path, seconds,
+                    lambda tracker: PolicyPlayer(game, DemoPolicy("dodge", seed=seed), tracker, clock), 3, clock)
     return path
 
 

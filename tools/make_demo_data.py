@@ -18,35 +18,22 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 
-def record_headless(game_name: str, out: str, minutes: float, seed: int = 0, profile=None, policy: str = "demo",
-                    size=(640, 360), force: bool = False):
-    """Record ``minutes`` of game time; returns the recorder's stats."""
-    from hakisa.codec import ActionCodec
-    from hakisa.dataset import DatasetWriter
+def record_demo(game_name: str, out: str, minutes: float, seed: int = 0, policy: str = "demo",
+                size=(640, 360), force: bool = False):
+    """Record ``minutes`` of game time of a scripted player; returns the recorder's stats."""
     from hakisa.games import make_game
     from hakisa.games.policy import make_policy
-    from hakisa.games.source import HeadlessFrameSource, PolicyPlayer
-    from hakisa.inputlog import InputTracker
+    from hakisa.games.source import PolicyPlayer, record_headless
     from hakisa.profile import load_profile
-    from hakisa.recorder import Recorder, VirtualClock
+    from hakisa.recorder import VirtualClock
 
-    profile = profile or load_profile(game_name)
+    profile = load_profile(game_name)
     game = make_game(game_name, seed=seed, size=size)
     clock = VirtualClock()
-    tracker = InputTracker()
-    tracker.set_area((0, 0, *size))
-    player = PolicyPlayer(game, make_policy(policy, game_name, seed=seed), tracker, clock)
-    codec = ActionCodec(profile.actions, size)
-    writer = DatasetWriter(out, profile, codec, force=force)
     per_grab = max(1, round(60 / profile.capture.tick_hz))
-    rec = Recorder(profile, HeadlessFrameSource(game, player, per_grab), tracker, writer, codec,
-                   max_seconds=minutes * 60, clock=clock)
-    try:
-        rec.start()
-        stats = rec.wait(poll=0.05)
-    finally:
-        writer.close()
-    return stats
+    return record_headless(game, profile, out, minutes * 60,
+                           lambda tracker: PolicyPlayer(game, make_policy(policy, game_name, seed=seed), tracker, clock),
+                           per_grab, clock=clock, force=force)
 
 
 def main() -> int:
@@ -59,7 +46,7 @@ def main() -> int:
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    stats = record_headless(args.game, args.out, args.minutes, args.seed, policy=args.policy, force=args.force)
+    stats = record_demo(args.game, args.out, args.minutes, args.seed, policy=args.policy, force=args.force)
     print(f"wrote {args.out}: {stats.steps} steps in {stats.episodes} episodes ({stats.terminated} game overs), "
           f"{args.minutes:g} min of play in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -60,3 +60,28 @@ class PolicyPlayer:
             self.tracker.button(button, True, x, y, t)
             self.tracker.button(button, False, x, y, t)
         return want
+
+
+def record_headless(game: Game, profile, out, seconds: float, player_factory, frames_per_grab: int = 1,
+                    clock=None, force: bool = False):
+    """Record a headless game with the real record loop (labels, episodes, dataset format).
+
+    ``player_factory(tracker)`` returns the per-frame input function (e.g. a :class:`PolicyPlayer`).
+    With a :class:`~hakisa.recorder.VirtualClock` it runs as fast as the game does. Returns the stats.
+    """
+    from hakisa.codec import ActionCodec
+    from hakisa.dataset import DatasetWriter
+    from hakisa.inputlog import InputTracker
+    from hakisa.recorder import Recorder
+
+    codec = ActionCodec(profile.actions, game.size)
+    writer = DatasetWriter(out, profile, codec, force=force)
+    tracker = InputTracker()
+    tracker.set_area((0, 0, *game.size))
+    source = HeadlessFrameSource(game, player_factory(tracker), frames_per_grab)
+    rec = Recorder(profile, source, tracker, writer, codec, max_seconds=seconds, clock=clock)
+    try:
+        rec.start()
+        return rec.wait(poll=0.05)
+    finally:
+        writer.close()

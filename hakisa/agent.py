@@ -46,10 +46,42 @@ class Agent:
         return torch.from_numpy(stack_frames(np.stack(self.frames)[None]))
 
     @torch.inference_mode()
-    def act(self, frame: np.ndarray) -> tuple[Action, float]:
-        """Greedy action for the newest preprocessed frame (H, W, C) and its Q value."""
+    def act(self, frame: np.ndarray, epsilon: float = 0.0, temperature: float = 0.0,
+            rng: np.random.Generator | None = None) -> tuple[Action, float, bool]:
+        """Action for the newest preprocessed frame (H, W, C), its Q value, and whether it was greedy.
+
+        ``epsilon``: each head independently takes a uniformly random valid index with this chance;
+        ``temperature`` > 0: each head samples from softmax(Q / temperature) over its valid indices
+        instead (Boltzmann). Heads that do not apply to the chosen command stay 0."""
         qs = self.model(self._input(frame))
         a = greedy(qs, self.masks)
+        is_greedy = True
+        if epsilon > 0 or temperature > 0:
+            rng = rng or np.random.default_rng()
+            c = int(a[0, 0])
+            valid_c = self.masks.command.numpy()
+            c = self._pick(qs[0][0].numpy(), valid_c, c, epsilon, temperature, rng)
+            picks = [c]
+            for head, table in ((1, self.masks.a1), (2, self.masks.a2)):
+                valid = table[c].numpy()
+                best = int(np.flatnonzero(valid)[np.argmax(qs[head][0].numpy()[valid])]) if valid.any() else 0
+                picks.append(self._pick(qs[head][0].numpy(), valid, best, epsilon, temperature, rng)
+                             if valid.any() else 0)
+            chosen = torch.tensor([picks])
+            is_greedy = bool((chosen == a).all())
+            a = chosen
         q = float(joint_q(qs, a, self.masks)[0])
         c, a1, a2 = (int(v) for v in a[0])
-        return Action(c, a1, a2), q
+        return Action(c, a1, a2), q, is_greedy
+
+    @staticmethod
+    def _pick(q: np.ndarray, valid: np.ndarray, best: int, epsilon: float, temperature: float,
+              rng: np.random.Generator) -> int:
+        idx = np.flatnonzero(valid)
+        if temperature > 0:
+            z = (q[idx] - q[idx].max()) / temperature
+            p = np.exp(z)
+            return int(rng.choice(idx, p=p / p.sum()))
+        if rng.random() < epsilon:
+            return int(rng.choice(idx))
+        return best

@@ -156,6 +156,181 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agent_profile(args: argparse.Namespace, blob: dict):
+    """The profile to play with: --profile if given (must match the checkpoint), else the bundled profile
+    of the same name and hash, else the checkpoint's own copy of the profile text."""
+    from hakisa.checkpoint import CheckpointError
+    from hakisa.profile import BUNDLED_PROFILES, load_profile, parse_profile
+
+    if args.profile:
+        profile = load_profile(args.profile)
+        if profile.sha256 != blob["profile_sha256"]:
+            raise CheckpointError(
+                f"{args.checkpoint} was made for profile '{blob['profile_name']}' (sha256 "
+                f"{blob['profile_sha256'][:12]}), not for '{profile.name}' from {profile.source} (sha256 "
+                f"{profile.sha256[:12]}). Use a checkpoint trained with this profile, or start from scratch.")
+        return profile
+    bundled = BUNDLED_PROFILES / f"{blob['profile_name']}.toml"
+    if bundled.is_file():
+        profile = load_profile(bundled)
+        if profile.sha256 == blob["profile_sha256"]:
+            return profile
+    return parse_profile(blob["profile_toml"], source=f"{args.checkpoint} (its copy of the profile)")
+
+
+def _episode_line(r) -> str:
+    score = "-" if r.score != r.score else f"{r.score:g}"
+    return (f"episode {r.number + 1:>3}: {r.status:<10} steps {r.steps:>6}  {r.seconds:7.1f} s  reward "
+            f"{r.reward:8.2f}  score {score:>8}  random {100 * r.random_share:5.1f}%  feedback {r.feedback}")
+
+
+def _run_agent(args: argparse.Namespace, command: str) -> int:
+    """play and explore: the agent loop on the profile's window."""
+    import torch
+
+    from hakisa.agent import Agent
+    from hakisa.checkpoint import load_checkpoint
+    from hakisa.codec import ActionCodec
+    from hakisa.dataset import DatasetWriter, check_output_path
+    from hakisa.loop import AgentLoop, AgentPolicy, Schedule
+
+    blob = load_checkpoint(args.checkpoint)
+    profile = _agent_profile(args, blob)
+    out = args.out if command == "explore" else args.record
+    if out:
+        check_output_path(out, args.force)
+    if command == "explore":
+        if args.steps is None and args.minutes is None:
+            raise HakisaError("say how long to explore: --steps N or --minutes M.")
+        schedule = Schedule(args.epsilon, args.epsilon_end if args.epsilon_end is not None else args.epsilon,
+                            args.decay_steps or args.steps or int((args.minutes or 1) * 60 * profile.capture.tick_hz),
+                            args.temperature)
+    else:
+        schedule = Schedule(args.epsilon, args.epsilon)
+
+    from hakisa.live import require_display
+
+    require_display(command)
+    from hakisa.live.inject import LiveActuator
+    from hakisa.live.listen import HotkeyListener
+    from hakisa.live.sources import WindowFrameSource, apply_region
+    from hakisa.live.x11 import find_window
+
+    torch.set_num_threads(1)  # the game and the capture need the other cores
+    win = find_window(profile.window, timeout=args.wait)
+    geo = win.geometry()
+    if geo is None:
+        raise HakisaError(f"window {win.title!r} vanished while hakisa was starting; start the game and retry.")
+    area = apply_region(geo, profile.capture.region)
+    if args.focus:
+        win.focus()
+    win.close()
+    agent = Agent.from_checkpoint(blob)
+    codec = ActionCodec(profile.actions, (area[2], area[3]))
+    agent.codec = codec
+    writer = DatasetWriter(out, profile, codec, source=command, force=args.force,
+                           extra_attrs={"checkpoint": str(args.checkpoint)}) if out else None
+    source = WindowFrameSource(win.wid, win.title, profile.capture.region)
+    actuator = LiveActuator()
+    loop = AgentLoop(profile, source, actuator, AgentPolicy(agent, schedule, seed=args.seed), codec, writer=writer,
+                     tick_hz=None if args.no_tick_limit else -1,
+                     max_steps=getattr(args, "steps", None), max_episodes=args.episodes,
+                     max_seconds=(args.minutes * 60 if getattr(args, "minutes", None) else args.seconds),
+                     on_episode=lambda r: print(_episode_line(r), flush=True))
+    kill = profile.safety.kill_switch
+    fb = profile.feedback
+    hotkeys = {kill: lambda: loop.stop(f"kill switch ({kill})"), fb.good: lambda: loop.feedback(+1),
+               fb.bad: lambda: loop.feedback(-1)}
+    old = {s: signal.signal(s, lambda signum, _f: loop.stop(signal.Signals(signum).name))
+           for s in (signal.SIGTERM, signal.SIGINT)}
+    print(f"{command}: {win.title!r} ({area[2]}x{area[3]}) with {args.checkpoint}"
+          + (f", recording into {out}" if out else "")
+          + f"; stop with {kill} or Ctrl+C; {fb.good} = good, {fb.bad} = bad", file=sys.stderr, flush=True)
+    try:
+        with HotkeyListener(hotkeys):
+            stats = loop.run()
+    finally:
+        actuator.release_all()
+        for s, h in old.items():
+            signal.signal(s, h)
+        if writer is not None:
+            writer.close("truncated")
+    p50, p99 = stats.latency()
+    eps = stats.episodes
+    print(f"stopped: {stats.stop_reason}")
+    if eps:
+        import numpy as np
+
+        scores = np.array([r.score for r in eps], float)
+        rewards = np.array([r.reward for r in eps], float)
+        print(f"  {len(eps)} episodes: reward {rewards.mean():.2f} +- {rewards.std():.2f}"
+              + (f", score {np.nanmean(scores):.1f} +- {np.nanstd(scores):.1f} (min {np.nanmin(scores):g}, "
+                 f"max {np.nanmax(scores):g})" if np.isfinite(scores).any() else ""))
+    print(f"  {stats.actions} actions, {stats.rate():.1f} ticks/s, missed ticks {stats.missed}, paused (no focus) "
+          f"{stats.paused_ticks}, capped by max_apm {stats.capped}, watcher feedback {stats.feedback}\n"
+          f"  grab -> inject latency p50 {p50:.2f} ms, p99 {p99:.2f} ms" + (f"\n  wrote {out}" if out else ""))
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    return _run_agent(args, "play")
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    return _run_agent(args, "explore")
+
+
+def cmd_regions(args: argparse.Namespace) -> int:
+    from hakisa.profile import load_profile
+    from hakisa.regions import (annotate, describe, glyphs_toml, learn_glyphs, load_screenshot, region_fraction,
+                                save_image)
+
+    profile = load_profile(args.profile)
+    if args.screenshot:
+        shot = load_screenshot(args.screenshot)
+    else:
+        from hakisa.live import require_display
+
+        require_display("regions")
+        from hakisa.live.capture import ScreenGrabber
+        from hakisa.live.sources import apply_region
+        from hakisa.live.x11 import find_window
+
+        win = find_window(profile.window, timeout=args.wait)
+        geo = win.geometry()
+        win.close()
+        if geo is None:
+            raise HakisaError(f"window {win.title!r} vanished; start the game and retry.")
+        grabber = ScreenGrabber()
+        try:
+            shot = grabber.grab(apply_region(geo, profile.capture.region))[:, :, 2::-1].copy()  # BGRA -> RGB
+        finally:
+            grabber.close()
+        if args.save:
+            save_image(args.save, shot)
+            print(f"saved the screenshot to {args.save}")
+    extra = {}
+    for spec in args.add or []:
+        name, _, box = spec.partition("=")
+        try:
+            x, y, w, h = (int(v) for v in box.split(","))
+        except ValueError:
+            raise HakisaError(f"--add {spec!r}: write NAME=x,y,width,height in screenshot pixels.") from None
+        frac = region_fraction((x, y, w, h), (shot.shape[1], shot.shape[0]))
+        extra[name] = frac
+        print(f"[rules.regions]\n{name} = [{', '.join(f'{v:g}' for v in frac)}]")
+    print(describe(profile, shot))
+    for spec in args.learn or []:
+        name, _, value = spec.partition("=")
+        glyphs = learn_glyphs(profile, shot, name, value)
+        print(f"\n# learnt {len(value)} glyphs; paste into {profile.source} (replace an older glyphs table):")
+        print(glyphs_toml(name, glyphs))
+    if args.out:
+        save_image(args.out, annotate(profile, shot, extra))
+        print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hakisa", description="Teach an agent to play any windowed PC game from its screen.",
@@ -221,6 +396,56 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--width", type=int, default=512, help="video width in pixels (default 512)")
     rp.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     rp.set_defaults(func=cmd_replay)
+
+    for name in ("play", "explore"):
+        desc = {"play": "the agent plays greedily (evaluation) and prints a score table per episode; "
+                        "optionally recorded",
+                "explore": "the agent plays with some randomness and records its play as new data "
+                           "(who chose each action, its Q value, the screen's and watchers' rewards)"}[name]
+        a = sub.add_parser(name, help=desc.split(";")[0].split(" and records")[0], description=desc + ". Input goes "
+                           "only to the game window (paused while it lacks focus); the profile's kill switch "
+                           "stops at once and every held key is released on any exit.")
+        a.add_argument("--checkpoint", required=True, help="checkpoint from study / consolidate")
+        a.add_argument("--profile", default=None,
+                       help="profile file (default: the bundled one of the checkpoint's game, or its own copy)")
+        if name == "explore":
+            a.add_argument("--out", required=True, help="dataset file to create, e.g. datasets/explore1.h5")
+            a.add_argument("--steps", type=int, default=None, help="stop after this many actions")
+            a.add_argument("--minutes", type=float, default=None, help="stop after this many minutes")
+            a.add_argument("--epsilon", type=float, default=0.3, help="starting chance of a random choice per head (default 0.3)")
+            a.add_argument("--epsilon-end", type=float, default=0.05, help="final epsilon (default 0.05)")
+            a.add_argument("--decay-steps", type=int, default=None,
+                           help="actions over which epsilon falls linearly (default: the whole run)")
+            a.add_argument("--temperature", type=float, default=0.0,
+                           help="Boltzmann sampling at this temperature instead of epsilon-greedy (0 = off)")
+        else:
+            a.add_argument("--record", default=None, help="also record the agent's play into this dataset")
+            a.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+            a.add_argument("--epsilon", type=float, default=0.0, help="chance of a random choice per head (default 0)")
+            a.add_argument("--temperature", type=float, default=0.0, help=argparse.SUPPRESS)
+        a.add_argument("--episodes", type=int, default=None, help="stop after this many episodes")
+        a.add_argument("--force", action="store_true", help="overwrite the output dataset if it exists")
+        a.add_argument("--focus", action="store_true", help="give the game window keyboard focus first")
+        a.add_argument("--no-tick-limit", action="store_true",
+                       help="act as fast as possible instead of at the profile's tick rate (benchmarks)")
+        a.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window (default 3)")
+        a.add_argument("--seed", type=int, default=0)
+        a.set_defaults(func=cmd_play if name == "play" else cmd_explore)
+
+    g = sub.add_parser("regions", help="show what the profile's rules read on the screen; name regions; learn digits",
+                       description="Takes a screenshot of the game window (or reads --screenshot), prints each "
+                                   "region and what each extractor reads, and can draw them (--out), turn pixel "
+                                   "boxes into region fractions (--add) and learn digit glyphs (--learn).")
+    g.add_argument("--profile", required=True)
+    g.add_argument("--screenshot", default=None, help="PNG of the captured area (default: grab the live window)")
+    g.add_argument("--save", default=None, help="save the live screenshot to this PNG")
+    g.add_argument("--out", default=None, help="write the screenshot with the regions drawn on it (PNG)")
+    g.add_argument("--add", action="append", metavar="NAME=x,y,w,h",
+                   help="a new region in screenshot pixels; prints it as a profile line")
+    g.add_argument("--learn", action="append", metavar="EXTRACTOR=VALUE",
+                   help="learn a digits extractor's glyphs from the number the screenshot shows")
+    g.add_argument("--wait", type=float, default=3.0)
+    g.set_defaults(func=cmd_regions)
     return p
 
 

@@ -62,6 +62,7 @@ MASK_BYTES = KEY_TABLE_SIZE // 8
 _OBS_FIELDS = ("observations", "obs_time", "tick", "held_keys", "mouse_xy", "mouse_buttons")
 _ACT_FIELDS = ("command_type", "action_1", "action_2", "actor", "q_value", "rewards",
                "terminations", "truncations")
+_OPT_ACT_FIELDS = ("reward_human",)  # written by hakisa >= 0.2; read as zeros when absent
 _EVT_FIELDS = ("events_time", "events_kind", "events_code", "events_x", "events_y", "events_step")
 
 
@@ -173,6 +174,7 @@ class DatasetWriter:
                  "mouse_xy": (np.int32, (2,)), "mouse_buttons": (np.uint8, ()),
                  "command_type": (np.int32, ()), "action_1": (np.int32, ()), "action_2": (np.int32, ()),
                  "actor": (np.uint8, ()), "q_value": (np.float32, ()), "rewards": (np.float32, ()),
+                 "reward_human": (np.float32, ()),
                  "terminations": (np.bool_, ()), "truncations": (np.bool_, ()),
                  "events_time": (np.float64, ()), "events_kind": (np.uint8, ()), "events_code": (np.int16, ()),
                  "events_x": (np.int32, ()), "events_y": (np.int32, ()), "events_step": (np.int32, ())}
@@ -185,14 +187,16 @@ class DatasetWriter:
         g.attrs["missed_ticks"] = 0
         self.group = g
         self._n_steps = 0
-        self._buf = {k: [] for k in _OBS_FIELDS + _ACT_FIELDS + _EVT_FIELDS}
+        self._buf = {k: [] for k in _OBS_FIELDS + _ACT_FIELDS + _OPT_ACT_FIELDS + _EVT_FIELDS}
         self._add_obs(first, 0)
         self._write_buffer(flush=True)
         return name
 
     def add_step(self, action: tuple[int, int, int], actor: int, reward: float, terminated: bool,
-                 truncated: bool, obs: Observation, q_value: float = float("nan")) -> None:
-        """Append one action and the observation it led to."""
+                 truncated: bool, obs: Observation, q_value: float = float("nan"),
+                 reward_human: float = 0.0) -> None:
+        """Append one action and the observation it led to. ``reward`` is the total; ``reward_human``
+        the part of it given by people watching (the rest was read from the screen)."""
         if self.group is None:
             raise RuntimeError("add_step() with no open episode; call start_episode() first")
         b = self._buf
@@ -202,6 +206,7 @@ class DatasetWriter:
         b["actor"].append(actor)
         b["q_value"].append(q_value)
         b["rewards"].append(reward)
+        b["reward_human"].append(reward_human)
         b["terminations"].append(terminated)
         b["truncations"].append(truncated)
         self._n_steps += 1
@@ -435,6 +440,8 @@ class DatasetReader:
             out[k] = g[k][: n + 1]
         for k in _ACT_FIELDS:
             out[k] = g[k][:n]
+        for k in _OPT_ACT_FIELDS:
+            out[k] = g[k][:n] if k in g else np.zeros(n, np.float32)
         ev_step = g["events_step"][:]
         keep = ev_step <= n
         for k in _EVT_FIELDS:

@@ -20,7 +20,8 @@ from hakisa.keys import KEY_NAMES, normalize_key
 MAX_TICK_HZ = 60.0
 COLOR_MODES = ("rgb", "gray")
 MOUSE_MODES = ("none", "absolute")
-EXTRACTOR_KINDS = ("color", "bar")
+EXTRACTOR_KINDS = ("color", "bar", "digits", "image", "stuck")
+GLYPH_W, GLYPH_H = 8, 12  # digit templates are stored as 8x12 bitmaps (rows of "0"/"1")
 CONDITION_OPS = (">=", "<=", "==", "!=", ">", "<")
 _CONDITION_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(-?[0-9.]+)\s*$")
 
@@ -69,11 +70,13 @@ class Extractor:
     """Reads one number from a named screen region."""
 
     name: str
-    kind: str  # "color": fraction of pixels near `color`; "bar": fill fraction along `axis`
+    kind: str  # see EXTRACTOR_KINDS and README "Profiles"
     region: str
-    color: tuple[int, int, int]
-    tolerance: int
+    color: tuple[int, int, int] | None = None  # color, bar, digits: the colour looked for
+    tolerance: int = 30  # color/bar/digits: per-channel distance; stuck: mean pixel change that counts
     axis: str = "x"  # for "bar": "x" fills left to right, "y" bottom to top
+    glyphs: tuple[tuple[str, str], ...] = ()  # digits: (digit, 8x12 bitmap rows joined by "/")
+    image: str | None = None  # image: template file (relative to the profile's folder)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class RulesSpec:
     reward: dict[str, float] = field(default_factory=dict)  # extractor -> weight of its change
     done_any: tuple[Condition, ...] = ()
     done_all: tuple[Condition, ...] = ()
+    score: str | None = None  # extractor reported as the episode's score (play's table)
 
     @property
     def has_done(self) -> bool:
@@ -103,9 +107,32 @@ class RulesSpec:
 
 @dataclass(frozen=True)
 class SafetySpec:
-    """Keys that stop hakisa at once, whatever it is doing."""
+    """What keeps the user's desktop safe while the agent plays."""
 
-    kill_switch: str
+    kill_switch: str  # stops record / play / explore at once, from any window
+    max_apm: float = 0.0  # cap on the agent's actions (input changes) per minute; 0 = no cap
+
+
+@dataclass(frozen=True)
+class ResetSpec:
+    """Input that starts a new episode after game over: keys tapped and clicks, in order."""
+
+    keys: tuple[str, ...] = ()
+    clicks: tuple[tuple[float, float], ...] = ()  # fractions of the captured area
+    wait: float = 1.0  # seconds after game over before the sequence
+    retry: float = 3.0  # seconds between repeats while the game-over screen stays
+    timeout: float = 30.0  # give up (stop with an error) after this many seconds
+
+
+@dataclass(frozen=True)
+class FeedbackSpec:
+    """Reward from a person watching: hotkeys credited back over the last few seconds."""
+
+    good: str = "f9"
+    bad: str = "f10"
+    value: float = 1.0  # reward of one press, spread evenly over the credited steps
+    window: float = 2.0  # seconds of play credited by one press
+    delay: float = 0.3  # the person reacts this late: the window ends this long before the press
 
 
 @dataclass(frozen=True)
@@ -120,6 +147,16 @@ class Profile:
     safety: SafetySpec
     text: str
     source: str = "<string>"
+    reset: ResetSpec = field(default_factory=ResetSpec)
+    feedback: FeedbackSpec = field(default_factory=FeedbackSpec)
+    base_dir: str | None = None  # folder that relative files (images) are read from
+
+    def resolve(self, relpath: str) -> Path:
+        """A file named in the profile, relative to the profile's folder."""
+        p = Path(relpath)
+        if not p.is_absolute() and self.base_dir:
+            p = Path(self.base_dir) / p
+        return p
 
     @property
     def sha256(self) -> str:
@@ -146,17 +183,17 @@ def load_profile(path: str | Path) -> Profile:
     if not p.is_file():
         raise ProfileError(f"profile {str(path)!r} does not exist; give a TOML file or one of the bundled "
                            f"profiles: {', '.join(bundled_profiles())}.")
-    return parse_profile(p.read_text(encoding="utf-8"), source=str(path))
+    return parse_profile(p.read_text(encoding="utf-8"), source=str(path), base_dir=str(p.resolve().parent))
 
 
-def parse_profile(text: str, source: str = "<string>") -> Profile:
+def parse_profile(text: str, source: str = "<string>", base_dir: str | None = None) -> Profile:
     """Validate profile TOML text and build a :class:`Profile`."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML ({exc}). Fix the syntax and try again.") from None
     v = _Validator(source)
-    v.only(data, "", {"game", "window", "capture", "actions", "rules", "safety"})
+    v.only(data, "", {"game", "window", "capture", "actions", "rules", "safety", "reset", "feedback"})
     game = v.table(data, "game", required=True)
     v.only(game, "game", {"name", "description"})
     name = v.string(game, "game.name", required=True, pattern=r"^[A-Za-z0-9_.-]+$",
@@ -224,19 +261,42 @@ def parse_profile(text: str, source: str = "<string>") -> Profile:
     rules = _parse_rules(v, v.table(data, "rules"))
 
     saf = v.table(data, "safety")
-    v.only(saf, "safety", {"kill_switch"})
-    kill = v.string(saf, "safety.kill_switch") or "f12"
-    kill_canon = normalize_key(kill)
-    if kill_canon is None:
-        v.fail("safety.kill_switch", kill, "one key name, e.g. \"f12\" or \"pause\"")
-    if kill_canon in actions.key_set:
-        v.fail("safety.kill_switch", kill, "a key the game does not use (it is also in actions.keys)")
+    v.only(saf, "safety", {"kill_switch", "max_apm"})
+    kill_canon = v.key(saf, "safety.kill_switch", "f12", forbidden=actions.key_set)
+    safety = SafetySpec(kill_switch=kill_canon, max_apm=float(v.number(saf, "safety.max_apm", 0, 0, 100_000)))
+
+    rs = v.table(data, "reset")
+    v.only(rs, "reset", {"keys", "clicks", "wait", "retry", "timeout"})
+    rkeys = rs.get("keys", [])
+    if not isinstance(rkeys, list) or not all(isinstance(k, str) and normalize_key(k) for k in rkeys):
+        v.fail("reset.keys", rkeys, 'a list of key names tapped in order, e.g. ["enter"]')
+    rclicks = rs.get("clicks", [])
+    if not isinstance(rclicks, list) or not all(
+            isinstance(c, list) and len(c) == 2 and all(isinstance(n, (int, float)) and not isinstance(n, bool)
+                                                         and 0 <= n <= 1 for n in c) for c in rclicks):
+        v.fail("reset.clicks", rclicks, "a list of [x, y] fractions of the captured area (0..1), clicked in order")
+    reset = ResetSpec(keys=tuple(normalize_key(k) for k in rkeys), clicks=tuple((float(x), float(y)) for x, y in rclicks),
+                      wait=float(v.number(rs, "reset.wait", 1.0, 0, 600)),
+                      retry=float(v.number(rs, "reset.retry", 3.0, 0.1, 600)),
+                      timeout=float(v.number(rs, "reset.timeout", 30.0, 0.1, 3600)))
+    if kill_canon in reset.keys:
+        v.fail("reset.keys", rkeys, f"keys other than the kill switch ({kill_canon})")
+
+    fb = v.table(data, "feedback")
+    v.only(fb, "feedback", {"good", "bad", "value", "window", "delay"})
+    taken = actions.key_set | {kill_canon}
+    good = v.key(fb, "feedback.good", "f9", forbidden=taken)
+    bad = v.key(fb, "feedback.bad", "f10", forbidden=taken | {good})
+    feedback = FeedbackSpec(good=good, bad=bad, value=float(v.number(fb, "feedback.value", 1.0, 0, 1e6)),
+                            window=float(v.number(fb, "feedback.window", 2.0, 0.01, 60)),
+                            delay=float(v.number(fb, "feedback.delay", 0.3, 0, 10)))
     return Profile(name=name, window=window, capture=capture, actions=actions, rules=rules,
-                   safety=SafetySpec(kill_switch=kill_canon), text=text, source=source)
+                   safety=safety, text=text, source=source, reset=reset, feedback=feedback, base_dir=base_dir)
+
 
 
 def _parse_rules(v: "_Validator", rules: dict) -> RulesSpec:
-    v.only(rules, "rules", {"regions", "extractors", "reward", "done"})
+    v.only(rules, "rules", {"regions", "extractors", "reward", "done", "score"})
     regions: dict[str, tuple[float, float, float, float]] = {}
     for rname, box in v.table(rules, "regions").items():
         if (not isinstance(box, list) or len(box) != 4
@@ -250,20 +310,38 @@ def _parse_rules(v: "_Validator", rules: dict) -> RulesSpec:
     for ename, spec in v.table(rules, "extractors").items():
         where = f"rules.extractors.{ename}"
         if not isinstance(spec, dict):
-            v.fail(where, spec, "a table with kind, region, color")
-        v.only(spec, where, {"kind", "region", "color", "tolerance", "axis"})
+            v.fail(where, spec, "a table with kind and region (and what the kind needs)")
         kind = v.choice(spec, f"{where}.kind", EXTRACTOR_KINDS, required=True)
+        allowed = {"kind", "region", "tolerance"} | {
+            "color": {"color"}, "bar": {"color", "axis"}, "digits": {"color", "glyphs"},
+            "image": {"image"}, "stuck": set()}[kind]
+        v.only(spec, where, allowed)
         region = v.string(spec, f"{where}.region", required=True)
         if region not in regions:
             v.fail(f"{where}.region", region, f"a region named in [rules.regions] ({', '.join(regions) or 'none defined'})")
         color = spec.get("color")
-        if (not isinstance(color, list) or len(color) != 3
+        if kind in ("color", "bar", "digits") and (
+                not isinstance(color, list) or len(color) != 3
                 or not all(isinstance(c, int) and 0 <= c <= 255 for c in color)):
             v.fail(f"{where}.color", color, "[r, g, b] with integers 0..255")
+        glyphs: tuple[tuple[str, str], ...] = ()
+        if kind == "digits":
+            raw = spec.get("glyphs", {})
+            bitmap = re.compile(rf"^([01]{{{GLYPH_W}}}/){{{GLYPH_H - 1}}}[01]{{{GLYPH_W}}}$")
+            if not isinstance(raw, dict) or not all(
+                    isinstance(d, str) and len(d) == 1 and d.isdigit() and isinstance(b, str) and bitmap.match(b)
+                    for d, b in raw.items()):
+                v.fail(f"{where}.glyphs", raw, f"a table digit -> {GLYPH_W}x{GLYPH_H} bitmap (rows of 0/1 joined "
+                       "by '/'); make it with `hakisa regions --learn NAME=VALUE` on a screenshot")
+            glyphs = tuple(sorted(raw.items()))
+        image = None
+        if kind == "image":
+            image = v.string(spec, f"{where}.image", required=True)
+        default_tol = {"stuck": 2}.get(kind, 30)
         extractors[ename] = Extractor(
-            name=ename, kind=kind, region=region, color=tuple(color),
-            tolerance=int(v.number(spec, f"{where}.tolerance", default=30, lo=0, hi=255, integer=True)),
-            axis=v.choice(spec, f"{where}.axis", ("x", "y"), default="x"),
+            name=ename, kind=kind, region=region, color=tuple(color) if color is not None else None,
+            tolerance=int(v.number(spec, f"{where}.tolerance", default=default_tol, lo=0, hi=255, integer=True)),
+            axis=v.choice(spec, f"{where}.axis", ("x", "y"), default="x"), glyphs=glyphs, image=image,
         )
     reward: dict[str, float] = {}
     for ename, weight in v.table(rules, "reward").items():
@@ -288,8 +366,11 @@ def _parse_rules(v: "_Validator", rules: dict) -> RulesSpec:
                 v.fail(f"rules.done.{key}", text, f"a condition on an extractor named in [rules.extractors] ({', '.join(extractors) or 'none defined'})")
             out.append(Condition(extractor=m.group(1), op=m.group(2), value=float(m.group(3)), text=text.strip()))
         parsed[key] = tuple(out)
+    score = v.string(rules, "rules.score")
+    if score is not None and score not in extractors:
+        v.fail("rules.score", score, f"an extractor named in [rules.extractors] ({', '.join(extractors) or 'none defined'})")
     return RulesSpec(regions=regions, extractors=extractors, reward=reward,
-                     done_any=parsed["any"], done_all=parsed["all"])
+                     done_any=parsed["any"], done_all=parsed["all"], score=score)
 
 
 class _Validator:
@@ -351,6 +432,16 @@ class _Validator:
         if not ok:
             self.fail(key, val, f"{'an integer' if integer else 'a number'} from {lo:g} to {hi:g}")
         return val
+
+    def key(self, data: dict, key: str, default: str, forbidden: frozenset[str] | set[str] = frozenset()) -> str:
+        """One key name (canonical), not one of ``forbidden`` (keys with another job)."""
+        raw = self.string(data, key) or default
+        canon = normalize_key(raw)
+        if canon is None:
+            self.fail(key, raw, "one key name, e.g. \"f12\" or \"pause\"")
+        if canon in forbidden:
+            self.fail(key, raw, f"a key with no other job (not one of {', '.join(sorted(forbidden))})")
+        return canon
 
     def choice(self, data: dict, key: str, options: tuple[str, ...], default: str | None = None,
                required: bool = False) -> str:

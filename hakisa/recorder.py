@@ -120,7 +120,7 @@ class Recorder:
         self.tracker = tracker
         self.writer = writer
         self.codec = codec
-        self.rules = RuleEngine(profile.rules, source.channel_order)
+        self.rules = RuleEngine(profile, source.channel_order)
         self.period = 1.0 / profile.capture.tick_hz
         self.max_seconds = max_seconds
         self.probe_interval = probe_interval
@@ -217,7 +217,7 @@ class Recorder:
                     raw = src.grab(rect)
                     t_obs = clock.now()
                     snap = self.tracker.snapshot()
-                    values = self.rules.extract(raw) if self.rules.active else {}
+                    values = self.rules.extract(raw, t_obs) if self.rules.active else {}
                     frame = preprocess_frame(raw, cap.frame_width, cap.frame_height, cap.color, src.channel_order)
                     self.stats.grab_ms.append((time.perf_counter() - g0) * 1e3)
                     self._queue.put(_Tick(k, t_obs, frame, snap, values, True))

@@ -216,8 +216,8 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
             data_time += t1 - t0
             total_time += t2 - t0
             run["loss"] += float(loss.detach())
-            run["margin"] += float(lm)
-            run["td"] += float(lt)
+            run["margin"] += float(lm.detach())
+            run["td"] += float(lt.detach())
             run["n"] += 1
             if bar:
                 bar.update(1)

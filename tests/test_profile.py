@@ -31,7 +31,7 @@ def test_defaults_fill_optional_fields():
     (("tick_hz = 20", 'tick_hz = "fast"'), "capture.tick_hz", "number"),
     (('mouse = "none"', 'mouse = "relative"'), "actions.mouse", "'none', 'absolute'"),
     (('"left+space"', '"left+spcae"'), "actions.keys", "'spcae' is not a key"),
-    (('kill_switch = "f12"', 'kill_switch = "left"'), "safety.kill_switch", "also in actions.keys"),
+    (('kill_switch = "f12"', 'kill_switch = "left"'), "safety.kill_switch", "no other job"),
     (("frame_width = 64", "frame_width = 8"), "capture.frame_width", "from 16 to 1024"),
     (('title = "^T$"', 'title = "(unclosed"'), "window.title", "regular expression"),
     (("[capture]", "[capture]\ncolour = 1"), "capture.colour", "allowed here"),

@@ -59,7 +59,8 @@ def test_study_trains_writes_metrics_plot_and_a_safe_checkpoint(tmp_path, demo_d
     assert blob["state"]["step"] == 30 and blob["state"]["datasets"] == demo_data
     assert blob["preprocessing"] == {"width": 64, "height": 64, "color": "gray", "stack": 4}
     agent = Agent.from_checkpoint(blob)
-    action, q = agent.act(np.zeros((64, 64, 1), np.uint8))
+    action, q, greedy_flag = agent.act(np.zeros((64, 64, 1), np.uint8))
+    assert greedy_flag
     assert agent.codec.command_mask()[action.command_type] and np.isfinite(q)
 
 

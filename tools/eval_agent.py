@@ -43,7 +43,7 @@ def play_agent(game_name: str, blob: dict, episodes: int, seed: int, size=(640, 
         agent.reset()
         while not game.game_over and game.episode_frame < max_frames:
             frame = preprocess_frame(game.render(), cap.frame_width, cap.frame_height, cap.color, "rgb")
-            action, _ = agent.act(frame)
+            action, _, _ = agent.act(frame)
             cmd = agent.codec.decode(action)
             clicks = ((cmd.click, *cmd.mouse),) if cmd.click else ()
             for i in range(per_tick):

@@ -85,3 +85,37 @@ def record_headless(game: Game, profile, out, seconds: float, player_factory, fr
         return rec.wait(poll=0.05)
     finally:
         writer.close()
+
+
+class GameActuator:
+    """The agent loop's hands on a headless game: call it once per game frame for that frame's input."""
+
+    def __init__(self):
+        self.held: frozenset[str] = frozenset()
+        self.mouse: tuple[int, int] | None = None
+        self._taps: list[str] = []
+        self._clicks: list[tuple[str, int, int]] = []
+        self.applied = 0  # commands applied (tests check that nothing was sent)
+
+    def apply(self, cmd, area) -> None:
+        self.applied += 1
+        self.held = cmd.held
+        if cmd.mouse is not None:
+            self.mouse = cmd.mouse
+            if cmd.click:
+                self._clicks.append((cmd.click, *cmd.mouse))
+
+    def tap(self, key: str) -> None:
+        self._taps.append(key)
+
+    def click_at(self, x: int, y: int, area) -> None:
+        self.mouse = (x, y)
+        self._clicks.append(("left", x, y))
+
+    def release_all(self) -> None:
+        self.held = frozenset()
+
+    def __call__(self) -> GameInput:
+        inp = GameInput(self.held | frozenset(self._taps), self.mouse, tuple(self._clicks))
+        self._taps, self._clicks = [], []
+        return inp

@@ -82,3 +82,28 @@ class Injector:
                 self.button_up(b)
             except Exception:
                 self.buttons.discard(b)
+
+
+class LiveActuator:
+    """The agent loop's hands on a real window: area-relative commands become OS input."""
+
+    def __init__(self, injector: Injector | None = None):
+        self.inj = injector or Injector()
+
+    def apply(self, cmd, area: tuple[int, int, int, int]) -> None:
+        self.inj.hold_only(cmd.held)
+        if cmd.mouse is not None:
+            self.inj.move(area[0] + cmd.mouse[0], area[1] + cmd.mouse[1])
+        if cmd.click:
+            self.inj.click(cmd.click)
+
+    def tap(self, key: str) -> None:
+        self.inj.press(key)
+        self.inj.release(key)
+
+    def click_at(self, x: int, y: int, area: tuple[int, int, int, int]) -> None:
+        self.inj.move(area[0] + x, area[1] + y)
+        self.inj.click("left")
+
+    def release_all(self) -> None:
+        self.inj.release_all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 from pynput import keyboard, mouse
 
@@ -59,3 +60,28 @@ class InputListener:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class HotkeyListener:
+    """Calls ``actions[name]()`` when key ``name`` is pressed in any window (kill switch, feedback keys).
+
+    The agent never injects these keys (the profile forbids them in actions.keys), so injected
+    events need no filtering here."""
+
+    def __init__(self, actions: dict[str, Callable[[], None]]):
+        self.actions = dict(actions)
+
+        def on_press(key, injected=False):
+            fn = self.actions.get(key_to_name(key))
+            if fn is not None:
+                fn()
+
+        self._kb = keyboard.Listener(on_press=on_press)
+
+    def __enter__(self) -> "HotkeyListener":
+        self._kb.start()
+        self._kb.wait()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._kb.stop()

@@ -1,0 +1,393 @@
+"""The agent loop of `hakisa play` and `hakisa explore`: grab -> preprocess -> Q-network -> decode -> inject.
+
+One thread acts, at the profile's tick rate (or as fast as it can with ``tick_hz=None``); a second
+thread writes the dataset, so HDF5 never delays an action.  Written against small interfaces so the
+same loop drives a real window (``hakisa.live``) and a headless game (tests, benchmarks):
+
+* a FrameSource (see :mod:`hakisa.recorder`) gives the captured area, focus, and frames;
+* an :class:`Actuator` holds keys, moves and clicks inside the captured area, and releases everything.
+
+Safety: input is sent only while the game window has focus (checked every tick, just before
+injecting); losing focus releases everything and pauses.  ``stop()`` (the kill switch, a signal)
+wakes the loop at once; every exit path releases every held key and button.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from hakisa.codec import Action, ActionCodec, Command
+from hakisa.dataset import ACTORS, DatasetWriter, Observation, held_mask
+from hakisa.preprocess import preprocess_frame
+from hakisa.profile import Profile
+from hakisa.recorder import Clock, FrameSource, RealClock
+from hakisa.rules import RuleEngine
+
+GREEDY, RANDOM = ACTORS.index("agent_greedy"), ACTORS.index("agent_random")
+
+
+class Actuator(Protocol):
+    def apply(self, cmd: Command, area: tuple[int, int, int, int]) -> None: ...  # hold / point / click
+    def tap(self, key: str) -> None: ...
+    def click_at(self, x: int, y: int, area: tuple[int, int, int, int]) -> None: ...  # area pixels
+    def release_all(self) -> None: ...
+
+
+class Policy(Protocol):
+    def reset(self) -> None: ...
+    def act(self, frame: np.ndarray) -> tuple[Action, float, bool]: ...  # action, Q, greedy?
+
+
+@dataclass
+class Schedule:
+    """Exploration: epsilon decays linearly from ``start`` to ``end`` over ``steps`` actions, or
+    Boltzmann sampling at ``temperature`` (> 0 replaces epsilon)."""
+
+    start: float = 0.0
+    end: float = 0.0
+    steps: int = 1
+    temperature: float = 0.0
+
+    def epsilon(self, step: int) -> float:
+        f = min(1.0, step / max(1, self.steps))
+        return self.start + (self.end - self.start) * f
+
+
+class AgentPolicy:
+    """An :class:`~hakisa.agent.Agent` with an exploration schedule."""
+
+    def __init__(self, agent, schedule: Schedule | None = None, seed: int = 0):
+        self.agent, self.schedule = agent, schedule or Schedule()
+        self.rng = np.random.default_rng(seed)
+        self.steps = 0
+
+    def reset(self) -> None:
+        self.agent.reset()
+
+    def act(self, frame: np.ndarray) -> tuple[Action, float, bool]:
+        s = self.schedule
+        out = self.agent.act(frame, epsilon=s.epsilon(self.steps), temperature=s.temperature, rng=self.rng)
+        self.steps += 1
+        return out
+
+
+@dataclass
+class EpisodeResult:
+    number: int
+    steps: int
+    seconds: float
+    reward: float  # sum of the screen's rewards
+    feedback: int  # "good" / "bad" presses by watchers during the episode
+    score: float  # the profile's score extractor at the end (NaN if it has none / unreadable)
+    status: str  # terminated / truncated
+    random_share: float  # share of actions chosen at random (explore)
+
+
+@dataclass
+class LoopStats:
+    started: float = field(default_factory=time.monotonic)
+    ticks: int = 0
+    actions: int = 0
+    missed: int = 0
+    paused_ticks: int = 0  # ticks without focus: nothing sent
+    capped: int = 0  # action changes held back by the actions-per-minute cap
+    latency_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100_000))
+    stage_ms: dict = field(default_factory=lambda: {k: collections.deque(maxlen=100_000)
+                                                    for k in ("grab", "rules", "preprocess", "network", "inject")})
+    episodes: list[EpisodeResult] = field(default_factory=list)
+    stop_reason: str = ""
+    error: BaseException | None = None
+    feedback: int = 0
+
+    def latency(self) -> tuple[float, float]:
+        """(p50, p99) of grab -> inject in ms."""
+        if not self.latency_ms:
+            return (math.nan, math.nan)
+        a = np.asarray(self.latency_ms)
+        return float(np.median(a)), float(np.percentile(a, 99))
+
+    def rate(self) -> float:
+        dt = time.monotonic() - self.started
+        return self.ticks / dt if dt > 0 else 0.0
+
+
+class _Writer:
+    """Dataset writing off the acting thread, with watchers' rewards credited back before rows are written."""
+
+    def __init__(self, writer: DatasetWriter, profile: Profile):
+        self.w = writer
+        self.fb = profile.feedback
+        self.q: queue.SimpleQueue = queue.SimpleQueue()
+        self.pending: collections.deque = collections.deque()  # steps not yet written (credit window)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="hakisa-write", daemon=True)
+        self.thread.start()
+
+    def put(self, *item) -> None:
+        self.q.put(item)
+
+    def close(self) -> None:
+        self.q.put(None)
+        self.thread.join(timeout=30)
+
+    def _flush_pending(self, upto: float) -> None:
+        while self.pending and self.pending[0]["t_state"] < upto:
+            st = self.pending.popleft()
+            self.w.add_step(st["action"], st["actor"], st["reward"] + st["human"], st["terminated"], False,
+                            st["obs"], q_value=st["q"], reward_human=st["human"])
+
+    def _run(self) -> None:
+        hold = self.fb.window + self.fb.delay
+        try:
+            while True:
+                try:
+                    item = self.q.get(timeout=0.2)
+                except queue.Empty:
+                    self._flush_pending(time.monotonic() - hold - 0.5)
+                    self.w.maybe_flush()
+                    continue
+                if item is None:
+                    break
+                kind = item[0]
+                if kind == "start":
+                    self.w.start_episode(item[1])
+                elif kind == "step":
+                    self.pending.append(item[1])
+                    self._flush_pending(item[1]["t_obs"] - hold)
+                elif kind == "feedback":
+                    t, sign = item[1], item[2]
+                    lo, hi = t - self.fb.delay - self.fb.window, t - self.fb.delay
+                    hits = [st for st in self.pending if lo <= st["t_state"] <= hi]
+                    for st in hits:
+                        st["human"] += sign * self.fb.value / len(hits)
+                elif kind == "end":
+                    self._flush_pending(math.inf)
+                    self.w.end_episode(item[1], item[2])
+        except BaseException as exc:  # noqa: BLE001 - reported by the loop
+            self.error = exc
+        finally:
+            if self.error is None:
+                self._flush_pending(math.inf)
+
+
+class AgentLoop:
+    """Plays until stopped, a step/episode/time limit, or the window closes."""
+
+    def __init__(self, profile: Profile, source: FrameSource, actuator: Actuator, policy: Policy,
+                 codec: ActionCodec, *, writer: DatasetWriter | None = None, clock: Clock | None = None,
+                 tick_hz: float | None = -1, max_steps: int | None = None, max_episodes: int | None = None,
+                 max_seconds: float | None = None, area_interval: float = 0.1,
+                 on_episode: Callable[[EpisodeResult], None] | None = None,
+                 on_tick: Callable[[LoopStats], None] | None = None):
+        self.profile, self.source, self.act, self.policy, self.codec = profile, source, actuator, policy, codec
+        self.rules = RuleEngine(profile, source.channel_order)
+        self.clock = clock or RealClock()
+        hz = profile.capture.tick_hz if tick_hz == -1 else tick_hz
+        self.period = 1.0 / hz if hz else 0.0
+        self.max_steps, self.max_episodes, self.max_seconds = max_steps, max_episodes, max_seconds
+        self.area_interval = area_interval
+        self.on_episode, self.on_tick = on_episode, on_tick
+        self.stats = LoopStats()
+        self._stop = threading.Event()
+        self._writer = _Writer(writer, profile) if writer is not None else None
+        cap = profile.safety.max_apm
+        self._apm_times: collections.deque = collections.deque()
+        self._apm = cap
+
+    # ----- control --------------------------------------------------------------------------
+    def stop(self, reason: str) -> None:
+        """Stop within one tick (safe from any thread, e.g. the kill-switch listener)."""
+        if not self._stop.is_set():
+            self.stats.stop_reason = reason
+            self._stop.set()
+
+    def feedback(self, sign: int, t: float | None = None) -> None:
+        """A watcher pressed "good" (+1) or "bad" (-1) at monotonic time ``t``."""
+        self.stats.feedback += 1
+        if self._writer is not None:
+            self._writer.put("feedback", self.clock.now() if t is None else t, int(sign))
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep (waking at once on stop); False if stopped."""
+        if seconds > 0:
+            if isinstance(self.clock, RealClock):
+                return not self._stop.wait(seconds)
+            self.clock.sleep(seconds)
+        return not self._stop.is_set()
+
+    # ----- the loop -------------------------------------------------------------------------
+    def run(self) -> LoopStats:
+        try:
+            self.source.open()
+            self._run()
+        except BaseException as exc:
+            self.stats.error = exc
+            self.stats.stop_reason = self.stats.stop_reason or f"error: {exc}"
+            raise
+        finally:
+            try:
+                self.act.release_all()
+            finally:
+                self.source.close()
+                if self._writer is not None:
+                    self._writer.close()
+                    if self._writer.error is not None and self.stats.error is None:
+                        raise self._writer.error
+        return self.stats
+
+    def _allow_change(self, now: float) -> bool:
+        """Actions-per-minute cap: may the agent change its input now?"""
+        if not self._apm:
+            return True
+        while self._apm_times and now - self._apm_times[0] > 60:
+            self._apm_times.popleft()
+        if len(self._apm_times) >= self._apm:
+            return False
+        self._apm_times.append(now)
+        return True
+
+    def _run(self) -> None:
+        cap, st, clock, src = self.profile.capture, self.stats, self.clock, self.source
+        reset = self.profile.reset
+        score_name = self.profile.rules.score
+        t0 = clock.now()
+        k = 0
+        next_area = t0
+        rect = None
+        focused_before = True
+        ep: dict | None = None  # the open episode
+        over_since: float | None = None  # game-over screen seen since (waiting for a reset)
+        last_reset = -math.inf
+        prev: dict | None = None  # the previous tick's action, to be written with this tick's frame
+        current = Action(0, 0, 0)
+        while not self._stop.is_set():
+            now = clock.now()
+            if self.period:
+                due = t0 + k * self.period
+                if now < due:
+                    if not self._sleep(due - now):
+                        break
+                    now = clock.now()
+                behind = int((now - due) / self.period)
+                if behind >= 1:
+                    st.missed += behind
+                    k += behind
+                k += 1
+            if self.max_seconds is not None and now - t0 >= self.max_seconds:
+                self.stop("time limit reached")
+                break
+            if now >= next_area or rect is None:
+                rect = src.area()
+                if rect is None:
+                    self.stop("the game window closed")
+                    break
+                next_area = now + self.area_interval
+            g0 = time.perf_counter()
+            if not src.focused():  # another window has the keyboard: send nothing, cut the episode
+                if focused_before:
+                    self.act.release_all()
+                    focused_before = False
+                    if ep is not None:
+                        self._end_episode(ep, "truncated", prev)
+                        ep, prev = None, None
+                st.paused_ticks += 1
+                continue
+            focused_before = True
+            raw = src.grab(rect)
+            t_obs = clock.now()
+            g1 = time.perf_counter()
+            values = self.rules.extract(raw, t_obs) if self.rules.active else {}
+            g2 = time.perf_counter()
+            frame = preprocess_frame(raw, cap.frame_width, cap.frame_height, cap.color, src.channel_order)
+            g3 = time.perf_counter()
+            done = self.rules.done(values) if self.profile.rules.has_done else False
+            st.ticks += 1
+            obs = Observation(frame, t_obs, k, held_mask(()), (-1, -1), 0, [])
+            if ep is None:
+                if done:  # game-over screen: press the reset sequence now and then
+                    over_since = t_obs if over_since is None else over_since
+                    if t_obs - over_since > reset.timeout:
+                        raise RuntimeError(f"the game stayed on its game-over screen for {reset.timeout:g} s; "
+                                           "check [reset] in the profile (keys / clicks that start a new game)")
+                    if t_obs - over_since >= reset.wait and t_obs - last_reset >= reset.retry:
+                        self._reset_sequence(rect)
+                        last_reset = clock.now()
+                    continue
+                over_since = None
+                ep = {"number": len(st.episodes), "t0": t_obs, "steps": 0, "reward": 0.0, "random": 0,
+                      "score": math.nan, "fb0": st.feedback}
+                self.policy.reset()
+                self.rules.reset()
+                prev_values = values
+                if self._writer is not None:
+                    self._writer.put("start", obs)
+            else:
+                reward = self.rules.reward(prev_values, values) if self.rules.active else 0.0
+                prev_values = values
+                ep["steps"] += 1
+                ep["reward"] += reward
+                if self._writer is not None:
+                    self._writer.put("step", {**prev, "reward": reward, "terminated": done, "obs": obs,
+                                              "t_obs": t_obs, "human": 0.0})
+                if done:
+                    self.act.release_all()
+                    self._end_episode(ep, "terminated", None)
+                    ep, prev, current = None, None, Action(0, 0, 0)
+                    over_since = t_obs
+                    if self.max_episodes is not None and len(st.episodes) >= self.max_episodes:
+                        self.stop(f"{self.max_episodes} episodes played")
+                    continue
+            if score_name is not None and math.isfinite(values.get(score_name, math.nan)):
+                ep["score"] = values[score_name]
+            g4 = time.perf_counter()
+            action, q, greedy = self.policy.act(frame)
+            g5 = time.perf_counter()
+            if action != current and not self._allow_change(t_obs):
+                action, st.capped = current, st.capped + 1
+            ep["random"] += not greedy
+            if self._stop.is_set():
+                break
+            if not src.focused():  # focus went elsewhere while the network was thinking
+                continue
+            self.act.apply(self.codec.decode(action), rect)
+            g6 = time.perf_counter()
+            st.latency_ms.append((g6 - g0) * 1e3)
+            for name, a, b in (("grab", g0, g1), ("rules", g1, g2), ("preprocess", g2, g3), ("network", g4, g5),
+                               ("inject", g5, g6)):
+                st.stage_ms[name].append((b - a) * 1e3)
+            st.actions += 1
+            current = action
+            prev = {"action": action.as_tuple(), "actor": GREEDY if greedy else RANDOM, "q": q, "t_state": t_obs}
+            if self.on_tick is not None:
+                self.on_tick(st)
+            if self.max_steps is not None and st.actions >= self.max_steps:
+                self.stop(f"{self.max_steps} steps taken")
+        if ep is not None:
+            self._end_episode(ep, "truncated", prev)
+
+    def _end_episode(self, ep: dict, status: str, prev: dict | None) -> None:
+        st = self.stats
+        dur = self.clock.now() - ep["t0"]
+        res = EpisodeResult(ep["number"], ep["steps"], dur, ep["reward"], st.feedback - ep["fb0"], ep["score"], status,
+                            ep["random"] / max(1, ep["steps"]))
+        st.episodes.append(res)
+        if self._writer is not None:
+            self._writer.put("end", status, {"duration_s": dur, "reward": ep["reward"],
+                                             "score": ep["score"], "random_share": res.random_share})
+        if self.on_episode is not None:
+            self.on_episode(res)
+
+    def _reset_sequence(self, rect: tuple[int, int, int, int]) -> None:
+        r = self.profile.reset
+        for key in r.keys:
+            self.act.tap(key)
+        for fx, fy in r.clicks:
+            self.act.click_at(int(fx * rect[2]), int(fy * rect[3]), rect)

@@ -1,0 +1,138 @@
+"""`hakisa regions`: see what a profile's rules read on a screenshot, name new regions, learn digits.
+
+Pure functions on an RGB screenshot of the captured area; the CLI grabs the
+screenshot from the live window when none is given.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from hakisa.errors import HakisaError
+from hakisa.profile import Profile
+from hakisa.rules import RuleEngine, bitmap_to_text, equal_split, glyph_bitmap, split_glyphs, text_to_bitmap, trim
+
+_PALETTE = [(255, 200, 0), (0, 220, 255), (255, 90, 200), (120, 255, 120), (255, 140, 60), (180, 140, 255)]
+
+
+def read_rules(profile: Profile, shot: np.ndarray) -> dict[str, float]:
+    """Every extractor's value on one RGB screenshot."""
+    return RuleEngine(profile, "rgb").extract(shot, now=0.0)
+
+
+def describe(profile: Profile, shot: np.ndarray) -> str:
+    """Text table: regions in pixels, each extractor's reading, reward weights and done conditions."""
+    eng = RuleEngine(profile, "rgb")
+    values = eng.extract(shot, now=0.0)
+    h, w = shot.shape[:2]
+    lines = [f"screenshot {w}x{h}", "regions (pixels x0,y0 - x1,y1):"]
+    for name in profile.rules.regions:
+        x0, y0, x1, y1 = eng.box(shot.shape, name)
+        lines.append(f"  {name:<16} {x0:>5},{y0:<5} - {x1:>5},{y1:<5}")
+    lines.append("extractors:")
+    for name, ex in profile.rules.extractors.items():
+        v = values[name]
+        extra = ""
+        if ex.kind == "digits" and not ex.glyphs:
+            extra = "  (no glyphs yet: run with --learn NAME=VALUE)"
+        shown = "unreadable" if isinstance(v, float) and math.isnan(v) else f"{v:.4g}"
+        lines.append(f"  {name:<16} {ex.kind:<7} on {ex.region:<14} = {shown}{extra}")
+    if profile.rules.reward:
+        lines.append("reward = " + " + ".join(f"{w:g} x change({n})" for n, w in profile.rules.reward.items()))
+    conds = [c.text for c in profile.rules.done_any]
+    if conds:
+        lines.append(f"done if any of: {', '.join(conds)} -> {eng.done(values)}")
+    if profile.rules.done_all:
+        lines.append(f"done if all of: {', '.join(c.text for c in profile.rules.done_all)} -> {eng.done(values)}")
+    return "\n".join(lines)
+
+
+def annotate(profile: Profile, shot: np.ndarray, extra: dict[str, tuple[float, float, float, float]] | None = None
+             ) -> np.ndarray:
+    """The screenshot with each region outlined and labelled with its extractors' readings (RGB)."""
+    eng = RuleEngine(profile, "rgb")
+    values = eng.extract(shot, now=0.0)
+    img = shot.copy()
+    regions = dict(profile.rules.regions)
+    regions.update(extra or {})
+    for i, (name, frac) in enumerate(regions.items()):
+        color = _PALETTE[i % len(_PALETTE)]
+        h, w = img.shape[:2]
+        x0, y0 = int(round(frac[0] * w)), int(round(frac[1] * h))
+        x1, y1 = int(round((frac[0] + frac[2]) * w)) - 1, int(round((frac[1] + frac[3]) * h)) - 1
+        cv2.rectangle(img, (x0, y0), (x1, y1), color, 1)
+        reads = [f"{n}={values[n]:.3g}" for n, e in profile.rules.extractors.items() if e.region == name]
+        label = name + (": " + " ".join(reads) if reads else "")
+        ty = y1 + 14 if y0 < 14 else y0 - 4
+        cv2.putText(img, label, (x0 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(img, label, (x0 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.4, color, 1, cv2.LINE_AA)
+    return img
+
+
+def region_fraction(box: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """A pixel box (x, y, w, h) in a screenshot of ``size`` (w, h) as the profile's fractions."""
+    x, y, bw, bh = box
+    w, h = size
+    if bw <= 0 or bh <= 0 or x < 0 or y < 0 or x + bw > w or y + bh > h:
+        raise HakisaError(f"region {box} is not inside the {w}x{h} screenshot; give x,y,width,height in its pixels.")
+    return (round(x / w, 4), round(y / h, 4), round(bw / w, 4), round(bh / h, 4))
+
+
+def learn_glyphs(profile: Profile, shot: np.ndarray, extractor: str, value: str) -> dict[str, str]:
+    """Glyph templates for ``extractor`` (a digits extractor) from a screenshot that shows ``value``.
+
+    The rightmost word in the region with as many glyphs as ``value`` has digits is taken; its glyphs
+    join the extractor's existing templates (new ones replace old ones). Returns digit -> bitmap text."""
+    ex = profile.rules.extractors.get(extractor)
+    if ex is None or ex.kind != "digits":
+        digits = [n for n, e in profile.rules.extractors.items() if e.kind == "digits"]
+        known = ", ".join(digits) or 'none; add one with kind = "digits"'
+        raise HakisaError(f"--learn {extractor}={value}: {extractor!r} is not a digits extractor of the profile "
+                          f"(digits extractors: {known}).")
+    if not value.isdigit():
+        raise HakisaError(f"--learn {extractor}={value}: give the number the screenshot shows, digits only.")
+    eng = RuleEngine(profile, "rgb")
+    mask = eng._match(eng._crop(shot, ex.region, None), ex) > 0
+    # the rightmost word whose ink splits into len(value) glyphs (touching glyphs cut by width)
+    pieces = None
+    for word in reversed(split_glyphs(mask)):
+        total = sum(b[2] for b in word)
+        counts = [max(1, round(len(value) * b[2] / total)) for b in word]
+        if sum(counts) == len(value):
+            pieces = [p for b, k in zip(word, counts) for p in equal_split(b, k)]
+            break
+    if pieces is None:
+        raise HakisaError(f"--learn {extractor}={value}: no word in region {ex.region!r} (colour {list(ex.color)}, "
+                          f"tolerance {ex.tolerance}) splits into {len(value)} glyphs. Check the region and colour "
+                          "with `hakisa regions --out shot.png`, or use a screenshot that shows the number.")
+    glyphs = {d: b for d, b in ex.glyphs}
+    for digit, box in zip(value, pieces):
+        x, y, w, h = trim(mask, box)
+        glyphs[digit] = bitmap_to_text(glyph_bitmap(mask[y:y + h, x:x + w]))
+    return dict(sorted(glyphs.items()))
+
+
+def glyphs_toml(extractor: str, glyphs: dict[str, str]) -> str:
+    """The TOML table to paste into the profile (replacing an older one)."""
+    return f"[rules.extractors.{extractor}.glyphs]\n" + "\n".join(f'"{d}" = "{b}"' for d, b in glyphs.items())
+
+
+def show_glyph(text: str) -> str:
+    """A glyph bitmap drawn with '#' for humans."""
+    return "\n".join("".join("#" if v else "." for v in row) for row in text_to_bitmap(text))
+
+
+def load_screenshot(path: str | Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise HakisaError(f"cannot read screenshot {str(path)!r}: give a PNG or JPEG file.")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def save_image(path: str | Path, rgb: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise HakisaError(f"cannot write {str(path)!r}; check the folder exists and the name ends in .png.")

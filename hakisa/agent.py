@@ -52,7 +52,8 @@ class Agent:
 
         ``epsilon``: each head independently takes a uniformly random valid index with this chance;
         ``temperature`` > 0: each head samples from softmax(Q / temperature) over its valid indices
-        instead (Boltzmann). Heads that do not apply to the chosen command stay 0."""
+        instead (Boltzmann). Heads that do not apply to the chosen command stay 0. The action counts
+        as greedy when no head was drawn at random (epsilon) or off its best index (Boltzmann)."""
         qs = self.model(self._input(frame))
         a = greedy(qs, self.masks)
         is_greedy = True
@@ -60,28 +61,33 @@ class Agent:
             rng = rng or np.random.default_rng()
             c = int(a[0, 0])
             valid_c = self.masks.command.numpy()
-            c = self._pick(qs[0][0].numpy(), valid_c, c, epsilon, temperature, rng)
+            c, drawn = self._pick(qs[0][0].numpy(), valid_c, c, epsilon, temperature, rng)
             picks = [c]
             for head, table in ((1, self.masks.a1), (2, self.masks.a2)):
                 valid = table[c].numpy()
-                best = int(np.flatnonzero(valid)[np.argmax(qs[head][0].numpy()[valid])]) if valid.any() else 0
-                picks.append(self._pick(qs[head][0].numpy(), valid, best, epsilon, temperature, rng)
-                             if valid.any() else 0)
-            chosen = torch.tensor([picks])
-            is_greedy = bool((chosen == a).all())
-            a = chosen
+                if not valid.any():
+                    picks.append(0)
+                    continue
+                best = int(np.flatnonzero(valid)[np.argmax(qs[head][0].numpy()[valid])])
+                idx, d = self._pick(qs[head][0].numpy(), valid, best, epsilon, temperature, rng)
+                picks.append(idx)
+                drawn |= d
+            a = torch.tensor([picks])
+            is_greedy = not drawn
         q = float(joint_q(qs, a, self.masks)[0])
         c, a1, a2 = (int(v) for v in a[0])
         return Action(c, a1, a2), q, is_greedy
 
     @staticmethod
     def _pick(q: np.ndarray, valid: np.ndarray, best: int, epsilon: float, temperature: float,
-              rng: np.random.Generator) -> int:
+              rng: np.random.Generator) -> tuple[int, bool]:
+        """(index, drawn at random?)"""
         idx = np.flatnonzero(valid)
         if temperature > 0:
             z = (q[idx] - q[idx].max()) / temperature
             p = np.exp(z)
-            return int(rng.choice(idx, p=p / p.sum()))
+            i = int(rng.choice(idx, p=p / p.sum()))
+            return i, i != best
         if rng.random() < epsilon:
-            return int(rng.choice(idx))
-        return best
+            return int(rng.choice(idx)), True
+        return best, False

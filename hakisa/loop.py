@@ -99,6 +99,7 @@ class LoopStats:
     missed: int = 0
     paused_ticks: int = 0  # ticks without focus: nothing sent
     capped: int = 0  # action changes held back by the actions-per-minute cap
+    changes: int = 0  # actions that differed from the one before (what the cap counts)
     latency_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100_000))
     stage_ms: dict = field(default_factory=lambda: {k: collections.deque(maxlen=100_000)
                                                     for k in ("grab", "rules", "preprocess", "network", "inject")})
@@ -323,7 +324,7 @@ class AgentLoop:
                     continue
                 over_since = None
                 ep = {"number": len(st.episodes), "t0": t_obs, "steps": 0, "reward": 0.0, "random": 0,
-                      "score": math.nan, "fb0": st.feedback}
+                      "score": math.nan, "fb0": st.feedback, "acts": 0}
                 self.policy.reset()
                 self.rules.reset()
                 prev_values = values
@@ -350,9 +351,13 @@ class AgentLoop:
             g4 = time.perf_counter()
             action, q, greedy = self.policy.act(frame)
             g5 = time.perf_counter()
-            if action != current and not self._allow_change(t_obs):
-                action, st.capped = current, st.capped + 1
+            if action != current:
+                if self._allow_change(t_obs):
+                    st.changes += 1
+                else:
+                    action, st.capped = current, st.capped + 1
             ep["random"] += not greedy
+            ep["acts"] += 1
             if self._stop.is_set():
                 break
             if not src.focused():  # focus went elsewhere while the network was thinking
@@ -377,7 +382,7 @@ class AgentLoop:
         st = self.stats
         dur = self.clock.now() - ep["t0"]
         res = EpisodeResult(ep["number"], ep["steps"], dur, ep["reward"], st.feedback - ep["fb0"], ep["score"], status,
-                            ep["random"] / max(1, ep["steps"]))
+                            ep["random"] / max(1, ep["acts"]))
         st.episodes.append(res)
         if self._writer is not None:
             self._writer.put("end", status, {"duration_s": dur, "reward": ep["reward"],

@@ -73,7 +73,7 @@ class Extractor:
     kind: str  # see EXTRACTOR_KINDS and README "Profiles"
     region: str
     color: tuple[int, int, int] | None = None  # color, bar, digits: the colour looked for
-    tolerance: int = 30  # color/bar/digits: per-channel distance; stuck: mean pixel change that counts
+    tolerance: int = 30  # color/bar/digits: per-channel distance; stuck: grey levels a change must exceed
     axis: str = "x"  # for "bar": "x" fills left to right, "y" bottom to top
     glyphs: tuple[tuple[str, str], ...] = ()  # digits: (digit, 8x12 bitmap rows joined by "/")
     image: str | None = None  # image: template file (relative to the profile's folder)
@@ -337,7 +337,7 @@ def _parse_rules(v: "_Validator", rules: dict) -> RulesSpec:
         image = None
         if kind == "image":
             image = v.string(spec, f"{where}.image", required=True)
-        default_tol = {"stuck": 2}.get(kind, 30)
+        default_tol = {"stuck": 8}.get(kind, 30)
         extractors[ename] = Extractor(
             name=ename, kind=kind, region=region, color=tuple(color) if color is not None else None,
             tolerance=int(v.number(spec, f"{where}.tolerance", default=default_tol, lo=0, hi=255, integer=True)),

@@ -14,8 +14,8 @@ Extractors:
   nothing readable is there;
 * ``image``: how well a template image matches anywhere in the region
   (normalised correlation, 0..1);
-* ``stuck``: seconds since the region last changed by more than ``tolerance``
-  (mean absolute pixel change), for games that freeze or idle.
+* ``stuck``: seconds since the region last changed: some pixel of its 32x32 thumbnail
+  moved by more than ``tolerance`` grey levels (for games that freeze or idle).
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ class RuleEngine:
                 t = time.monotonic() if now is None else now
                 small = cv2.resize(self._gray(self._crop(frame, ex.region)), (32, 32), interpolation=cv2.INTER_AREA)
                 last, since = self._stuck.get(name, (None, t))
-                if last is None or cv2.absdiff(small, last).mean() > ex.tolerance:
+                if last is None or int(cv2.absdiff(small, last).max()) > ex.tolerance:
                     self._stuck[name] = (small, t)
                     since = t
                 out[name] = float(t - since)

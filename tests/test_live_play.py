@@ -1,0 +1,179 @@
+"""`hakisa play` / `explore` on real windows under Xvfb: rules read what the game logs, the kill switch,
+focus safety, and clear errors. Input is injected through the OS and checked by asking the X server."""
+
+from __future__ import annotations
+
+import json
+import sys
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, hakisa_cmd
+
+pytestmark = pytest.mark.display
+
+
+@pytest.fixture(scope="module")
+def dodge_checkpoint(tmp_path_factory):
+    """A quickly studied checkpoint for the bundled dodge profile (it holds keys most of the time)."""
+    import os
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    from hakisa.games import make_game
+    from hakisa.games.policy import make_policy
+    from hakisa.games.source import PolicyPlayer, record_headless
+    from hakisa.profile import load_profile
+    from hakisa.recorder import VirtualClock
+    from hakisa.study import StudyConfig, study
+
+    d = tmp_path_factory.mktemp("ckpt")
+    profile = load_profile("dodge")
+    game = make_game("dodge", seed=0, size=(640, 360))
+    clock = VirtualClock()
+    record_headless(game, profile, d / "demo.h5", 30,
+                    lambda tr: PolicyPlayer(game, make_policy("demo", "dodge", seed=0), tr, clock), 3, clock=clock)
+    out = d / "dodge.pt"
+    study(profile, [str(d / "demo.h5")], out, StudyConfig(steps=20, batch_size=16, eval_every=20, channels=(16, 16),
+                                                          hidden=32), progress=False, log=lambda m: None)
+    return out
+
+
+def keys_down() -> list[int]:
+    """Keycodes the X server says are down now."""
+    from Xlib import display
+
+    d = display.Display()
+    try:
+        keymap = d.query_keymap()
+        return [i * 8 + b for i, byte in enumerate(keymap) for b in range(8) if byte >> b & 1]
+    finally:
+        d.close()
+
+
+def buttons_down() -> int:
+    from Xlib import X, display
+
+    d = display.Display()
+    try:
+        return d.screen().root.query_pointer().mask & (X.Button1Mask | X.Button2Mask | X.Button3Mask)
+    finally:
+        d.close()
+
+
+def start_play(ckpt, *extra) -> subprocess.Popen:
+    return subprocess.Popen(hakisa_cmd("play", "--checkpoint", str(ckpt), *extra), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_rules_read_the_score_and_lives_the_game_logs(game_window):
+    """The profile's screen rules agree with the game's own log on >= 99% of ticks (demonstrator playing)."""
+    from hakisa.live.capture import ScreenGrabber
+    from hakisa.profile import load_profile
+    from hakisa.rules import RuleEngine
+
+    profile = load_profile("dodge")
+    g = game_window("dodge", title="hakisa: dodge", seed=4)
+    demo = subprocess.Popen([sys.executable, str(ROOT / "tools" / "demonstrator.py"),
+                             "dodge", "--log", str(g.log), "--seed", "4"], cwd=ROOT)
+    try:
+        time.sleep(1.0)
+        eng = RuleEngine(profile, "bgra")
+        grab = ScreenGrabber()
+        reads = []
+        t_end = time.monotonic() + 12
+        while time.monotonic() < t_end:
+            rect = g.window.geometry()
+            t0 = time.monotonic()
+            v = eng.extract(grab.grab(rect))
+            reads.append((t0, time.monotonic(), v))
+            time.sleep(0.05)
+        grab.close()
+    finally:
+        demo.terminate()
+        demo.wait(5)
+    log = [json.loads(line) for line in g.log.read_text().splitlines()]
+    t = np.array([e["t"] for e in log])
+    ok = 0
+    playing = 0
+    for t0, t1, v in reads:
+        # the frame on screen during the grab was logged shortly before it
+        near = [log[i] for i in range(max(0, np.searchsorted(t, t0) - 3), min(len(log), np.searchsorted(t, t1) + 1))]
+        if all(e["game_over"] for e in near):
+            continue
+        playing += 1
+        ok += any(v["score"] == e["score"] and round(v["lives"] * 8.75) == e["lives"] for e in near)
+    scores = {e["score"] for e in log}
+    assert playing > 150 and max(scores) > 0
+    assert ok / playing >= 0.99, f"{ok} of {playing} ticks agree"
+
+
+def test_kill_switch_stops_within_200ms_with_nothing_held(game_window, dodge_checkpoint, tmp_path):
+    game_window("dodge", title="hakisa: dodge")
+    p = start_play(dodge_checkpoint, "--focus", "--record", str(tmp_path / "p.h5"))
+    try:
+        deadline = time.monotonic() + 30
+        while not keys_down() and time.monotonic() < deadline:  # wait until the agent holds a key
+            time.sleep(0.02)
+        assert keys_down(), "the agent never pressed a key"
+        time.sleep(1.0)  # play a little, then wait for a moment it holds something
+        while not keys_down() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        t0 = time.monotonic()
+        subprocess.run(["xdotool", "key", "F12"], check=True)
+        held_after = None
+        while time.monotonic() - t0 < 0.2:
+            held_after = keys_down()
+            if not held_after:
+                break
+            time.sleep(0.005)
+        released_in = time.monotonic() - t0
+        out, _ = p.communicate(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert held_after == [] and released_in < 0.2, f"still held after {released_in:.3f} s: {held_after}"
+    assert p.returncode == 0 and "kill switch (f12)" in out and buttons_down() == 0
+    from hakisa.dataset import DatasetReader
+
+    with DatasetReader(tmp_path / "p.h5") as r:  # the recording was closed cleanly
+        assert sum(r.info(n).n_steps for n in r.episode_names()) > 0
+
+
+def test_nothing_is_sent_while_another_window_has_focus(game_window, dodge_checkpoint):
+    dodge = game_window("dodge", title="hakisa: dodge")
+    other = game_window("clicker", title="some other window")
+    other.window.focus()
+    p = start_play(dodge_checkpoint, "--seconds", "3")
+    seen = set()
+    while p.poll() is None:
+        seen.update(keys_down())
+        time.sleep(0.02)
+    out = p.stdout.read()
+    assert p.returncode == 0 and " 0 actions" in out and "paused (no focus)" in out
+    assert not seen
+    log = [json.loads(line) for line in dodge.log.read_text().splitlines()]
+    assert len({round(e["state"]["ship"]["x"]) for e in log if not e["game_over"]}) == 1  # the ship never moved
+
+
+def test_play_errors_other_profile_closed_window(game_window, dodge_checkpoint, tmp_path):
+    from tests.conftest import profile_text
+
+    other = tmp_path / "other.toml"
+    other.write_text(profile_text("hakisa: dodge"))
+    r = subprocess.run(hakisa_cmd("play", "--checkpoint", str(dodge_checkpoint), "--profile", str(other)),
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "made for profile 'dodge'" in r.stderr and "testgame" in r.stderr
+    g = game_window("dodge", title="hakisa: dodge")
+    p = start_play(dodge_checkpoint, "--focus", "--record", str(tmp_path / "closed.h5"))
+    time.sleep(4)
+    g.stop()  # the game window closes mid-run
+    out, _ = p.communicate(timeout=20)
+    assert p.returncode == 0 and "the game window closed" in out and keys_down() == []
+    from hakisa.dataset import DatasetReader
+
+    with DatasetReader(tmp_path / "closed.h5") as r:
+        infos = [r.info(n) for n in r.episode_names()]
+    assert infos and infos[-1].status == "truncated" and sum(i.n_steps for i in infos) > 20

@@ -65,7 +65,7 @@ def annotate(profile: Profile, shot: np.ndarray, extra: dict[str, tuple[float, f
         x0, y0 = int(round(frac[0] * w)), int(round(frac[1] * h))
         x1, y1 = int(round((frac[0] + frac[2]) * w)) - 1, int(round((frac[1] + frac[3]) * h)) - 1
         cv2.rectangle(img, (x0, y0), (x1, y1), color, 1)
-        reads = [f"{n}={values[n]:.3g}" for n, e in profile.rules.extractors.items() if e.region == name]
+        reads = [f"{n}={values[n]:.6g}" for n, e in profile.rules.extractors.items() if e.region == name]
         label = name + (": " + " ".join(reads) if reads else "")
         ty = y1 + 14 if y0 < 14 else y0 - 4
         cv2.putText(img, label, (x0 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)

@@ -50,7 +50,7 @@ def test_explore_plays_episodes_and_records_who_chose_each_action(tmp_path):
     assert game.episode >= 1  # the reset sequence (or the game) started a second game
     with DatasetReader(tmp_path / "play.h5") as r:
         eps = [r.load(n) for n in r.episode_names()]
-        assert r.source == "explore" if hasattr(r, "source") else True
+        assert r.source == "explore"
     actors = np.concatenate([e["actor"] for e in eps])
     assert set(actors) == {ACTORS.index("agent_greedy"), ACTORS.index("agent_random")}
     first = eps[0]["actor"][:100]
@@ -76,7 +76,7 @@ def test_watcher_feedback_is_credited_to_the_steps_before_the_press(tmp_path):
             loop.feedback(+1, t)
 
     loop.on_tick = on_tick
-    loop.run()
+    stats = loop.run()
     writer.close()
     with DatasetReader(tmp_path / "play.h5") as r:
         ep = r.load(r.episode_names()[0])
@@ -87,7 +87,10 @@ def test_watcher_feedback_is_credited_to_the_steps_before_the_press(tmp_path):
     lo, hi = pressed[0] - fb.delay - fb.window, pressed[0] - fb.delay
     assert ((t_state[credited] >= lo - 1e-9) & (t_state[credited] <= hi + 1e-9)).all()
     assert credited.sum() == pytest.approx(fb.window * DODGE.capture.tick_hz, abs=2)
-    assert np.allclose(ep["rewards"] - human, ep["rewards"] - human)  # total includes the human part
+    # the stored total is the screen's reward plus the watchers' part
+    screen = float((ep["rewards"] - human).sum())
+    assert math.isclose(screen, stats.episodes[0].reward, abs_tol=1e-4)
+    assert math.isclose(float(ep["rewards"].sum()), stats.episodes[0].reward + fb.value, abs_tol=1e-4)
 
 
 class UnfocusedSource(HeadlessFrameSource):

@@ -199,9 +199,8 @@ class AgentLoop:
         self.stats = LoopStats()
         self._stop = threading.Event()
         self._writer = _Writer(writer, profile) if writer is not None else None
-        cap = profile.safety.max_apm
+        self._apm = profile.safety.max_apm
         self._apm_times: collections.deque = collections.deque()
-        self._apm = cap
 
     # ----- control --------------------------------------------------------------------------
     def stop(self, reason: str) -> None:

@@ -19,23 +19,6 @@ def _fmt_status(stats) -> str:
             f"steps {stats.steps} | episodes {stats.episodes} done")
 
 
-def _find_game(profile, wait: float, focus: bool = False):
-    """The profile's game window (focused if asked) and its captured area in screen pixels."""
-    from hakisa.live.sources import apply_region
-    from hakisa.live.x11 import find_window
-
-    win = find_window(profile.window, timeout=wait)
-    try:
-        geo = win.geometry()
-        if geo is None:
-            raise HakisaError(f"window {win.title!r} vanished while hakisa was starting; start the game and retry.")
-        if focus:
-            win.focus()
-    finally:
-        win.close()
-    return win, apply_region(geo, profile.capture.region)
-
-
 def cmd_record(args: argparse.Namespace) -> int:
     from hakisa.codec import ActionCodec
     from hakisa.dataset import DatasetWriter, check_output_path
@@ -55,9 +38,9 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     require_display("record")
     from hakisa.live.listen import InputListener
-    from hakisa.live.sources import FocusProbe, WindowFrameSource
+    from hakisa.live.sources import FocusProbe, WindowFrameSource, find_game
 
-    win, area = _find_game(profile, args.wait)
+    win, area = find_game(profile, args.wait)
     codec = ActionCodec(profile.actions, (area[2], area[3]))
     writer = DatasetWriter(args.out, profile, codec, source="record", force=args.force)
     source = WindowFrameSource(win.wid, win.title, profile.capture.region)
@@ -224,10 +207,10 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
     require_display(command)
     from hakisa.live.inject import LiveActuator
     from hakisa.live.listen import HotkeyListener
-    from hakisa.live.sources import WindowFrameSource
+    from hakisa.live.sources import WindowFrameSource, find_game
 
     torch.set_num_threads(1)  # the game and the capture need the other cores
-    win, area = _find_game(profile, args.wait, focus=args.focus)
+    win, area = find_game(profile, args.wait, focus=args.focus)
     agent = Agent.from_checkpoint(blob)
     codec = ActionCodec(profile.actions, (area[2], area[3]))
     agent.codec = codec
@@ -297,7 +280,9 @@ def cmd_regions(args: argparse.Namespace) -> int:
         require_display("regions")
         from hakisa.live.capture import ScreenGrabber
 
-        _, area = _find_game(profile, args.wait)
+        from hakisa.live.sources import find_game
+
+        _, area = find_game(profile, args.wait)
         grabber = ScreenGrabber()
         try:
             shot = grabber.grab(area)[:, :, 2::-1].copy()  # BGRA -> RGB

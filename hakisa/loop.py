@@ -61,6 +61,33 @@ class Schedule:
         return self.start + (self.end - self.start) * f
 
 
+class ApmCap:
+    """Actions-per-minute cap (``[safety] max_apm``; 0 = none): may the agent change its input now?"""
+
+    def __init__(self, per_minute: int):
+        self.per_minute = per_minute
+        self.times: collections.deque = collections.deque()
+
+    def allow(self, now: float) -> bool:
+        if not self.per_minute:
+            return True
+        while self.times and now - self.times[0] > 60:
+            self.times.popleft()
+        if len(self.times) >= self.per_minute:
+            return False
+        self.times.append(now)
+        return True
+
+
+def press_reset(profile: Profile, actuator: Actuator, rect: tuple[int, int, int, int]) -> None:
+    """The profile's reset sequence: taps its keys, then clicks its points (fractions of the captured area)."""
+    r = profile.reset
+    for key in r.keys:
+        actuator.tap(key)
+    for fx, fy in r.clicks:
+        actuator.click_at(int(fx * rect[2]), int(fy * rect[3]), rect)
+
+
 class AgentPolicy:
     """An :class:`~hakisa.agent.Agent` with an exploration schedule."""
 
@@ -199,8 +226,7 @@ class AgentLoop:
         self.stats = LoopStats()
         self._stop = threading.Event()
         self._writer = _Writer(writer, profile) if writer is not None else None
-        self._apm = profile.safety.max_apm
-        self._apm_times: collections.deque = collections.deque()
+        self._apm = ApmCap(profile.safety.max_apm)
 
     # ----- control --------------------------------------------------------------------------
     def stop(self, reason: str) -> None:
@@ -242,17 +268,6 @@ class AgentLoop:
                     if self._writer.error is not None and self.stats.error is None:
                         raise self._writer.error
         return self.stats
-
-    def _allow_change(self, now: float) -> bool:
-        """Actions-per-minute cap: may the agent change its input now?"""
-        if not self._apm:
-            return True
-        while self._apm_times and now - self._apm_times[0] > 60:
-            self._apm_times.popleft()
-        if len(self._apm_times) >= self._apm:
-            return False
-        self._apm_times.append(now)
-        return True
 
     def _run(self) -> None:
         cap, st, clock, src = self.profile.capture, self.stats, self.clock, self.source
@@ -318,7 +333,7 @@ class AgentLoop:
                         raise RuntimeError(f"the game stayed on its game-over screen for {reset.timeout:g} s; "
                                            "check [reset] in the profile (keys / clicks that start a new game)")
                     if t_obs - over_since >= reset.wait and t_obs - last_reset >= reset.retry:
-                        self._reset_sequence(rect)
+                        press_reset(self.profile, self.act, rect)
                         last_reset = clock.now()
                     continue
                 over_since = None
@@ -351,7 +366,7 @@ class AgentLoop:
             action, q, greedy = self.policy.act(frame)
             g5 = time.perf_counter()
             if action != current:
-                if self._allow_change(t_obs):
+                if self._apm.allow(t_obs):
                     st.changes += 1
                 else:
                     action, st.capped = current, st.capped + 1
@@ -388,10 +403,3 @@ class AgentLoop:
                                              "score": ep["score"], "random_share": res.random_share})
         if self.on_episode is not None:
             self.on_episode(res)
-
-    def _reset_sequence(self, rect: tuple[int, int, int, int]) -> None:
-        r = self.profile.reset
-        for key in r.keys:
-            self.act.tap(key)
-        for fx, fy in r.clicks:
-            self.act.click_at(int(fx * rect[2]), int(fy * rect[3]), rect)

@@ -85,3 +85,5 @@ class HotkeyListener:
 
     def __exit__(self, *exc) -> None:
         self._kb.stop()
+        self._kb.join(timeout=2)
+        self.actions.clear()

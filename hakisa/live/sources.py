@@ -6,8 +6,23 @@ import threading
 
 import numpy as np
 
+from hakisa.errors import HakisaError
 from hakisa.live.capture import ScreenGrabber
-from hakisa.live.x11 import GameWindow
+from hakisa.live.x11 import GameWindow, find_window
+
+
+def find_game(profile, wait: float, focus: bool = False):
+    """The profile's game window (focused if asked) and its captured area in screen pixels."""
+    win = find_window(profile.window, timeout=wait)
+    try:
+        geo = win.geometry()
+        if geo is None:
+            raise HakisaError(f"window {win.title!r} vanished while hakisa was starting; start the game and retry.")
+        if focus:
+            win.focus()
+    finally:
+        win.close()
+    return win, apply_region(geo, profile.capture.region)
 
 
 class WindowFrameSource:

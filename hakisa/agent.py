@@ -46,6 +46,13 @@ class Agent:
         return torch.from_numpy(stack_frames(np.stack(self.frames)[None]))
 
     @torch.inference_mode()
+    def warm(self) -> None:
+        """Run the network once on the current stack, result unused: keeps its weights in the CPU caches
+        while the loop waits for the next tick, so the real pass right after the grab runs at full speed."""
+        if self.frames:
+            self.model(torch.from_numpy(stack_frames(np.stack(self.frames)[None])))
+
+    @torch.inference_mode()
     def act(self, frame: np.ndarray, epsilon: float = 0.0, temperature: float = 0.0,
             rng: np.random.Generator | None = None) -> tuple[Action, float, bool]:
         """Action for the newest preprocessed frame (H, W, C), its Q value, and whether it was greedy.

@@ -31,6 +31,8 @@ from hakisa.profile import Profile
 from hakisa.recorder import Clock, FrameSource, RealClock
 from hakisa.rules import RuleEngine
 
+WARM_AHEAD_S = 0.006  # warm-up pass of the network this long before a tick
+SPIN_S = 0.003  # busy-wait the last part of the wait for a tick
 GREEDY, RANDOM = ACTORS.index("agent_greedy"), ACTORS.index("agent_random")
 
 
@@ -98,6 +100,9 @@ class AgentPolicy:
 
     def reset(self) -> None:
         self.agent.reset()
+
+    def warm(self) -> None:
+        self.agent.warm()
 
     def act(self, frame: np.ndarray) -> tuple[Action, float, bool]:
         s = self.schedule
@@ -214,7 +219,7 @@ class AgentLoop:
                  tick_hz: float | None = -1, max_steps: int | None = None, max_episodes: int | None = None,
                  max_seconds: float | None = None, area_interval: float = 0.1,
                  on_episode: Callable[[EpisodeResult], None] | None = None,
-                 on_tick: Callable[[LoopStats], None] | None = None):
+                 on_tick: Callable[[LoopStats], None] | None = None, warm: bool = True):
         self.profile, self.source, self.act, self.policy, self.codec = profile, source, actuator, policy, codec
         self.rules = RuleEngine(profile, source.channel_order)
         self.clock = clock or RealClock()
@@ -223,6 +228,7 @@ class AgentLoop:
         self.max_steps, self.max_episodes, self.max_seconds = max_steps, max_episodes, max_seconds
         self.area_interval = area_interval
         self.on_episode, self.on_tick = on_episode, on_tick
+        self.warm = warm  # a warm-up pass of the policy before each tick (see _sleep)
         self.stats = LoopStats()
         self._stop = threading.Event()
         self._writer = _Writer(writer, profile) if writer is not None else None
@@ -245,7 +251,20 @@ class AgentLoop:
         """Sleep (waking at once on stop); False if stopped."""
         if seconds > 0:
             if isinstance(self.clock, RealClock):
-                return not self._stop.wait(seconds)
+                # Between ticks the game evicts the network from the caches and an idle core is slow to wake:
+                # a warm-up pass a few ms before the tick and a short spin at the end cut the latency (tools/bench_agent.py).
+                end = time.perf_counter() + seconds
+                warm = getattr(self.policy, "warm", None) if self.warm else None
+                if warm is not None and seconds > WARM_AHEAD_S:
+                    if self._stop.wait(seconds - WARM_AHEAD_S):
+                        return False
+                    warm()
+                    seconds = end - time.perf_counter()
+                if seconds > SPIN_S and self._stop.wait(seconds - SPIN_S):
+                    return False
+                while time.perf_counter() < end and not self._stop.is_set():
+                    pass
+                return not self._stop.is_set()
             self.clock.sleep(seconds)
         return not self._stop.is_set()
 

@@ -156,6 +156,7 @@ class RuleEngine:
                                        "`hakisa regions --screenshot`.")
                 self._images[n] = img
         self._stuck: dict[str, tuple[np.ndarray | None, float]] = {}
+        self._last_digits: dict[str, tuple[np.ndarray, float]] = {}  # a score changes rarely: reuse its read
 
     def reset(self) -> None:
         """Forget state kept between frames (the stuck timers), e.g. at a new episode."""
@@ -203,7 +204,12 @@ class RuleEngine:
                 out[name] = float(filled.mean())
             elif ex.kind == "digits":
                 hit = self._match(self._crop(frame, ex.region, None), ex)
-                out[name] = self._digits[name].read(hit > 0)
+                last = self._last_digits.get(name)
+                if last is not None and last[0].shape == hit.shape and np.array_equal(last[0], hit):
+                    out[name] = last[1]
+                else:
+                    out[name] = self._digits[name].read(hit > 0)
+                    self._last_digits[name] = (hit, out[name])
             elif ex.kind == "image":
                 gray = self._gray(self._crop(frame, ex.region, None))
                 tpl = self._images[name]

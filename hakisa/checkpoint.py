@@ -23,8 +23,11 @@ class CheckpointError(HakisaError):
 
 
 def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
-                    model_config: dict, codec: dict, profile: Profile, preprocessing: dict, state: dict) -> None:
-    """Write atomically (temporary file, then rename) so a crash never leaves half a checkpoint."""
+                    model_config: dict, codec: dict, profile: Profile, preprocessing: dict, state: dict,
+                    extra: dict | None = None) -> None:
+    """Write atomically (temporary file, then rename) so a crash never leaves half a checkpoint.
+
+    ``extra``: more tensors / state dicts to keep (e.g. consolidate's target network as "target")."""
     p = Path(path)
     blob = {
         "format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
@@ -33,6 +36,7 @@ def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torc
         "model_config": json.dumps(model_config), "codec": json.dumps(codec),
         "preprocessing": json.dumps(preprocessing), "state": json.dumps(state),
         "model": model.state_dict(), "optimizer": optimizer.state_dict() if optimizer is not None else {},
+        **(extra or {}),
     }
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)

@@ -85,3 +85,17 @@ def double_dqn_target(online_next: tuple[torch.Tensor, ...], target_next: tuple[
     """y = R + discount * Q_target(s', argmax_a Q_online(s', a)), with the shared (mean of heads) value."""
     best = greedy(online_next, masks)
     return returns + discount * joint_q(target_next, best, masks)
+
+
+def cql_penalty(qs: tuple[torch.Tensor, ...], actions: torch.Tensor, masks: HeadMasks) -> torch.Tensor:
+    """(B,) conservative Q-learning penalty per factored action (CQL(H), Kumar et al. 2020), per head:
+    logsumexp of Q over the head's valid actions minus Q at the data's action, averaged over the
+    applicable heads. Pushes down actions the data never took, so the greedy policy stays near it."""
+    c = actions[:, 0]
+    valid = (masks.command.expand_as(qs[0]), masks.a1[c], masks.a2[c])
+    gaps = []
+    for i, q in enumerate(qs):
+        lse = torch.logsumexp(_masked(q, valid[i]), 1)
+        gaps.append(lse - q.gather(1, actions[:, i : i + 1]).squeeze(1))
+    u = masks.usage(c)
+    return (torch.stack(gaps, 1) * u).sum(1) / u.sum(1)

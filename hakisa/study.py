@@ -12,21 +12,21 @@ gives accuracy on the ticks where the human did something apart from the overall
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from hakisa import __version__
-from hakisa.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from hakisa.codec import COMMANDS, NOOP, ActionCodec
+from hakisa.checkpoint import CheckpointError, load_checkpoint
+from hakisa.codec import COMMANDS, NOOP
 from hakisa.data import Transitions, load_transitions
 from hakisa.learn import HeadMasks, double_dqn_target, greedy, joint_q, margin_loss, td_loss
-from hakisa.model import ModelConfig, QNetwork, count_parameters
+from hakisa.model import QNetwork, count_parameters
 from hakisa.profile import Profile
+from hakisa.training import (MetricsFile, actions_of, build_codec, config_dict, dataset_lineage, model_config,
+                             new_optimizer, plot_curves, random_shift, save_run, set_up_torch, tensorboard)
 
 
 @dataclass
@@ -62,13 +62,6 @@ class StudyResult:
     history: list = field(default_factory=list)
 
 
-def build_codec(profile: Profile, data: list[str]) -> ActionCodec:
-    from hakisa.dataset import DatasetReader
-
-    with DatasetReader(data[0]) as r:
-        return ActionCodec(profile.actions, tuple(r.codec_info["capture_size"]))
-
-
 @torch.no_grad()
 def evaluate(model: QNetwork, T: Transitions, idx: np.ndarray, masks: HeadMasks, stack: int,
              batch: int = 256) -> dict:
@@ -79,7 +72,7 @@ def evaluate(model: QNetwork, T: Transitions, idx: np.ndarray, masks: HeadMasks,
         b = idx[s : s + batch]
         qs = model(torch.from_numpy(T.stacked(T.obs[b], T.ep_start[b], stack)))
         preds.append(greedy(qs, masks).numpy())
-        acts = torch.from_numpy(np.stack([T.command[b], T.action_1[b], T.action_2[b]], 1))
+        acts = actions_of(T, b)
         qs_taken.append(joint_q(qs, acts, masks).numpy())
     model.train()
     p = np.concatenate(preds) if preds else np.zeros((0, 3), np.int64)
@@ -118,20 +111,15 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
           progress: bool = True, log=print) -> StudyResult:
     """Train and write ``out`` (checkpoint), ``out``.metrics.jsonl and ``out``.png; returns final metrics."""
     out = Path(out)
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    torch.set_flush_denormal(True)  # tiny weights otherwise slow CPU training down several times
-    rng = np.random.default_rng(cfg.seed)
+    rng = set_up_torch(cfg.seed, cfg.threads)
     T = load_transitions(data, profile)
     codec = build_codec(profile, data)
     masks = HeadMasks(codec)
     train_idx, held_idx = T.split(cfg.holdout, cfg.seed)
     returns, boot, disc = T.n_step(cfg.n_step, cfg.gamma)
-    mcfg = ModelConfig(frame_shape=profile.capture.frame_shape, stack=cfg.stack, n_command=codec.n_command,
-                       n_action_1=codec.n_action_1, n_action_2=codec.n_action_2, channels=tuple(cfg.channels),
-                       hidden=cfg.hidden)
+    mcfg = model_config(profile, codec, cfg.stack, cfg.channels, cfg.hidden)
     model = QNetwork(mcfg)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    opt = new_optimizer(model, cfg.lr, cfg.weight_decay)
     step, history = 0, []
     if resume:
         blob = load_checkpoint(resume, profile)
@@ -166,8 +154,8 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
         + ", ".join(f"{n} {100 * v:.1f}%" for n, v in zip(COMMANDS, p) if v > 0)
         + f"; margin weights {', '.join(f'{n} {v:.2f}' for n, v in zip(COMMANDS, w) if v > 0)}")
 
-    metrics_path = out.with_name(out.name + ".metrics.jsonl")
-    mfile = open(metrics_path, "a" if resume else "w", encoding="utf-8")
+    mfile = MetricsFile(out, bool(resume))
+    lineage = {"datasets": dataset_lineage(data), "parent": None}
     data_time = total_time = 0.0
     run = {"loss": 0.0, "margin": 0.0, "td": 0.0, "n": 0}
     bar = None
@@ -178,15 +166,9 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     last = {}
 
     def checkpoint(final: bool) -> None:
-        state = {"step": step, "history": history, "config": {k: (list(v) if isinstance(v, tuple) else v)
-                                                            for k, v in asdict(cfg).items()},
-                 "datasets": [str(d) for d in data], "phase": "study", "metrics": last,
-                 "hakisa_version": __version__, "final": final}
-        save_checkpoint(out, model=model, optimizer=opt, model_config=mcfg.to_dict(), codec=codec.to_dict(),
-                        profile=profile, preprocessing={"width": profile.capture.frame_width,
-                                                        "height": profile.capture.frame_height,
-                                                        "color": profile.capture.color, "stack": cfg.stack},
-                        state=state)
+        state = {"step": step, "history": history, "config": config_dict(cfg), "datasets": [str(d) for d in data],
+                 "phase": "study", "metrics": last, "lineage": lineage, "final": final}
+        save_run(out, model, opt, mcfg, codec, profile, state)
 
     try:
         while step < cfg.steps:
@@ -194,7 +176,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
             b = train_idx[rng.integers(0, len(train_idx), cfg.batch_size)]
             x = torch.from_numpy(random_shift(T.stacked(T.obs[b], T.ep_start[b], cfg.stack), cfg.augment, rng))
             xn = torch.from_numpy(T.stacked(boot[b], T.ep_start[b], cfg.stack))  # targets: no augmentation
-            acts = torch.from_numpy(np.stack([T.command[b], T.action_1[b], T.action_2[b]], 1))
+            acts = actions_of(T, b)
             r, d = torch.from_numpy(returns[b]), torch.from_numpy(disc[b])
             t1 = time.perf_counter()
             with torch.no_grad():
@@ -227,72 +209,21 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
                         "td_loss": run["td"] / run["n"], "samples_per_s": run["n"] * cfg.batch_size / total_time,
                         "read_share": data_time / total_time, **ev}
                 history.append({k: v for k, v in last.items() if k != "confusion"})
-                mfile.write(json.dumps(last) + "\n")
-                mfile.flush()
+                mfile.write(last)
                 if bar:
                     bar.set_postfix(loss=f"{last['loss']:.3f}", acc=f"{ev['acc_exact']:.2f}",
                                     active=f"{ev['acc_active']:.2f}")
                 run = {"loss": 0.0, "margin": 0.0, "td": 0.0, "n": 0}
                 data_time = total_time = 0.0
                 checkpoint(final=step == cfg.steps)
-        _tensorboard(out, history)
+        tensorboard(out, history)
     finally:
         if bar:
             bar.close()
         mfile.close()
     if history:
-        plot_learning_curve(history, out.with_name(out.name + ".png"), title=f"hakisa study: {profile.name}")
+        plot_curves(history, out.with_name(out.name + ".png"), f"hakisa study: {profile.name}",
+                    [("training loss", ("loss", "margin_loss", "td_loss"), None),
+                     ("held-out agreement with the human",
+                      ("acc_command", "acc_exact", "acc_active", "acc_action_1", "acc_action_2"), (0, 1))])
     return StudyResult(step, last, history)
-
-
-def random_shift(x: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray:
-    """Shift each sample of (B, C, H, W) by up to ``pad`` pixels (edges repeated): a cheap augmentation
-    that stops a small network from memorising exact pixel positions of a few minutes of play."""
-    if pad <= 0:
-        return x
-    B, C, H, W = x.shape
-    padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (H, W), axis=(2, 3))  # (B, C, 2p+1, 2p+1, H, W)
-    dy, dx = rng.integers(0, 2 * pad + 1, B), rng.integers(0, 2 * pad + 1, B)
-    return np.ascontiguousarray(windows[np.arange(B), :, dy, dx])
-
-
-def _tensorboard(out: Path, history: list) -> None:
-    """Also log to TensorBoard when it is installed (optional)."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except Exception:
-        return
-    with SummaryWriter(str(out.with_name(out.name + ".tb"))) as tb:
-        for h in history:
-            for k, v in h.items():
-                if k != "step" and isinstance(v, (int, float)) and np.isfinite(v):
-                    tb.add_scalar(k, v, h["step"])
-
-
-def plot_learning_curve(history: list[dict], path: Path, title: str) -> None:
-    """Losses and held-out accuracies against updates, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [h["step"] for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for k in ("loss", "margin_loss", "td_loss"):
-        a.plot(steps, [h[k] for h in history], label=k)
-    a.set_xlabel("updates")
-    a.set_title("training loss")
-    a.legend()
-    for k in ("acc_command", "acc_exact", "acc_active", "acc_action_1", "acc_action_2"):
-        vals = [h.get(k, float("nan")) for h in history]
-        if any(np.isfinite(v) for v in vals):
-            b.plot(steps, vals, label=k)
-    b.set_ylim(0, 1)
-    b.set_xlabel("updates")
-    b.set_title("held-out agreement with the human")
-    b.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

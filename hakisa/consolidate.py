@@ -1,0 +1,302 @@
+"""`hakisa consolidate`: offline Q-learning over all the data, human and agent, with a lagging target.
+
+Per update, on a batch drawn ``human_ratio`` from human steps and the rest from the agent's:
+
+* TD: double DQN over the factored heads. The online network picks the next action (each head under
+  the codec's masks), the target network values it, and the heads share one target as in branching
+  Q-networks: y = R_n + gamma^n * mean of the applicable heads' target Q at that action. n-step
+  returns stop at a termination (no bootstrap) but not at a truncation (bootstraps from the last frame).
+  Huber loss on every applicable head; gradients clipped.
+* Demonstrations stay (DQfD): the large-margin loss on the human steps of the batch, weighted low
+  (0.1 by default, against 1 in study): it still ranks the human's action first where the data says
+  nothing else, but where the agent's own steps show a better action its returns win. With weight 1
+  the margin holds the human's choice in place no matter what the returns say (the synthetic test).
+* Optional conservative penalty (CQL): logsumexp over each head's valid actions minus the data's.
+* The target network is a hard copy every ``target_every`` updates, or Polyak-averaged (``tau``).
+
+A run starts from a study/consolidate checkpoint (``parent``) or from scratch, and records its
+lineage: the parent (path, digest, phase, its own lineage) and every dataset (path, digest, steps).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hakisa.checkpoint import CheckpointError, load_checkpoint
+from hakisa.codec import COMMANDS
+from hakisa.data import HUMAN, Transitions, load_transitions
+from hakisa.learn import HeadMasks, cql_penalty, double_dqn_target, greedy, joint_q, margin_loss, td_loss
+from hakisa.model import QNetwork, count_parameters
+from hakisa.profile import Profile
+from hakisa.training import (MetricsFile, actions_of, build_codec, check_model_fits, config_dict, dataset_lineage,
+                             file_digest, model_config, new_optimizer, plot_curves, random_shift, save_run,
+                             set_up_torch, tensorboard)
+
+
+@dataclass
+class ConsolidateConfig:
+    """Settings of `hakisa consolidate` (each is also a command-line flag)."""
+
+    steps: int = 4000  # gradient updates
+    batch_size: int = 64
+    lr: float = 1e-4  # Adam learning rate
+    gamma: float = 0.99
+    n_step: int = 10
+    target_every: int = 1000  # hard copy of the online network into the target every this many updates
+    tau: float = 0.0  # > 0: Polyak averaging target <- tau * online + (1 - tau) * target every update instead
+    double: bool = True  # double DQN: the online network picks the bootstrap action
+    grad_clip: float = 10.0
+    reward_scale: float = 1.0  # rewards are multiplied by this...
+    reward_clip: float = 0.0  # ...then clipped to +-this (0 = no clipping)
+    margin: float = 0.8  # large-margin size on human steps (reward units)
+    margin_weight: float = 0.1  # weight of the margin loss: small, so the data's returns can overrule the human
+    human_ratio: float = 0.25  # share of each batch drawn from human steps (when there are both kinds)
+    cql_weight: float = 0.0  # conservative penalty weight (0 = off)
+    weight_decay: float = 1e-5
+    augment: int = 4  # random shifts of up to this many pixels per sample; 0 = off
+    eval_every: int = 500  # offline metrics and checkpoint every this many updates
+    eval_samples: int = 2048  # steps the offline metrics are computed on
+    seed: int = 0
+    threads: int = 2
+    # network shape when starting from scratch (a parent checkpoint brings its own)
+    stack: int = 4
+    channels: tuple[int, ...] = (32, 64, 64)
+    hidden: int = 256
+
+
+@dataclass
+class ConsolidateResult:
+    step: int
+    metrics: dict
+    history: list = field(default_factory=list)
+
+
+class Consolidator:
+    """Holds the data, the online and target networks and the optimizer; ``update()`` is one step."""
+
+    def __init__(self, profile: Profile, data: list[str], cfg: ConsolidateConfig, parent: str | None = None,
+                 resume: str | None = None, log=print):
+        self.profile, self.data, self.cfg = profile, [str(d) for d in data], cfg
+        self.rng = set_up_torch(cfg.seed, cfg.threads)
+        T = load_transitions(self.data, profile)
+        r = T.reward * np.float32(cfg.reward_scale)
+        if cfg.reward_clip > 0:
+            r = np.clip(r, -cfg.reward_clip, cfg.reward_clip)
+        self.T = T = replace(T, reward=r.astype(np.float32))
+        self.codec = build_codec(profile, self.data)
+        self.masks = HeadMasks(self.codec)
+        self.returns, self.boot, self.disc = T.n_step(cfg.n_step, cfg.gamma)
+        is_h = T.actor == HUMAN
+        self.human_idx, self.agent_idx = np.flatnonzero(is_h), np.flatnonzero(~is_h)
+        self.is_human = torch.from_numpy(is_h)
+        want = model_config(profile, self.codec, cfg.stack, cfg.channels, cfg.hidden)
+        self.step, self.history = 0, []
+        start = resume or parent
+        blob = load_checkpoint(start, profile) if start else None
+        if blob is not None:
+            self.mcfg = check_model_fits(blob, want.to_dict(), start, "resume checkpoint" if resume else "--from")
+        else:
+            self.mcfg = want
+        self.model = QNetwork(self.mcfg)
+        self.opt = new_optimizer(self.model, cfg.lr, cfg.weight_decay)
+        self.lineage = {"datasets": dataset_lineage(self.data), "parent": None}
+        if blob is not None:
+            self.model.load_state_dict(blob["model"])
+        if resume:
+            if blob["state"].get("phase") != "consolidate":
+                raise CheckpointError(f"--resume: {resume} is a {blob['state'].get('phase')} checkpoint, not an "
+                                      "unfinished consolidate run; use --from to start from it.")
+            if blob["optimizer"]:
+                self.opt.load_state_dict(blob["optimizer"])
+            st = blob["state"]
+            self.step, self.history = int(st.get("step", 0)), list(st.get("history", []))
+            self.lineage = st.get("lineage", self.lineage)
+            target_sd = blob.get("target")
+        elif parent:
+            st = blob["state"]
+            self.lineage["parent"] = {"path": str(parent), "digest": file_digest(parent), "phase": st.get("phase"),
+                                      "step": st.get("step"), "lineage": st.get("lineage")}
+            target_sd = None
+        else:
+            target_sd = None
+        self.target = copy.deepcopy(self.model).eval()
+        for p in self.target.parameters():
+            p.requires_grad_(False)
+        if target_sd:
+            self.target.load_state_dict(target_sd)
+        erng = np.random.default_rng(cfg.seed + 1)
+        self.eval_idx = np.sort(erng.choice(len(T), min(len(T), cfg.eval_samples), replace=False))
+        log(f"consolidate: {len(T)} steps from {T.n_episodes} episodes ({len(self.human_idx)} human, "
+            f"{len(self.agent_idx)} agent), model {count_parameters(self.model) / 1e6:.2f} M parameters, "
+            + (f"from {parent}" if parent and not resume else f"resuming {resume} at update {self.step}" if resume
+               else "from scratch"))
+
+    # ----- sampling -----------------------------------------------------------------------------
+    def sample(self, n: int) -> np.ndarray:
+        """Step indices: ``human_ratio`` of them human when both kinds of data exist."""
+        h, a = self.human_idx, self.agent_idx
+        if len(h) == 0 or len(a) == 0:
+            pool = h if len(a) == 0 else a
+            return pool[self.rng.integers(0, len(pool), n)]
+        nh = int(round(self.cfg.human_ratio * n))
+        return np.concatenate([h[self.rng.integers(0, len(h), nh)], a[self.rng.integers(0, len(a), n - nh)]])
+
+    def _inputs(self, idx: np.ndarray, augment: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        T, s = self.T, self.mcfg.stack
+        x = T.stacked(T.obs[idx], T.ep_start[idx], s)
+        if augment:
+            x = random_shift(x, augment, self.rng)
+        return torch.from_numpy(x), torch.from_numpy(T.stacked(self.boot[idx], T.ep_start[idx], s))
+
+    @torch.no_grad()
+    def targets(self, idx: np.ndarray, xn: torch.Tensor | None = None) -> torch.Tensor:
+        """The shared TD target of steps ``idx``: R_n + discount * Q_target(s', argmax_a Q_online(s', a))."""
+        if xn is None:
+            xn = self._inputs(idx)[1]
+        q_target_next = self.target(xn)
+        online_next = self.model(xn) if self.cfg.double else q_target_next
+        r, d = torch.from_numpy(self.returns[idx]), torch.from_numpy(self.disc[idx])
+        return double_dqn_target(online_next, q_target_next, r, d, self.masks)
+
+    # ----- learning -----------------------------------------------------------------------------
+    def update(self) -> dict[str, float]:
+        cfg = self.cfg
+        b = self.sample(cfg.batch_size)
+        x, xn = self._inputs(b, cfg.augment)
+        acts = actions_of(self.T, b)
+        was_training = self.model.training
+        self.model.eval()  # the bootstrap action is picked without dropout/batch-norm noise (none today)
+        y = self.targets(b, xn)
+        self.model.train(was_training)
+        qs = self.model(x)
+        td = td_loss(qs, acts, y, self.masks).mean()
+        h = self.is_human[torch.from_numpy(b)].float()
+        lm = (margin_loss(qs, acts, self.masks, cfg.margin).sum(1) * h).mean()  # human steps, per batch sample
+        loss = td + cfg.margin_weight * lm
+        lc = torch.zeros(())
+        if cfg.cql_weight > 0:
+            lc = cql_penalty(qs, acts, self.masks).mean()
+            loss = loss + cfg.cql_weight * lc
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        self.step += 1
+        self._update_target()
+        with torch.no_grad():
+            td_err = (joint_q(qs, acts, self.masks) - y).abs().mean()
+        return {"loss": float(loss.detach()), "td_loss": float(td.detach()), "margin_loss": float(lm.detach()),
+                "cql": float(lc.detach()), "td_error": float(td_err)}
+
+    @torch.no_grad()
+    def _update_target(self) -> None:
+        if self.cfg.tau > 0:
+            for pt, po in zip(self.target.parameters(), self.model.parameters()):
+                pt.lerp_(po, self.cfg.tau)
+            for bt, bo in zip(self.target.buffers(), self.model.buffers()):
+                bt.copy_(bo)
+        elif self.step % self.cfg.target_every == 0:
+            self.target.load_state_dict(self.model.state_dict())
+
+    @torch.no_grad()
+    def evaluate(self, batch: int = 256) -> dict:
+        """Offline metrics on a fixed sample of steps: TD error, mean and max Q of the greedy action,
+        agreement with the human's actions, and how often each head picks each index."""
+        self.model.eval()
+        T, idx = self.T, self.eval_idx
+        greedy_acts, q_greedy, td_err = [], [], []
+        for s in range(0, len(idx), batch):
+            b = idx[s : s + batch]
+            x, xn = self._inputs(b)
+            qs = self.model(x)
+            g = greedy(qs, self.masks)
+            greedy_acts.append(g.numpy())
+            q_greedy.append(joint_q(qs, g, self.masks).numpy())
+            td_err.append((joint_q(qs, actions_of(T, b), self.masks) - self.targets(b, xn)).abs().numpy())
+        self.model.train()
+        g = np.concatenate(greedy_acts)
+        q = np.concatenate(q_greedy)
+        data = np.stack([T.command[idx], T.action_1[idx], T.action_2[idx]], 1)
+        uses = self.masks.uses.numpy()[data[:, 0]]
+        same = (g[:, 0] == data[:, 0]) & (~uses[:, 1] | (g[:, 1] == data[:, 1])) & (~uses[:, 2] | (g[:, 2] == data[:, 2]))
+        human = T.actor[idx] == HUMAN
+        hist = {"command": np.bincount(g[:, 0], minlength=self.codec.n_command).tolist()}
+        for i, name in ((1, "action_1"), (2, "action_2")):
+            applies = self.masks.uses.numpy()[g[:, 0], i]
+            hist[name] = np.bincount(g[applies, i], minlength=(self.codec.n_action_1, self.codec.n_action_2)[i - 1]).tolist()
+        return {"td_error": float(np.concatenate(td_err).mean()), "mean_q": float(q.mean()), "max_q": float(q.max()),
+                "agree_human": float(same[human].mean()) if human.any() else math.nan,
+                "agree_agent": float(same[~human].mean()) if (~human).any() else math.nan,
+                "histogram": hist}
+
+    def save(self, out: Path, final: bool, last: dict) -> None:
+        state = {"step": self.step, "history": self.history, "config": config_dict(self.cfg),
+                 "datasets": self.data, "phase": "consolidate", "metrics": last, "lineage": self.lineage,
+                 "final": final}
+        save_run(out, self.model, self.opt, self.mcfg, self.codec, self.profile, state,
+                 extra={"target": self.target.state_dict()})
+
+
+def consolidate(profile: Profile, data: list[str], out: str | Path, cfg: ConsolidateConfig, parent: str | None = None,
+                resume: bool = False, progress: bool = True, log=print) -> ConsolidateResult:
+    """Train and write ``out`` (checkpoint), ``out``.metrics.jsonl and ``out``.png."""
+    out = Path(out)
+    c = Consolidator(profile, data, cfg, parent=parent, resume=str(out) if resume else None, log=log)
+    mfile = MetricsFile(out, resume)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=min(c.step, cfg.steps), desc="consolidate", unit="upd", dynamic_ncols=True)
+    run: dict[str, float] = {}
+    n, busy = 0, 0.0
+    last: dict = c.history[-1] if c.history else {}
+    try:
+        while c.step < cfg.steps:
+            t0 = time.perf_counter()
+            m = c.update()
+            busy += time.perf_counter() - t0
+            n += 1
+            for k, v in m.items():
+                run[k] = run.get(k, 0.0) + v
+            if bar:
+                bar.update(1)
+            if c.step % cfg.eval_every == 0 or c.step == cfg.steps:
+                ev = c.evaluate()
+                last = {"step": c.step, **{f"train_{k}": v / n for k, v in run.items()},
+                        "updates_per_s": n / busy, "samples_per_s": n * cfg.batch_size / busy, **ev}
+                c.history.append({k: v for k, v in last.items() if k != "histogram"})
+                mfile.write(last)
+                if bar:
+                    bar.set_postfix(td=f"{ev['td_error']:.3f}", q=f"{ev['mean_q']:.2f}", human=f"{ev['agree_human']:.2f}")
+                run, n, busy = {}, 0, 0.0
+                c.save(out, final=c.step >= cfg.steps, last=last)
+        tensorboard(out, c.history)
+    finally:
+        if bar:
+            bar.close()
+        mfile.close()
+    if c.history:
+        plot_curves(c.history, out.with_name(out.name + ".png"), f"hakisa consolidate: {profile.name}",
+                    [("TD error (held sample)", ("td_error", "train_td_error"), None),
+                     ("Q of the greedy action", ("mean_q", "max_q"), None),
+                     ("agreement with the data", ("agree_human", "agree_agent"), (0, 1))])
+    return ConsolidateResult(c.step, last, c.history)
+
+
+def format_histogram(hist: dict, codec) -> str:
+    """Greedy choices per head on the evaluation sample, as text."""
+    cmd = ", ".join(f"{name} {n}" for name, n in zip(COMMANDS, hist["command"]) if n)
+    def label(i: int) -> str:
+        return f"{i} ({'+'.join(codec.chords[i])})" if i < len(codec.chords) else str(i)
+
+    a1 = ", ".join(f"{label(i)}: {n}" for i, n in enumerate(hist["action_1"]) if n)
+    a2 = ", ".join(f"{i}: {n}" for i, n in enumerate(hist["action_2"]) if n)
+    return f"  command_type: {cmd}\n  action_1: {a1 or '-'}\n  action_2: {a2 or '-'}"

@@ -1,0 +1,164 @@
+"""Consolidate on a tiny synthetic game written in the real dataset format: Q-learning finds the best
+actions where the demonstrator was wrong, the target network lags, terminations stop bootstrapping,
+lineage is kept, and bad input is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hakisa.checkpoint import CheckpointError, load_checkpoint
+from hakisa.codec import KEY, NOOP, ActionCodec
+from hakisa.consolidate import ConsolidateConfig, Consolidator, consolidate
+from hakisa.data import HUMAN
+from hakisa.dataset import ACTORS, DatasetWriter, Observation
+from hakisa.errors import DatasetError
+from hakisa.learn import HeadMasks, greedy, joint_q
+from hakisa.profile import parse_profile
+
+from conftest import profile_text
+
+PROFILE = parse_profile(profile_text("synthetic", keys='["left", "right"]').replace(
+    "frame_width = 64\nframe_height = 64", "frame_width = 32\nframe_height = 32"))
+CODEC = ActionCodec(PROFILE.actions, (64, 64))
+LEFT, RIGHT = CODEC.chord_for(frozenset({"left"})), CODEC.chord_for(frozenset({"right"}))
+AGENT = ACTORS.index("agent_random")
+# Two situations, told apart by which half of the screen is lit. Pressing left pays 0.5 in A and 0.2
+# in B, right pays 0 in A and 1 in B; the next situation is random. The best policy is A -> left,
+# B -> right; the demonstrator always presses left.
+REWARD = {(0, LEFT): 0.5, (1, LEFT): 0.2, (0, RIGHT): 0.0, (1, RIGHT): 1.0}
+TINY = dict(batch_size=32, channels=(8, 16), hidden=32, stack=1, augment=0, threads=1, eval_every=100,
+            eval_samples=256, n_step=1, gamma=0.5, lr=1e-3)
+
+
+def frame(situation: int) -> np.ndarray:
+    f = np.zeros((32, 32, 1), np.uint8)
+    f[:, :16] = 255 if situation == 0 else 0
+    f[:, 16:] = 255 if situation == 1 else 0
+    return f
+
+
+def write_synthetic(path, who: str, episodes: int, steps: int = 20, seed: int = 0, end: str = "terminated",
+                    profile=PROFILE):
+    rng = np.random.default_rng(seed)
+    w = DatasetWriter(path, profile, CODEC, source="record" if who == "human" else "explore")
+    for _ in range(episodes):
+        s = int(rng.integers(2))
+        w.start_episode(Observation(frame(s), 0.0, 0))
+        for t in range(steps):
+            if who == "human":
+                c, a1 = KEY, LEFT
+            else:
+                c, a1 = [(NOOP, 0), (KEY, LEFT), (KEY, RIGHT)][rng.integers(3)]
+            r = REWARD.get((s, a1), 0.0) if c == KEY else 0.0
+            s = int(rng.integers(2))
+            w.add_step((c, a1, 0), HUMAN if who == "human" else AGENT, r, False, False,
+                       Observation(frame(s), t + 1.0, t + 1))
+        w.end_episode(end)
+    w.close()
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    d = tmp_path_factory.mktemp("synthetic")
+    return [write_synthetic(d / "human.h5", "human", 20, seed=1), write_synthetic(d / "agent.h5", "agent", 30, seed=2)]
+
+
+def greedy_in(model, situation: int) -> tuple[int, int]:
+    with torch.no_grad():
+        x = torch.from_numpy(frame(situation).transpose(2, 0, 1)[None].copy())
+        a = greedy(model(x), HeadMasks(CODEC))[0]
+    return int(a[0]), int(a[1])
+
+
+def test_recovers_the_best_actions_where_the_demonstrator_was_wrong(tmp_path, synthetic):
+    res = consolidate(PROFILE, synthetic, tmp_path / "c.pt", ConsolidateConfig(steps=600, target_every=100, **TINY),
+                      progress=False, log=lambda m: None)
+    blob = load_checkpoint(tmp_path / "c.pt", PROFILE)
+    from hakisa.agent import Agent
+
+    model = Agent.from_checkpoint(blob).model
+    assert greedy_in(model, 0) == (KEY, LEFT)  # the demonstrator was right here
+    assert greedy_in(model, 1) == (KEY, RIGHT)  # ... and wrong here: Q-learning on the agent's data fixes it
+    m = res.metrics
+    assert m["agree_human"] < 0.8 and 0 < m["mean_q"] < 3  # Q near r + gamma * V: about 0.75 + 0.5 * 0.75
+    assert res.history[-1]["td_error"] < res.history[0]["td_error"]
+    assert (tmp_path / "c.pt.png").stat().st_size > 1000
+    assert len((tmp_path / "c.pt.metrics.jsonl").read_text().splitlines()) == 6
+    assert sum(m["histogram"]["command"]) == 256
+
+
+def test_target_network_lags_by_the_configured_interval(synthetic):
+    c = Consolidator(PROFILE, synthetic, ConsolidateConfig(target_every=3, **TINY), log=lambda m: None)
+
+    def same() -> bool:
+        return all(torch.equal(a, b) for a, b in zip(c.model.state_dict().values(), c.target.state_dict().values()))
+
+    snapshot = None
+    for i in range(1, 8):
+        c.update()
+        if i % 3 == 0:
+            assert same()
+            snapshot = {k: v.clone() for k, v in c.model.state_dict().items()}
+        else:
+            assert not same()
+            if snapshot is not None:  # still the copy made at the last multiple of 3
+                assert all(torch.equal(snapshot[k], v) for k, v in c.target.state_dict().items())
+
+    p = Consolidator(PROFILE, synthetic, ConsolidateConfig(target_every=10**9, tau=0.1, **TINY), log=lambda m: None)
+    before = [t.clone() for t in p.target.parameters()]
+    p.update()
+    for b, t, o in zip(before, p.target.parameters(), p.model.parameters()):
+        assert torch.allclose(t, 0.9 * b + 0.1 * o, atol=1e-6)
+
+
+def test_truncated_episodes_bootstrap_and_terminated_ones_do_not(tmp_path):
+    data = [write_synthetic(tmp_path / "term.h5", "agent", 1, steps=1, seed=3, end="terminated"),
+            write_synthetic(tmp_path / "trunc.h5", "agent", 1, steps=1, seed=3, end="truncated")]
+    c = Consolidator(PROFILE, data, ConsolidateConfig(**TINY), log=lambda m: None)
+    assert list(c.T.terminated) == [True, False] and list(c.T.truncated) == [False, True]
+    y = c.targets(np.array([0, 1]))
+    r = float(c.T.reward[0])
+    assert float(y[0]) == pytest.approx(r)  # no bootstrap after a termination
+    xn = c._inputs(np.array([1]))[1]
+    with torch.no_grad():
+        boot = joint_q(c.target(xn), greedy(c.model(xn), c.masks), c.masks)
+    assert float(boot) != 0.0
+    assert float(y[1]) == pytest.approx(r + 0.5 * float(boot), abs=1e-6)  # bootstraps from its last frame
+
+
+def test_lineage_resume_and_bad_input(tmp_path, synthetic):
+    cfg = ConsolidateConfig(steps=200, **TINY)
+    first = tmp_path / "a.pt"
+    consolidate(PROFILE, synthetic, first, cfg, progress=False, log=lambda m: None)
+    second = tmp_path / "b.pt"
+    consolidate(PROFILE, synthetic[1:], second, ConsolidateConfig(steps=100, **TINY), parent=str(first),
+                progress=False, log=lambda m: None)
+    lin = load_checkpoint(second, PROFILE)["state"]["lineage"]
+    assert lin["parent"]["path"] == str(first) and lin["parent"]["phase"] == "consolidate"
+    assert [d["path"] for d in lin["datasets"]] == synthetic[1:]
+    assert [d["path"] for d in lin["parent"]["lineage"]["datasets"]] == synthetic
+
+    # an interrupted run (checkpoint at update 100 of 200) resumes where it stopped
+    cut = tmp_path / "cut.pt"
+    consolidate(PROFILE, synthetic, cut, ConsolidateConfig(steps=100, **TINY), progress=False, log=lambda m: None)
+    res = consolidate(PROFILE, synthetic, cut, cfg, resume=True, progress=False, log=lambda m: None)
+    assert res.step == 200 and [h["step"] for h in res.history] == [100, 200]
+    assert len((tmp_path / "cut.pt.metrics.jsonl").read_text().splitlines()) == 2
+
+    other = parse_profile(PROFILE.text.replace('name = "testgame"', 'name = "othergame"'))
+    foreign = write_synthetic(tmp_path / "other.h5", "agent", 2, profile=other)
+    with pytest.raises(DatasetError, match="'othergame'.*'testgame'"):
+        Consolidator(PROFILE, [synthetic[0], foreign], cfg, log=lambda m: None)
+    with pytest.raises(CheckpointError, match="othergame"):
+        Consolidator(other, [foreign], cfg, parent=str(first), log=lambda m: None)
+    with pytest.raises(CheckpointError, match="not an unfinished consolidate"):
+        study_like = tmp_path / "s.pt"
+        from hakisa.study import StudyConfig, study
+
+        study(PROFILE, synthetic[:1], study_like, StudyConfig(steps=2, batch_size=4, eval_every=2, stack=1,
+                                                              channels=(8, 16), hidden=32, threads=1),
+              progress=False, log=lambda m: None)
+        Consolidator(PROFILE, synthetic, cfg, resume=str(study_like), log=lambda m: None)

@@ -115,19 +115,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    import glob
-
     from hakisa.checkpoint import CheckpointError
     from hakisa.profile import load_profile
     from hakisa.study import StudyConfig, format_confusion, study
 
     profile = load_profile(args.profile)
-    paths: list[str] = []
-    for pattern in args.data:
-        hits = sorted(glob.glob(pattern))
-        if not hits:
-            raise HakisaError(f"--data {pattern!r} matches no file.")
-        paths += hits
+    paths = _data_paths(args.data)
     out = Path(args.out)
     if out.exists() and not (args.force or args.resume):
         raise HakisaError(f"{out} already exists; pass --force to overwrite it or --resume to continue it.")
@@ -147,6 +140,77 @@ def cmd_study(args: argparse.Namespace) -> int:
     print(format_confusion(m["confusion"]))
     print(f"training {m['samples_per_s']:.0f} samples/s, reading data {100 * m['read_share']:.1f}% of step time")
     print(f"wrote {out}, {out}.metrics.jsonl, {out}.png")
+    return 0
+
+
+def _data_paths(patterns: list[str]) -> list[str]:
+    import glob
+
+    paths: list[str] = []
+    for pattern in patterns:
+        hits = sorted(glob.glob(pattern))
+        if not hits:
+            raise HakisaError(f"--data {pattern!r} matches no file.")
+        paths += hits
+    return paths
+
+
+def _consolidate_config(args: argparse.Namespace):
+    from hakisa.consolidate import ConsolidateConfig
+
+    return ConsolidateConfig(steps=args.updates, batch_size=args.batch_size, lr=args.lr, gamma=args.gamma,
+                             n_step=args.n_step, target_every=args.target_every, tau=args.tau,
+                             double=not args.no_double, reward_scale=args.reward_scale, reward_clip=args.reward_clip,
+                             margin=args.margin, margin_weight=args.margin_weight, human_ratio=args.human_ratio,
+                             cql_weight=args.cql, augment=args.augment, eval_every=args.eval_every, seed=args.seed,
+                             threads=args.threads)
+
+
+def cmd_consolidate(args: argparse.Namespace) -> int:
+    from hakisa.checkpoint import CheckpointError
+    from hakisa.consolidate import consolidate, format_histogram
+    from hakisa.profile import load_profile
+
+    profile = load_profile(args.profile)
+    paths = _data_paths(args.data)
+    out = Path(args.out)
+    if out.exists() and not (args.force or args.resume):
+        raise HakisaError(f"{out} already exists; pass --force to overwrite it or --resume to continue it.")
+    if not out.parent.is_dir():
+        raise HakisaError(f"cannot write {out}: folder {out.parent} does not exist.")
+    if args.resume and not out.exists():
+        raise CheckpointError(f"--resume: {out} does not exist yet; run without --resume first.")
+    res = consolidate(profile, paths, out, _consolidate_config(args), parent=args.from_checkpoint,
+                      resume=args.resume, progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
+    m = res.metrics
+    print(f"after {res.step} updates: TD error {m['td_error']:.4f}, Q of greedy action mean {m['mean_q']:.3f} max "
+          f"{m['max_q']:.3f}, agreement with human steps {m['agree_human']:.3f}, with agent steps {m['agree_agent']:.3f}")
+    from hakisa.training import build_codec
+
+    print("greedy choices on the evaluation sample:\n" + format_histogram(m["histogram"], build_codec(profile, paths)))
+    print(f"{m['updates_per_s']:.1f} updates/s, {m['samples_per_s']:.0f} samples/s\nwrote {out}, {out}.metrics.jsonl, "
+          f"{out}.png")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from hakisa.profile import load_profile
+    from hakisa.train import TrainConfig, train
+
+    profile = load_profile(args.profile)
+    cfg = TrainConfig(rounds=args.rounds, explore_steps=args.explore_steps, epsilon=args.epsilon,
+                      epsilon_end=args.epsilon_end, headless=args.headless, size=_size(args.size), focus=args.focus,
+                      wait=args.wait, seed=args.seed, consolidate=_consolidate_config(args))
+    record = train(profile, _data_paths(args.data), args.from_checkpoint, args.workdir, cfg, progress=not args.quiet,
+                   log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"{'round':>5} {'episodes':>8} {'explore reward':>14} {'explore score':>13} {'TD error':>9} {'mean Q':>8}")
+    for r in record["rounds"]:
+        e, c = r.get("explore", {}), r.get("consolidate", {})
+        print(f"{r['round']:>5} {e.get('episodes', 0):>8} {e.get('reward_mean', float('nan')):>14.2f} "
+              f"{e.get('score_mean', float('nan')):>13.1f} {c.get('td_error', float('nan')):>9.4f} "
+              f"{c.get('mean_q', float('nan')):>8.3f}")
+    print(f"newest checkpoint: {record['rounds'][-1]['checkpoint']}; record {args.workdir}/train.json, "
+          f"plot {args.workdir}/train.png")
     return 0
 
 
@@ -172,27 +236,15 @@ def _agent_profile(args: argparse.Namespace, blob: dict):
     return parse_profile(blob["profile_toml"], source=f"{args.checkpoint} (its copy of the profile)")
 
 
-def _episode_line(r) -> str:
-    score = "-" if r.score != r.score else f"{r.score:g}"
-    return (f"episode {r.number + 1:>3}: {r.status:<10} steps {r.steps:>6}  {r.seconds:7.1f} s  reward "
-            f"{r.reward:8.2f}  score {score:>8}  random {100 * r.random_share:5.1f}%  feedback {r.feedback}")
-
-
 def _run_agent(args: argparse.Namespace, command: str) -> int:
-    """play and explore: the agent loop on the profile's window."""
-    import torch
-
-    from hakisa.agent import Agent
+    """play and explore: the agent loop on the profile's window (or a bundled game in memory)."""
     from hakisa.checkpoint import load_checkpoint
-    from hakisa.codec import ActionCodec
-    from hakisa.dataset import DatasetWriter, check_output_path
-    from hakisa.loop import AgentLoop, AgentPolicy, Schedule
+    from hakisa.loop import Schedule
+    from hakisa.session import SessionSpec, episode_line, run_agent, summary
 
     blob = load_checkpoint(args.checkpoint)
     profile = _agent_profile(args, blob)
     out = args.out if command == "explore" else args.record
-    if out:
-        check_output_path(out, args.force)
     if command == "explore":
         if args.steps is None and args.minutes is None:
             raise HakisaError("say how long to explore: --steps N or --minutes M.")
@@ -201,61 +253,24 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
                             args.temperature)
     else:
         schedule = Schedule(args.epsilon, args.epsilon)
-
-    from hakisa.live import require_display
-
-    require_display(command)
-    from hakisa.live.inject import LiveActuator
-    from hakisa.live.listen import HotkeyListener
-    from hakisa.live.sources import WindowFrameSource, find_game
-
-    torch.set_num_threads(1)  # the game and the capture need the other cores
-    win, area = find_game(profile, args.wait, focus=args.focus)
-    agent = Agent.from_checkpoint(blob)
-    codec = ActionCodec(profile.actions, (area[2], area[3]))
-    agent.codec = codec
-    writer = DatasetWriter(out, profile, codec, source=command, force=args.force,
-                           extra_attrs={"checkpoint": str(args.checkpoint)}) if out else None
-    source = WindowFrameSource(win.wid, win.title, profile.capture.region)
-    actuator = LiveActuator()
-    loop = AgentLoop(profile, source, actuator, AgentPolicy(agent, schedule, seed=args.seed), codec, writer=writer,
-                     tick_hz=None if args.no_tick_limit else -1,
-                     max_steps=getattr(args, "steps", None), max_episodes=args.episodes,
-                     max_seconds=(args.minutes * 60 if getattr(args, "minutes", None) else args.seconds),
-                     on_episode=lambda r: print(_episode_line(r), flush=True))
-    kill = profile.safety.kill_switch
-    fb = profile.feedback
-    hotkeys = {kill: lambda: loop.stop(f"kill switch ({kill})"), fb.good: lambda: loop.feedback(+1),
-               fb.bad: lambda: loop.feedback(-1)}
-    old = {s: signal.signal(s, lambda signum, _f: loop.stop(signal.Signals(signum).name))
-           for s in (signal.SIGTERM, signal.SIGINT)}
-    print(f"{command}: {win.title!r} ({area[2]}x{area[3]}) with {args.checkpoint}"
-          + (f", recording into {out}" if out else "")
-          + f"; stop with {kill} or Ctrl+C; {fb.good} = good, {fb.bad} = bad", file=sys.stderr, flush=True)
-    try:
-        with HotkeyListener(hotkeys):
-            stats = loop.run()
-    finally:
-        actuator.release_all()
-        for s, h in old.items():
-            signal.signal(s, h)
-        if writer is not None:
-            writer.close("truncated")
-    p50, p99 = stats.latency()
-    eps = stats.episodes
-    print(f"stopped: {stats.stop_reason}")
-    if eps:
-        import numpy as np
-
-        scores = np.array([r.score for r in eps], float)
-        rewards = np.array([r.reward for r in eps], float)
-        print(f"  {len(eps)} episodes: reward {rewards.mean():.2f} +- {rewards.std():.2f}"
-              + (f", score {np.nanmean(scores):.1f} +- {np.nanstd(scores):.1f} (min {np.nanmin(scores):g}, "
-                 f"max {np.nanmax(scores):g})" if np.isfinite(scores).any() else ""))
-    print(f"  {stats.actions} actions, {stats.rate():.1f} ticks/s, missed ticks {stats.missed}, paused (no focus) "
-          f"{stats.paused_ticks}, capped by max_apm {stats.capped}, watcher feedback {stats.feedback}\n"
-          f"  grab -> inject latency p50 {p50:.2f} ms, p99 {p99:.2f} ms" + (f"\n  wrote {out}" if out else ""))
+    spec = SessionSpec(command, schedule, out=out, force=args.force, headless=args.headless,
+                       size=_size(args.size), seed=args.seed, focus=args.focus, wait=args.wait,
+                       tick_hz=None if args.no_tick_limit else -1, max_steps=getattr(args, "steps", None),
+                       max_episodes=args.episodes,
+                       max_seconds=(args.minutes * 60 if getattr(args, "minutes", None) else args.seconds),
+                       checkpoint_name=str(args.checkpoint))
+    stats = run_agent(profile, blob, spec, on_episode=lambda r: print(episode_line(r), flush=True),
+                      announce=lambda m: print(m, file=sys.stderr, flush=True))
+    print(summary(stats, out))
     return 0
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise HakisaError(f"--size {text!r}: write WIDTHxHEIGHT, e.g. 640x360.") from None
+    return w, h
 
 
 def cmd_play(args: argparse.Namespace) -> int:
@@ -406,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--epsilon", type=float, default=0.0, help="chance of a random choice per head (default 0)")
             a.add_argument("--temperature", type=float, default=0.0, help=argparse.SUPPRESS)
         a.add_argument("--episodes", type=int, default=None, help="stop after this many episodes")
+        a.add_argument("--headless", default=None, metavar="GAME", choices=["dodge", "clicker"],
+                       help="play a bundled game in memory instead of the window (no display; game time)")
+        a.add_argument("--size", default="640x360", help="headless game size (default 640x360)")
         a.add_argument("--force", action="store_true", help="overwrite the output dataset if it exists")
         a.add_argument("--focus", action="store_true", help="give the game window keyboard focus first")
         a.add_argument("--no-tick-limit", action="store_true",
@@ -413,6 +431,65 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window (default 3)")
         a.add_argument("--seed", type=int, default=0)
         a.set_defaults(func=cmd_play if name == "play" else cmd_explore)
+
+    def consolidate_flags(c: argparse.ArgumentParser, updates: int) -> None:
+        c.add_argument("--updates", type=int, default=updates, help=f"gradient updates (default {updates})")
+        c.add_argument("--batch-size", type=int, default=64)
+        c.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+        c.add_argument("--gamma", type=float, default=0.99, help="discount (default 0.99)")
+        c.add_argument("--n-step", type=int, default=10, help="n of the n-step returns (default 10)")
+        c.add_argument("--target-every", type=int, default=1000,
+                       help="copy the online network into the target every N updates (default 1000)")
+        c.add_argument("--tau", type=float, default=0.0, help="Polyak averaging of the target instead (e.g. 0.005)")
+        c.add_argument("--no-double", action="store_true", help="plain DQN targets instead of double DQN")
+        c.add_argument("--reward-scale", type=float, default=1.0, help="multiply rewards by this (default 1)")
+        c.add_argument("--reward-clip", type=float, default=0.0, help="clip rewards to +-this after scaling (0 = off)")
+        c.add_argument("--margin", type=float, default=0.8, help="large-margin size on human steps (default 0.8)")
+        c.add_argument("--margin-weight", type=float, default=0.1,
+                       help="weight of the margin loss on human steps (default 0.1; higher = stay closer to the human)")
+        c.add_argument("--human-ratio", type=float, default=0.25,
+                       help="share of each batch drawn from human steps (default 0.25)")
+        c.add_argument("--cql", type=float, default=0.0, help="conservative Q-learning penalty weight (0 = off)")
+        c.add_argument("--augment", type=int, default=4, help="random shift augmentation in pixels (default 4)")
+        c.add_argument("--eval-every", type=int, default=500, help="offline metrics + checkpoint interval")
+        c.add_argument("--seed", type=int, default=0)
+        c.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+        c.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    c = sub.add_parser("consolidate", help="offline Q-learning on all the data (human and agent) with a target network",
+                       description="Double DQN over the factored heads with one shared n-step target, a lagging target "
+                                   "network, the DQfD margin on human steps and an optional CQL penalty. Starts from "
+                                   "--from (a study or consolidate checkpoint) or from scratch, and records the "
+                                   "lineage. Metrics go to OUT.metrics.jsonl and OUT.png. No display needed.")
+    c.add_argument("--profile", required=True, help="the game profile the data was recorded with")
+    c.add_argument("--data", required=True, nargs="+", help="dataset files or globs (human and agent data)")
+    c.add_argument("--from", dest="from_checkpoint", default=None, help="parent checkpoint (default: from scratch)")
+    c.add_argument("--out", required=True, help="checkpoint to write, e.g. checkpoints/dodge-c1.pt")
+    c.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    c.add_argument("--resume", action="store_true", help="continue the unfinished run at --out")
+    consolidate_flags(c, 4000)
+    c.set_defaults(func=cmd_consolidate)
+
+    t = sub.add_parser("train", help="leave it learning: rounds of explore -> consolidate, resumable",
+                       description="K rounds: explore with the newest checkpoint (recorded as round-k.h5), then "
+                                   "consolidate the demonstrations plus every round's data into round-k.pt. Every "
+                                   "round's data and checkpoint stay in --workdir with train.json and train.png; "
+                                   "run the same command again after a crash to continue where it stopped.")
+    t.add_argument("--profile", required=True)
+    t.add_argument("--data", required=True, nargs="+", help="the human demonstrations (files or globs)")
+    t.add_argument("--from", dest="from_checkpoint", required=True, help="starting checkpoint (e.g. from study)")
+    t.add_argument("--workdir", required=True, help="folder for the rounds, e.g. runs/dodge")
+    t.add_argument("--rounds", type=int, default=3, help="explore/consolidate rounds (default 3)")
+    t.add_argument("--explore-steps", type=int, default=6000, help="agent steps explored per round (default 6000)")
+    t.add_argument("--epsilon", type=float, default=0.2, help="epsilon at the start of each round (default 0.2)")
+    t.add_argument("--epsilon-end", type=float, default=0.02, help="epsilon at its end (default 0.02)")
+    t.add_argument("--headless", default=None, metavar="GAME", choices=["dodge", "clicker"],
+                   help="explore a bundled game in memory instead of the window")
+    t.add_argument("--size", default="640x360", help="headless game size (default 640x360)")
+    t.add_argument("--focus", action="store_true", help="give the game window keyboard focus first")
+    t.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window (default 3)")
+    consolidate_flags(t, 2000)
+    t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("regions", help="show what the profile's rules read on the screen; name regions; learn digits",
                        description="Takes a screenshot of the game window (or reads --screenshot), prints each "

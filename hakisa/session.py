@@ -1,0 +1,142 @@
+"""One agent session (play or explore) from a checkpoint: on the profile's real window, with the kill
+switch, feedback keys and signals wired, or on a bundled game in memory (``headless``) for fast
+evaluation and exploration. Used by `hakisa play`, `hakisa explore` and `hakisa train`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from hakisa.loop import EpisodeResult, LoopStats, Schedule
+from hakisa.profile import Profile
+
+
+@dataclass
+class SessionSpec:
+    command: str  # "play" or "explore": the dataset's source
+    schedule: Schedule
+    out: str | None = None  # dataset to write (explore: required)
+    force: bool = False
+    headless: str | None = None  # a bundled game's name: play it in memory instead of the window
+    size: tuple[int, int] = (640, 360)  # headless game size
+    seed: int = 0
+    focus: bool = False
+    wait: float = 3.0
+    tick_hz: float | None = -1  # -1: the profile's; None: no limit
+    max_steps: int | None = None
+    max_episodes: int | None = None
+    max_seconds: float | None = None  # live: wall-clock; headless: game time
+    checkpoint_name: str = ""
+
+
+def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
+              on_episode: Callable[[EpisodeResult], None] | None = None, announce=None) -> LoopStats:
+    """Run the agent loop until a limit, the kill switch or a signal; returns its stats.
+
+    The dataset is written to ``spec.out`` + ".part" and renamed when the session ends normally, so a
+    crash never leaves a half-written file under the real name."""
+    import torch
+
+    from hakisa.agent import Agent
+    from hakisa.codec import ActionCodec
+    from hakisa.dataset import DatasetWriter, check_output_path
+    from hakisa.loop import AgentLoop, AgentPolicy
+
+    if spec.out:
+        check_output_path(spec.out, spec.force)
+    part = Path(str(spec.out) + ".part") if spec.out else None
+    if part is not None and part.exists():
+        part.unlink()  # what an interrupted session left behind
+    torch.set_num_threads(1)  # the game and the capture need the other cores
+    agent = Agent.from_checkpoint(blob)
+    hotkeys = None
+    if spec.headless:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        from hakisa.games import make_game
+        from hakisa.games.source import GameActuator, HeadlessFrameSource
+        from hakisa.recorder import VirtualClock
+
+        game = make_game(spec.headless, seed=spec.seed, size=spec.size)
+        area = (0, 0, *game.size)
+        actuator = GameActuator()
+        hz = profile.capture.tick_hz if spec.tick_hz in (-1, None) else spec.tick_hz
+        source = HeadlessFrameSource(game, actuator, max(1, round(60 / hz)))
+        clock, title = VirtualClock(), f"headless {spec.headless}"
+    else:
+        from hakisa.live import require_display
+
+        require_display(spec.command)
+        from hakisa.live.inject import LiveActuator
+        from hakisa.live.listen import HotkeyListener
+        from hakisa.live.sources import WindowFrameSource, find_game
+
+        win, area = find_game(profile, spec.wait, focus=spec.focus)
+        source = WindowFrameSource(win.wid, win.title, profile.capture.region)
+        actuator = LiveActuator()
+        clock, title = None, repr(win.title)
+    codec = ActionCodec(profile.actions, (area[2], area[3]))
+    agent.codec = codec
+    writer = DatasetWriter(part, profile, codec, source=spec.command, force=True,
+                           extra_attrs={"checkpoint": spec.checkpoint_name}) if part else None
+    loop = AgentLoop(profile, source, actuator, AgentPolicy(agent, spec.schedule, seed=spec.seed), codec,
+                     writer=writer, clock=clock, tick_hz=spec.tick_hz, max_steps=spec.max_steps,
+                     max_episodes=spec.max_episodes, max_seconds=spec.max_seconds, on_episode=on_episode)
+    kill, fb = profile.safety.kill_switch, profile.feedback
+    if not spec.headless:
+        hotkeys = HotkeyListener({kill: lambda: loop.stop(f"kill switch ({kill})"),
+                                  fb.good: lambda: loop.feedback(+1), fb.bad: lambda: loop.feedback(-1)})
+    old = {}
+    if threading.current_thread() is threading.main_thread():
+        old = {s: signal.signal(s, lambda signum, _f: loop.stop(signal.Signals(signum).name))
+               for s in (signal.SIGTERM, signal.SIGINT)}
+    if announce:
+        announce(f"{spec.command}: {title} ({area[2]}x{area[3]}) with {spec.checkpoint_name}"
+                 + (f", recording into {spec.out}" if spec.out else "")
+                 + ("" if spec.headless else f"; stop with {kill} or Ctrl+C; {fb.good} = good, {fb.bad} = bad"))
+    ok = False
+    try:
+        if hotkeys is not None:
+            with hotkeys:
+                stats = loop.run()
+        else:
+            stats = loop.run()
+        ok = True
+    finally:
+        actuator.release_all()
+        for s, h in old.items():
+            signal.signal(s, h)
+        if writer is not None:
+            writer.close("truncated")
+            if ok:
+                os.replace(part, spec.out)
+    return stats
+
+
+def summary(stats: LoopStats, out: str | None = None) -> str:
+    """The lines `hakisa play` / `explore` print at the end."""
+    import numpy as np
+
+    p50, p99 = stats.latency()
+    eps = stats.episodes
+    lines = [f"stopped: {stats.stop_reason}"]
+    if eps:
+        scores = np.array([r.score for r in eps], float)
+        rewards = np.array([r.reward for r in eps], float)
+        lines.append(f"  {len(eps)} episodes: reward {rewards.mean():.2f} +- {rewards.std():.2f}"
+                     + (f", score {np.nanmean(scores):.1f} +- {np.nanstd(scores):.1f} (min {np.nanmin(scores):g}, "
+                        f"max {np.nanmax(scores):g})" if np.isfinite(scores).any() else ""))
+    lines.append(f"  {stats.actions} actions, {stats.rate():.1f} ticks/s, missed ticks {stats.missed}, paused (no "
+                 f"focus) {stats.paused_ticks}, capped by max_apm {stats.capped}, watcher feedback {stats.feedback}")
+    lines.append(f"  grab -> inject latency p50 {p50:.2f} ms, p99 {p99:.2f} ms" + (f"\n  wrote {out}" if out else ""))
+    return "\n".join(lines)
+
+
+def episode_line(r: EpisodeResult) -> str:
+    score = "-" if r.score != r.score else f"{r.score:g}"
+    return (f"episode {r.number + 1:>3}: {r.status:<10} steps {r.steps:>6}  {r.seconds:7.1f} s  reward "
+            f"{r.reward:8.2f}  score {score:>8}  random {100 * r.random_share:5.1f}%  feedback {r.feedback}")
+

@@ -115,21 +115,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from hakisa.checkpoint import CheckpointError
     from hakisa.profile import load_profile
     from hakisa.study import StudyConfig, format_confusion, study
 
     profile = load_profile(args.profile)
     paths = _data_paths(args.data)
-    out = Path(args.out)
-    if out.exists() and not (args.force or args.resume):
-        raise HakisaError(f"{out} already exists; pass --force to overwrite it or --resume to continue it.")
-    if not out.parent.is_dir():
-        raise HakisaError(f"cannot write {out}: folder {out.parent} does not exist.")
-    if args.resume and not out.exists():
-        raise CheckpointError(f"--resume: {out} does not exist yet; run without --resume first.")
+    out = _checkpoint_out(args)
     cfg = StudyConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, margin=args.margin,
-                      n_step=args.n_step, td_weight=args.td_weight, stack=args.stack, balance=args.balance, augment=args.augment, keyframe=args.keyframe,
+                      n_step=args.n_step, td_weight=args.td_weight, stack=args.stack, balance=args.balance,
+                      augment=args.augment, keyframe=args.keyframe,
                       eval_every=args.eval_every, seed=args.seed, threads=args.threads)
     res = study(profile, paths, out, cfg, resume=str(out) if args.resume else None,
                 progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
@@ -141,6 +135,20 @@ def cmd_study(args: argparse.Namespace) -> int:
     print(f"training {m['samples_per_s']:.0f} samples/s, reading data {100 * m['read_share']:.1f}% of step time")
     print(f"wrote {out}, {out}.metrics.jsonl, {out}.png")
     return 0
+
+
+def _checkpoint_out(args: argparse.Namespace) -> Path:
+    """--out of study / consolidate, checked against --force and --resume before any work starts."""
+    from hakisa.checkpoint import CheckpointError
+
+    out = Path(args.out)
+    if out.exists() and not (args.force or args.resume):
+        raise HakisaError(f"{out} already exists; pass --force to overwrite it or --resume to continue it.")
+    if not out.parent.is_dir():
+        raise HakisaError(f"cannot write {out}: folder {out.parent} does not exist.")
+    if args.resume and not out.exists():
+        raise CheckpointError(f"--resume: {out} does not exist yet; run without --resume first.")
+    return out
 
 
 def _data_paths(patterns: list[str]) -> list[str]:
@@ -167,19 +175,12 @@ def _consolidate_config(args: argparse.Namespace):
 
 
 def cmd_consolidate(args: argparse.Namespace) -> int:
-    from hakisa.checkpoint import CheckpointError
     from hakisa.consolidate import consolidate, format_histogram
     from hakisa.profile import load_profile
 
     profile = load_profile(args.profile)
     paths = _data_paths(args.data)
-    out = Path(args.out)
-    if out.exists() and not (args.force or args.resume):
-        raise HakisaError(f"{out} already exists; pass --force to overwrite it or --resume to continue it.")
-    if not out.parent.is_dir():
-        raise HakisaError(f"cannot write {out}: folder {out.parent} does not exist.")
-    if args.resume and not out.exists():
-        raise CheckpointError(f"--resume: {out} does not exist yet; run without --resume first.")
+    out = _checkpoint_out(args)
     res = consolidate(profile, paths, out, _consolidate_config(args), parent=args.from_checkpoint,
                       resume=args.resume, progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
     m = res.metrics

@@ -31,7 +31,7 @@ import torch
 
 from hakisa.checkpoint import CheckpointError, load_checkpoint
 from hakisa.codec import COMMANDS
-from hakisa.data import HUMAN, Transitions, load_transitions
+from hakisa.data import HUMAN, load_transitions
 from hakisa.learn import HeadMasks, cql_penalty, double_dqn_target, greedy, joint_q, margin_loss, td_loss
 from hakisa.model import QNetwork, count_parameters
 from hakisa.profile import Profile

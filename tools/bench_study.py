@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 
-def synthetic(path: Path, steps: int = 6000) -> None:
+def synthetic(path: Path, steps: int = 6000, actor: int = 1) -> None:
+    """Random-looking 84x84 frames scrolling sideways, random key actions, written by ``actor``."""
     from hakisa.codec import ActionCodec
     from hakisa.dataset import DatasetWriter, Observation
     from hakisa.profile import load_profile
@@ -34,7 +35,8 @@ def synthetic(path: Path, steps: int = 6000) -> None:
         w.start_episode(Observation(base, 0.0, 0))
         for i in range(1, 1001):
             frame = np.roll(base, i, axis=1)
-            w.add_step((int(rng.integers(0, 2)), int(rng.integers(0, 5)), 0), 1, 0.0, False, False,
+            w.add_step((int(rng.integers(0, 2)), int(rng.integers(0, 5)), 0), actor, float(rng.random() < 0.05),
+                       False, False,
                        Observation(frame, i / 20, i))
         w.end_episode("truncated")
     w.close()

@@ -193,10 +193,13 @@ class HakisaEnv(gym.Env):
         return Action(c, a1 if uses1 else 0, a2 if uses2 else 0), False
 
     def _tick(self) -> None:
-        """Wait for the next tick (waking at once on stop)."""
+        """Wait for the next tick (waking at once on stop). Ticks keep a fixed schedule while the caller
+        keeps up; a caller that fell behind gets a fresh schedule, so every action still has at least
+        half a tick to act on the game before the next observation."""
         now = self.clock.now()
         if self.period:
-            self._due = max(self._due + self.period, now) if self._due else now + self.period
+            nxt = self._due + self.period
+            self._due = nxt if nxt >= now + self.period / 2 else now + self.period
             wait = self._due - now
             if wait > 0:
                 if isinstance(self.clock, RealClock):

@@ -152,6 +152,10 @@ def plot_rounds(record: dict, path: Path, name: str) -> None:
         b.plot([r["round"] for r in cons], [r["consolidate"].get(key, math.nan) for r in cons], marker="o", label=key)
     b.set_xlabel("round")
     b.set_title("after consolidate")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (a, b):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     b.legend()
     fig.suptitle(f"hakisa train: {name}")
     fig.tight_layout()

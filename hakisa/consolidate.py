@@ -171,10 +171,7 @@ class Consolidator:
         b = self.sample(cfg.batch_size)
         x, xn = self._inputs(b, cfg.augment)
         acts = actions_of(self.T, b)
-        was_training = self.model.training
-        self.model.eval()  # the bootstrap action is picked without dropout/batch-norm noise (none today)
         y = self.targets(b, xn)
-        self.model.train(was_training)
         qs = self.model(x)
         td = td_loss(qs, acts, y, self.masks).mean()
         h = self.is_human[torch.from_numpy(b)].float()

@@ -65,9 +65,9 @@ def train(profile: Profile, demos: list[str], start: str, workdir: str | Path, c
           progress: bool = True, log=print) -> dict:
     """Run (or resume) the rounds; returns the run record (also in ``workdir/train.json``)."""
     wd = Path(workdir)
+    load_checkpoint(start, profile)  # refuses a missing file or another profile's checkpoint up front
     wd.mkdir(parents=True, exist_ok=True)
     record_path = wd / "train.json"
-    blob0 = load_checkpoint(start, profile)  # refuses another profile's checkpoint up front
     if record_path.exists():
         record = json.loads(record_path.read_text())
         if record.get("profile_sha256") != profile.sha256:
@@ -81,7 +81,6 @@ def train(profile: Profile, demos: list[str], start: str, workdir: str | Path, c
         record = {"profile_name": profile.name, "profile_sha256": profile.sha256, "start": str(start),
                   "demos": [str(d) for d in demos], "rounds": []}
         _write_json(record_path, record)
-    del blob0
     parent = str(start)
     for k in range(1, cfg.rounds + 1):
         data_k, ckpt_k = wd / f"round-{k}.h5", wd / f"round-{k}.pt"

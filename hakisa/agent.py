@@ -38,19 +38,22 @@ class Agent:
     def reset(self) -> None:
         self.frames.clear()
 
+    def _stacked(self) -> torch.Tensor:
+        return torch.from_numpy(stack_frames(np.stack(self.frames)[None]))
+
     def _input(self, frame: np.ndarray) -> torch.Tensor:
         if not self.frames:
             self.frames.extend([frame] * self.stack)
         else:
             self.frames.append(frame)
-        return torch.from_numpy(stack_frames(np.stack(self.frames)[None]))
+        return self._stacked()
 
     @torch.inference_mode()
     def warm(self) -> None:
         """Run the network once on the current stack, result unused: keeps its weights in the CPU caches
         while the loop waits for the next tick, so the real pass right after the grab runs at full speed."""
         if self.frames:
-            self.model(torch.from_numpy(stack_frames(np.stack(self.frames)[None])))
+            self.model(self._stacked())
 
     @torch.inference_mode()
     def act(self, frame: np.ndarray, epsilon: float = 0.0, temperature: float = 0.0,

@@ -101,7 +101,7 @@ class Consolidator:
         start = resume or parent
         blob = load_checkpoint(start, profile) if start else None
         if blob is not None:
-            self.mcfg = check_model_fits(blob, want.to_dict(), start, "resume checkpoint" if resume else "--from")
+            self.mcfg = check_model_fits(blob, want, start, "resume checkpoint" if resume else "--from")
         else:
             self.mcfg = want
         self.model = QNetwork(self.mcfg)

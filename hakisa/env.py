@@ -73,7 +73,8 @@ class HakisaEnv(gym.Env):
         self._stop = threading.Event()
         self._stop_reason = ""
         self._values: dict[str, float] = {}
-        self._raw: np.ndarray | None = None
+        self._raw: np.ndarray | None = None  # the last captured frame, and its preprocessed observation
+        self._obs: np.ndarray | None = None
         self._current = Action(0, 0, 0)
         self._steps = 0
         self._due = 0.0
@@ -109,7 +110,7 @@ class HakisaEnv(gym.Env):
                 raise HakisaError(f"the game stayed on its game-over screen for {reset.timeout:g} s after reset(); "
                                   "check [reset] in the profile (keys / clicks that start a new game)")
             if now - t0 >= reset.wait and now - last_press >= reset.retry:
-                self._check_focus_or_fail()
+                self._wait_for_focus()
                 press_reset(self.profile, self.actuator, self.rect)
                 last_press = self.clock.now()
             self._tick()
@@ -215,7 +216,8 @@ class HakisaEnv(gym.Env):
         if self.rules.active:
             self._values = self.rules.extract(raw, self.clock.now())
         cap = self.profile.capture
-        return preprocess_frame(raw, cap.frame_width, cap.frame_height, cap.color, self.source.channel_order)
+        self._obs = preprocess_frame(raw, cap.frame_width, cap.frame_height, cap.color, self.source.channel_order)
+        return self._obs
 
     def _info(self) -> dict[str, Any]:
         score = self.profile.rules.score
@@ -227,11 +229,9 @@ class HakisaEnv(gym.Env):
         self.actuator.release_all()
         self._current = Action(0, 0, 0)
         self._needs_reset = True
-        obs = preprocess_frame(self._raw, self.profile.capture.frame_width, self.profile.capture.frame_height,
-                               self.profile.capture.color, self.source.channel_order)
         info = self._info()
         info.update(invalid_action=False, capped=False, focus_lost=True)
-        return obs, 0.0, False, True, info
+        return self._obs.copy(), 0.0, False, True, info
 
     def _wait_for_focus(self) -> None:
         t0 = time.monotonic()
@@ -241,10 +241,6 @@ class HakisaEnv(gym.Env):
                                   f"for {self.focus_wait:g} s; click on it (or make the env with focus=True).")
             if self._stop.wait(0.05):
                 self._check_stop()
-
-    def _check_focus_or_fail(self) -> None:
-        if not self.source.focused():
-            self._wait_for_focus()
 
     def _check_stop(self) -> None:
         if self._stop.is_set():

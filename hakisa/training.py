@@ -33,10 +33,9 @@ def model_config(profile: Profile, codec: ActionCodec, stack: int, channels, hid
                        hidden=hidden)
 
 
-def check_model_fits(blob: dict, mcfg_dict: dict, path: str | Path, what: str) -> ModelConfig:
+def check_model_fits(blob: dict, want: ModelConfig, path: str | Path, what: str) -> ModelConfig:
     """The checkpoint's network must take this profile's frames and emit this codec's heads."""
     have = ModelConfig.from_dict(blob["model_config"])
-    want = ModelConfig.from_dict(mcfg_dict)
     for field in ("frame_shape", "n_command", "n_action_1", "n_action_2"):
         if getattr(have, field) != getattr(want, field):
             raise CheckpointError(f"{what} {path} has {field} {getattr(have, field)}, but the data and profile need "

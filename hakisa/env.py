@@ -9,7 +9,8 @@
 * reward and ``terminated`` come from the profile's screen rules; ``truncated`` from
   ``max_episode_steps``, a lost focus or the kill switch;
 * ``reset()`` releases everything and, if the game shows its game-over screen, presses the
-  profile's reset sequence until a new game starts.
+  profile's reset sequence until a new game starts. ``reset(seed=...)`` restarts a headless game
+  from that seed; a real window's game cannot be reseeded (the seed then only seeds ``np_random``).
 
 The same safety rules as ``hakisa play``: input goes only to the focused game window, every key and
 button is released on reset, truncation and close, and ``stop()`` (the kill switch) ends a step at once.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -49,7 +50,7 @@ class HakisaEnv(gym.Env):
 
     def __init__(self, profile: Profile, source: FrameSource, actuator: Actuator, *, clock: Clock | None = None,
                  tick_hz: float | None = -1, max_episode_steps: int | None = None, focus_wait: float = 10.0,
-                 render_mode: str | None = None, on_close=None):
+                 render_mode: str | None = None, on_close=None, reseed: Callable[[int], None] | None = None):
         self.profile, self.source, self.actuator = profile, source, actuator
         self.clock = clock or RealClock()
         hz = profile.capture.tick_hz if tick_hz == -1 else tick_hz
@@ -57,6 +58,7 @@ class HakisaEnv(gym.Env):
         self.max_episode_steps, self.focus_wait = max_episode_steps, focus_wait
         self.render_mode = render_mode
         self._on_close = on_close
+        self._reseed = reseed  # restarts the game from a seed (headless games); a real window cannot be reseeded
         self.metadata = {**self.metadata, "render_fps": hz or 60}
         self.source.open()
         self.rect = self._area()
@@ -97,6 +99,8 @@ class HakisaEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         self._check_stop()
+        if seed is not None and self._reseed is not None:
+            self._reseed(seed)
         self.actuator.release_all()
         self._current = Action(0, 0, 0)
         self._wait_for_focus()
@@ -265,8 +269,12 @@ def make_env(profile: str | Profile = "dodge", *, headless: str | None = None, s
         act = GameActuator()
         hz = prof.capture.tick_hz if tick_hz == -1 else (tick_hz or prof.capture.tick_hz)
         src = HeadlessFrameSource(game, act, max(1, round(60 / hz)))
+        def reseed(s: int) -> None:
+            game.seed, game.episode = int(s), 0
+            game.reset()
+
         return HakisaEnv(prof, src, act, clock=VirtualClock(), tick_hz=tick_hz,
-                         max_episode_steps=max_episode_steps, render_mode=render_mode)
+                         max_episode_steps=max_episode_steps, render_mode=render_mode, reseed=reseed)
 
     from hakisa.live.sources import find_game
     from hakisa.live import require_display

@@ -33,6 +33,20 @@ def test_passes_gymnasiums_env_checker():
     env.close()
 
 
+def test_reset_with_a_seed_restarts_a_headless_game_the_same_way():
+    env = make_env("dodge", headless="dodge", size=(320, 180))
+    right = env.codec.chord_for(frozenset({"right"}))
+    runs = []
+    for _ in range(2):
+        obs, _ = env.reset(seed=7)
+        frames = [obs]
+        for _ in range(30):
+            frames.append(env.step([KEY, right, 0])[0])
+        runs.append(np.stack(frames))
+    assert np.array_equal(runs[0], runs[1])
+    env.close()
+
+
 def test_registered_and_rewards_follow_the_screen_until_game_over_then_reset_starts_a_new_game():
     env = gym.make("hakisa/Window-v0", profile="dodge", headless="dodge", size=(320, 180))
     game = env.unwrapped.source.game

@@ -361,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true", help="continue training the checkpoint at --out")
     s.add_argument("--steps", type=int, default=3000, help="gradient updates (default 3000)")
     s.add_argument("--batch-size", type=int, default=64)
-    s.add_argument("--lr", type=float, default=2.5e-4, help="Adam learning rate (default 2.5e-4)")
+    s.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     s.add_argument("--margin", type=float, default=0.8, help="large-margin size in reward units (default 0.8)")
     s.add_argument("--n-step", type=int, default=10, help="n of the n-step TD term (default 10)")
     s.add_argument("--td-weight", type=float, default=1.0, help="weight of the TD term (default 1)")

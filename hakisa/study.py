@@ -35,7 +35,7 @@ class StudyConfig:
 
     steps: int = 3000  # gradient updates
     batch_size: int = 64
-    lr: float = 2.5e-4  # Adam learning rate
+    lr: float = 1e-3  # Adam learning rate (2.5e-4 underfits: held-out accuracy 0.54 vs 0.63 after 3000 updates)
     margin: float = 0.8  # large-margin size (in reward units)
     gamma: float = 0.99
     n_step: int = 10  # n of the n-step TD term

@@ -1,46 +1,83 @@
 #!/usr/bin/env python3
-"""The end-to-end demo: a bundled game in a real window, the scripted demonstrator playing it through
-injected OS input, `hakisa record` recording, then `hakisa inspect` and `hakisa replay`.
-Starts a virtual display (Xvfb) when there is no screen.
+"""hakisa end to end on a bundled game: watch a player, learn, play.
 
-    .venv/bin/python tools/demo.py [--game dodge|clicker] [--seconds 60]
+1. record: the game opens in a real window (on a virtual display when there is no screen) and the
+   scripted demonstrator plays it through injected OS input while `hakisa record` records;
+2. more demonstration: the same demonstrator on the headless game, recorded through the same record
+   loop on a virtual clock (minutes of play in seconds);
+3. `hakisa study` on all of it, then `hakisa train`: rounds of explore (headless, faster than real
+   time) -> consolidate;
+4. every phase is scored over the same headless episodes, beside a random player and the demonstrator;
+5. `hakisa play`: the final agent plays the real window, recorded, and `hakisa replay` makes a clip.
+
+Prints the results table and writes, in runs/demo-GAME/: results.md, learning.png (score by phase),
+play.h5 and play.mp4 (the agent playing the window), and every dataset and checkpoint.
+
+    .venv/bin/python tools/demo.py [--game dodge|clicker] [--long]
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
+import time
 from pathlib import Path
 
-from xsession import ROOT, game_with_demonstrator, virtual_display
+from learning import ROOT, Recipe, Row, format_table, hakisa, play_window, plot_learning, run_pipeline
+from xsession import game_with_demonstrator, virtual_display
 
-
-def hakisa(*args: str) -> None:
-    print("$ hakisa " + " ".join(args), flush=True)
-    r = subprocess.run([sys.executable, "-m", "hakisa", *args], cwd=ROOT)
-    if r.returncode != 0:
-        raise SystemExit(r.returncode)
+SIZE = "640x360"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--game", default="dodge", choices=["dodge", "clicker"])
-    ap.add_argument("--seconds", type=float, default=60.0, help="how long to record (default 60)")
-    ap.add_argument("--hz", type=int, default=None, help="tick rate (default: the profile's, 20 Hz)")
+    ap.add_argument("--seconds", type=float, default=90.0,
+                    help="seconds of real-window play to record (default 90)")
+    ap.add_argument("--long", action="store_true",
+                    help="about an hour: more demonstration, longer study, more and longer rounds; plays better")
+    ap.add_argument("--play-episodes", type=int, default=2, help="episodes the final agent plays in the window")
+    ap.add_argument("--out", default=None, help="run folder (default runs/demo-GAME)")
+    ap.add_argument("--fresh", action="store_true", help="delete an earlier run in the folder first")
     args = ap.parse_args()
-    out = ROOT / "datasets" / f"demo-{args.game}.h5"
-    clip = ROOT / "datasets" / f"demo-{args.game}.mp4"
-    with virtual_display("1280x720") as display:
-        print(f"display {display}: starting {args.game} (1280x720) and the scripted demonstrator", flush=True)
-        with game_with_demonstrator(args.game, Path("/tmp") / f"hakisa-demo-{args.game}.jsonl"):
-            extra = ["--hz", str(args.hz)] if args.hz else []
-            hakisa("record", "--profile", args.game, "--out", str(out.relative_to(ROOT)), "--force",
-                   "--seconds", str(args.seconds), *extra)
-    hakisa("inspect", str(out.relative_to(ROOT)))
-    hakisa("replay", str(out.relative_to(ROOT)), "--out", str(clip.relative_to(ROOT)), "--force",
-           "--max-steps", "1200")
-    print(f"\ndone: dataset {out.relative_to(ROOT)}, replay {clip.relative_to(ROOT)}")
+    recipe = Recipe(demo_minutes=60, study_steps=8000, rounds=6, explore_steps=12000, updates=4000) if args.long \
+        else Recipe()
+    work = ROOT / (args.out or f"runs/demo-{args.game}")
+    if args.fresh and work.exists():
+        import shutil
+
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    rel = work.relative_to(ROOT)
+    t_start = time.perf_counter()
+
+    print(f"\n[1/5] a human plays: the scripted demonstrator on a real {args.game} window, `hakisa record`", flush=True)
+    recorded = work / "recorded.h5"
+    if not recorded.exists():
+        with virtual_display("1280x720") as display:
+            print(f"display {display}: {args.game} ({SIZE}) with the demonstrator", flush=True)
+            with game_with_demonstrator(args.game, work / "game.jsonl", size=SIZE):
+                hakisa("record", "--profile", args.game, "--out", str(rel / "recorded.h5"), "--force",
+                       "--seconds", str(args.seconds))
+
+    print("\n[2-4/5] more demonstration (headless), study, explore/consolidate rounds; each phase scored", flush=True)
+    rows = run_pipeline(args.game, work, recipe, human_data=[recorded])
+
+    final = work / "rounds" / f"round-{recipe.rounds}.pt" if recipe.rounds else work / "study.pt"
+    print(f"\n[5/5] the agent plays the real window: `hakisa play` with {final.relative_to(ROOT)}", flush=True)
+    scores = play_window(args.game, final, args.play_episodes, record=work / "play.h5")
+    hakisa("replay", str(rel / "play.h5"), "--out", str(rel / "play.mp4"), "--force", "--max-steps", "2400")
+    window = Row(f"{rows[-1].player}, window", scores, rows[-1].demo_hours, rows[-1].explore_hours)
+    table = format_table(rows + [window], f"{args.game}: greedy agent, {recipe.episodes} headless episodes per "
+                         f"phase ({args.play_episodes} in the real window for the last row)")
+    plot_learning({args.game: [rows]}, work / "learning.png", f"hakisa on {args.game}: score by phase")
+
+    minutes = (time.perf_counter() - t_start) / 60
+    report = (f"{table}\n\n(demo h / explore h: hours of demonstration / of the agent's own play learnt from; "
+              f"whole run {minutes:.1f} min)")
+    (work / "results.md").write_text("```\n" + report + "\n```\n")
+    print("\n" + report)
+    print(f"\nwrote {rel}/results.md, {rel}/learning.png, {rel}/play.mp4 (the agent playing the window)")
     return 0
 
 

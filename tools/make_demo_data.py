@@ -19,15 +19,17 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 
 def record_demo(game_name: str, out: str, minutes: float, seed: int = 0, policy: str = "demo",
-                size=(640, 360), force: bool = False):
-    """Record ``minutes`` of game time of a scripted player; returns the recorder's stats."""
+                size=(640, 360), force: bool = False, profile: str | None = None):
+    """Record ``minutes`` of game time of a scripted player; returns the recorder's stats.
+
+    ``profile``: a profile name or file (default: the game's bundled profile)."""
     from hakisa.games import make_game
     from hakisa.games.policy import make_policy
     from hakisa.games.source import PolicyPlayer, record_headless
     from hakisa.profile import load_profile
     from hakisa.recorder import VirtualClock
 
-    profile = load_profile(game_name)
+    profile = load_profile(profile or game_name)
     game = make_game(game_name, seed=seed, size=size)
     clock = VirtualClock()
     per_grab = max(1, round(60 / profile.capture.tick_hz))
@@ -43,10 +45,14 @@ def main() -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--policy", default="demo", choices=["demo", "random"])
+    ap.add_argument("--profile", default=None, help="profile name or .toml file (default: the game's bundled one)")
+    ap.add_argument("--size", default="640x360", help="window size WxH of the headless game (default 640x360)")
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    stats = record_demo(args.game, args.out, args.minutes, args.seed, policy=args.policy, force=args.force)
+    size = tuple(int(v) for v in args.size.lower().split("x"))
+    stats = record_demo(args.game, args.out, args.minutes, args.seed, policy=args.policy, force=args.force,
+                        size=size, profile=args.profile)
     print(f"wrote {args.out}: {stats.steps} steps in {stats.episodes} episodes ({stats.terminated} game overs), "
           f"{args.minutes:g} min of play in {time.perf_counter() - t0:.1f} s")
     return 0

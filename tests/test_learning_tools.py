@@ -1,0 +1,58 @@
+"""The learning pipeline behind tools/demo.py and tools/bench_learning.py, run for real at a tiny size:
+demonstrations -> `hakisa study` -> `hakisa train` rounds -> every phase scored, a table and a plot."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+from bench_learning import summary_table  # noqa: E402
+from learning import Recipe, Row, format_table, parse_play_scores, plot_learning, run_pipeline  # noqa: E402
+
+
+@pytest.mark.slow
+def test_pipeline_runs_every_phase_and_resumes(tmp_path, capsys):
+    recipe = Recipe(demo_minutes=0.4, study_steps=20, rounds=2, explore_steps=150, updates=20, episodes=2,
+                    max_minutes=0.3)
+    rows = run_pipeline("dodge", tmp_path, recipe, seed=1)
+    assert [r.player for r in rows] == ["random", "demonstrator", "study", "round 1", "round 2"]
+    assert all(len(r.scores) == 2 for r in rows)
+    # the demonstrator beats a random player even in 18 s episodes: the evaluation measures play
+    assert rows[1].mean > rows[0].mean
+    assert rows[2].demo_hours == pytest.approx(0.4 / 60, rel=0.1)
+    assert rows[2].explore_hours == 0 and rows[4].explore_hours == pytest.approx(2 * rows[3].explore_hours)
+    for name in ("demo.h5", "study.pt", "rounds/round-1.pt", "rounds/round-2.pt", "results.json"):
+        assert (tmp_path / name).exists(), name
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert [r["scores"] for r in saved] == [r.scores for r in rows]
+    table = format_table(rows, "t")
+    assert "round 2" in table and "% of demo" in table
+    plot_learning({"dodge": [rows, rows]}, tmp_path / "curve.png", "t")
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+    # a second run reuses every phase's output: no study or train command runs again
+    capsys.readouterr()
+    again = run_pipeline("dodge", tmp_path, recipe, seed=1)
+    assert "$ hakisa study" not in capsys.readouterr().out
+    assert [r.scores for r in again[2:]] == [r.scores for r in rows[2:]]
+
+
+def test_summary_over_seeds_and_play_output_parsing():
+    runs = [[Row("random", [0, 10]), Row("demonstrator", [100, 100]), Row("study", [50, 70], 0.3)],
+            [Row("random", [10, 10]), Row("demonstrator", [100, 100]), Row("study", [90, 90], 0.3)]]
+    text = summary_table("dodge", runs)
+    study_line = next(line for line in text.splitlines() if line.startswith("study"))
+    # seeds' means 60 and 90: mean 75, std 15, 75% of the demonstrator
+    assert study_line.split()[1:4] == ["75.0", "15.0", "75%"]
+    out = ("episode   1: terminated steps    812     40.6 s  reward    12.00  score      340  random   0.0%  "
+           "feedback 0\nsomething else score 7\nepisode   2: truncated  steps     10      0.5 s  reward     0.00  "
+           "score        -  random   0.0%  feedback 0\nepisode  10: terminated steps 5 0.2 s reward 1.00 score 20.5 "
+           "random 0.0% feedback 0\n")
+    assert parse_play_scores(out) == [340.0, 20.5]

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Does hakisa learn to play? The learning benchmark on the bundled games.
+
+For each game and seed: record the scripted demonstrator headless (the real record loop on a virtual
+clock), `hakisa study`, then K rounds of `hakisa train` (explore on the headless game -> consolidate),
+scoring a random player, the demonstrator, the studied agent and every round's agent over the same
+evaluation episodes. Prints mean +- std over seeds per phase, with the hours of demonstration and of
+exploration each used, and writes BENCH.json and BENCH.png (the learning curve) into --out.
+
+    .venv/bin/python tools/bench_learning.py --games dodge clicker --seeds 3 --episodes 10 --out runs/bench
+    .venv/bin/python tools/bench_learning.py --games dodge --seeds 1 --rounds 1 --window   # + one real-window row
+
+With --window, the final agent also plays --window-episodes in a real window under Xvfb through
+`hakisa play` (real capture, real injected input), to show that headless and window scores agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from learning import ROOT, Recipe, Row, format_table, play_window, plot_learning, run_pipeline
+
+import numpy as np
+
+
+def summary_table(game: str, runs: list[list[Row]]) -> str:
+    """Mean +- std over seeds of each phase's mean score (episodes pooled inside a seed)."""
+    players = [r.player for r in runs[0]]
+    demo = np.mean([next(r for r in rows if r.player == "demonstrator").mean for rows in runs])
+    lines = [f"{game}: {len(runs)} seed(s) x {len(runs[0][0].scores)} episodes",
+             f"{'player':<14} {'mean':>8} {'+- seeds':>9} {'% of demo':>10} {'demo h':>7} {'explore h':>10} "
+             f"{'learn min':>10}"]
+    for p in players:
+        rs = [next(r for r in rows if r.player == p) for rows in runs]
+        m = np.array([r.mean for r in rs])
+        lines.append(f"{p:<14} {m.mean():>8.1f} {m.std():>9.1f} {100 * m.mean() / demo:>9.0f}% "
+                     f"{rs[0].demo_hours:>7.2f} {rs[0].explore_hours:>10.2f} "
+                     f"{np.mean([r.seconds for r in rs]) / 60:>10.1f}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    d = Recipe()
+    ap.add_argument("--games", nargs="+", default=["dodge", "clicker"], choices=["dodge", "clicker"])
+    ap.add_argument("--seeds", type=int, default=3, help="independent runs per game (default 3)")
+    ap.add_argument("--episodes", type=int, default=d.episodes, help=f"evaluation episodes per phase ({d.episodes})")
+    ap.add_argument("--demo-minutes", type=float, default=d.demo_minutes,
+                    help=f"minutes of demonstrator play to learn from ({d.demo_minutes:g})")
+    ap.add_argument("--study-steps", type=int, default=d.study_steps)
+    ap.add_argument("--rounds", type=int, default=d.rounds, help=f"explore/consolidate rounds ({d.rounds})")
+    ap.add_argument("--explore-steps", type=int, default=d.explore_steps)
+    ap.add_argument("--updates", type=int, default=d.updates, help="consolidate updates per round")
+    ap.add_argument("--window", action="store_true", help="also play the final agent in a real window (Xvfb)")
+    ap.add_argument("--window-episodes", type=int, default=3)
+    ap.add_argument("--out", default="runs/bench-learning", help="folder for data, checkpoints and results")
+    args = ap.parse_args()
+    recipe = Recipe(args.demo_minutes, args.study_steps, args.rounds, args.explore_steps, args.updates, args.episodes)
+    out = ROOT / args.out
+    out.mkdir(parents=True, exist_ok=True)
+    series: dict[str, list[list[Row]]] = {}
+    t0 = time.perf_counter()
+    for game in args.games:
+        series[game] = []
+        for seed in range(args.seeds):
+            print(f"\n=== {game}, seed {seed} ===", flush=True)
+            rows = run_pipeline(game, out / f"{game}-seed{seed}", recipe, seed=seed, eval_seed=1000 + 100 * seed)
+            print(format_table(rows, f"{game} seed {seed}"), flush=True)
+            series[game].append(rows)
+    window = {}
+    if args.window:
+        for game, runs in series.items():
+            final = out / f"{game}-seed0" / "rounds" / f"round-{args.rounds}.pt"
+            if not final.exists():
+                final = out / f"{game}-seed0" / "study.pt"
+            s = play_window(game, final, args.window_episodes)
+            window[game] = {"checkpoint": str(final.relative_to(ROOT)), "scores": s}
+    print(f"\nlearning benchmark ({(time.perf_counter() - t0) / 60:.0f} min)")
+    for game, runs in series.items():
+        print("\n" + summary_table(game, runs))
+        if game in window:
+            w = window[game]
+            headless = runs[0][-1]
+            print(f"real window (Xvfb, `hakisa play`): {w['checkpoint']} scored {np.mean(w['scores']):.1f} "
+                  f"+- {np.std(w['scores']):.1f} over {len(w['scores'])} episodes; headless, seed 0: "
+                  f"{headless.mean:.1f} +- {headless.std:.1f}")
+    plot_learning(series, out / "BENCH.png", "hakisa: score by phase (greedy agent, headless evaluation)")
+    (out / "BENCH.json").write_text(json.dumps({"recipe": asdict(recipe), "window": window,
+                                                 "runs": {g: [[asdict(r) for r in rows] for rows in runs]
+                                                          for g, runs in series.items()}}, indent=1))
+    print(f"\nwrote {out.relative_to(ROOT)}/BENCH.json and BENCH.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

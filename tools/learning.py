@@ -1,0 +1,214 @@
+"""The learning pipeline on a bundled game, shared by the end-to-end demo (tools/demo.py) and the
+learning benchmark (tools/bench_learning.py): demonstrations -> `hakisa study` -> `hakisa train`
+(explore -> consolidate rounds) -> scores of every phase, a results table and a learning-curve plot.
+
+Every learning step runs the real `hakisa` command in a subprocess (printed as it starts), so what
+is measured is exactly what a user runs. Scores come from the headless game (the same pixels as the
+window, stepped synchronously), which is what makes 10+ evaluation episodes per phase affordable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+import numpy as np  # noqa: E402
+
+
+def rel(path: Path | str) -> str:
+    """``path`` relative to the checkout when it lies inside it (shorter commands and records)."""
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(path)
+
+
+def hakisa(*args: str, quiet: bool = False) -> None:
+    """Run one `hakisa` command (this interpreter, this checkout), echoing it; stop on failure."""
+    print("$ hakisa " + " ".join(args), flush=True)
+    r = subprocess.run([sys.executable, "-m", "hakisa", *args], cwd=ROOT,
+                       stdout=subprocess.DEVNULL if quiet else None)
+    if r.returncode != 0:
+        raise SystemExit(f"hakisa {args[0]} failed (exit {r.returncode})")
+
+
+@dataclass
+class Recipe:
+    """How much of each phase to run: the demo's defaults finish within 20 minutes on 2 cores."""
+
+    demo_minutes: float = 20.0  # minutes of headless demonstrator play (recorded through the record loop)
+    study_steps: int = 3000
+    rounds: int = 3
+    explore_steps: int = 6000  # agent steps per round (5 minutes of play at 20 Hz)
+    updates: int = 2000  # consolidate updates per round
+    episodes: int = 10  # evaluation episodes per phase
+    max_minutes: float = 5.0  # an evaluation episode is cut off after this much game time
+
+
+@dataclass
+class Row:
+    """One line of the results table: a player's scores over the evaluation episodes."""
+
+    player: str
+    scores: list[float]
+    demo_hours: float = 0.0  # hours of demonstration it learnt from
+    explore_hours: float = 0.0  # hours of its own play it learnt from
+    seconds: float = 0.0  # wall-clock seconds of the phase that produced it (learning, not evaluation)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.scores)) if self.scores else math.nan
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.scores)) if self.scores else math.nan
+
+
+def evaluate(game: str, player: str, episodes: int, seed: int, max_minutes: float) -> list[float]:
+    """Scores of ``player`` ("random", "demonstrator" or a checkpoint path) on the headless game."""
+    from eval_agent import play_agent, play_policy
+
+    frames = int(max_minutes * 3600)
+    if player in ("random", "demonstrator"):
+        return [float(s) for s in play_policy(game, "demo" if player == "demonstrator" else player, episodes, seed,
+                                              max_frames=frames)]
+    from hakisa.checkpoint import load_checkpoint
+
+    return [float(s) for s in play_agent(game, load_checkpoint(player), episodes, seed, max_frames=frames)]
+
+
+def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_data: list[Path] = (),
+                 eval_seed: int = 1000, log=print) -> list[Row]:
+    """Demonstrations, study and train rounds in ``workdir``, each phase scored; returns the table's rows.
+
+    ``human_data``: datasets recorded elsewhere (the demo's real-window recording) studied along with the
+    headless demonstrations. Every phase whose output exists is reused, so a run can be continued."""
+    from hakisa.dataset import DatasetReader
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    rows = [Row("random", evaluate(game, "random", recipe.episodes, eval_seed, recipe.max_minutes)),
+            Row("demonstrator", evaluate(game, "demonstrator", recipe.episodes, eval_seed, recipe.max_minutes))]
+    demos = [Path(p) for p in human_data]
+    if recipe.demo_minutes > 0:
+        demo = workdir / "demo.h5"
+        if not demo.exists():
+            t0 = time.perf_counter()
+            print(f"$ tools/make_demo_data.py {game} --minutes {recipe.demo_minutes:g} --seed {seed} --out {rel(demo)}",
+                  flush=True)
+            from make_demo_data import record_demo
+
+            record_demo(game, str(demo) + ".tmp", recipe.demo_minutes, seed=seed, force=True)
+            os.replace(str(demo) + ".tmp", demo)
+            log(f"  {recipe.demo_minutes:g} min of demonstrator play recorded in {time.perf_counter() - t0:.0f} s")
+        demos.append(demo)
+    demo_hours = 0.0
+    for d in demos:
+        with DatasetReader(d) as r:
+            demo_hours += sum(r.info(n).n_steps for n in r.episode_names()) / r.tick_hz / 3600
+    study_ckpt = workdir / "study.pt"
+    t0 = time.perf_counter()
+    if not study_ckpt.exists():
+        hakisa("study", "--profile", game, "--data", *map(rel, demos), "--out", rel(study_ckpt), "--force",
+               "--steps", str(recipe.study_steps), "--seed", str(seed), "--quiet")
+    rows.append(Row("study", evaluate(game, str(study_ckpt), recipe.episodes, eval_seed, recipe.max_minutes),
+                    demo_hours, 0.0, time.perf_counter() - t0))
+    runs = workdir / "rounds"
+    explored = 0.0
+    for k in range(1, recipe.rounds + 1):
+        t0 = time.perf_counter()
+        hakisa("train", "--profile", game, "--data", *map(rel, demos), "--from", rel(study_ckpt),
+               "--workdir", rel(runs), "--rounds", str(k), "--explore-steps", str(recipe.explore_steps),
+               "--updates", str(recipe.updates), "--headless", game, "--seed", str(seed), "--quiet", quiet=True)
+        record = json.loads((runs / "train.json").read_text())
+        explored += recipe.explore_steps / _tick_hz(game) / 3600
+        info = record["rounds"][k - 1]
+        rows.append(Row(f"round {k}", evaluate(game, str(ROOT / info["checkpoint"]), recipe.episodes, eval_seed,
+                                               recipe.max_minutes),
+                        demo_hours, explored, time.perf_counter() - t0,
+                        {"explore_score": info.get("explore", {}).get("score_mean", math.nan)}))
+        log(f"  round {k}: {rows[-1].mean:.1f} +- {rows[-1].std:.1f}")
+    (workdir / "results.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
+    return rows
+
+
+def parse_play_scores(text: str) -> list[float]:
+    """The score of each episode line that `hakisa play` printed ("episode   1: ... score   340 ...")."""
+    return [float(m.group(1)) for m in re.finditer(r"^episode\s+\d+:.*?\bscore\s+(-?[\d.]+)", text, re.M)]
+
+
+def play_window(game: str, checkpoint: Path, episodes: int, record: Path | None = None,
+                size: str = "640x360") -> list[float]:
+    """`hakisa play` on the bundled game in a real window (on a virtual display when there is no screen):
+    real capture, real injected input. Echoes its output; returns the score of each episode."""
+    from xsession import game_with_demonstrator, virtual_display
+
+    args = ["play", "--checkpoint", rel(checkpoint), "--focus", "--episodes", str(episodes)]
+    if record is not None:
+        args += ["--record", rel(record), "--force"]
+    print("$ hakisa " + " ".join(args), flush=True)
+    with virtual_display("1280x720"):
+        with game_with_demonstrator(game, Path(checkpoint).parent / "play-game.jsonl", size=size, play=False):
+            out = subprocess.run([sys.executable, "-m", "hakisa", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    print(out.stdout, end="", flush=True)
+    if out.returncode != 0:
+        raise SystemExit(f"hakisa play failed (exit {out.returncode})")
+    return parse_play_scores(out.stdout)
+
+
+def _tick_hz(game: str) -> float:
+    from hakisa.profile import load_profile
+
+    return load_profile(game).capture.tick_hz
+
+
+def format_table(rows: list[Row], title: str) -> str:
+    demo = next((r.mean for r in rows if r.player == "demonstrator"), math.nan)
+    lines = [title, f"{'player':<18} {'mean':>8} {'std':>8} {'% of demo':>10} {'demo h':>7} {'explore h':>10}"]
+    for r in rows:
+        lines.append(f"{r.player:<18} {r.mean:>8.1f} {r.std:>8.1f} {100 * r.mean / demo:>9.0f}% "
+                     f"{r.demo_hours:>7.2f} {r.explore_hours:>10.2f}")
+    return "\n".join(lines)
+
+
+def plot_learning(series: dict[str, list[list[Row]]], path: Path, title: str) -> None:
+    """Score per phase (study, round 1..K), mean +- std over seeds, with random and the demonstrator as lines.
+
+    ``series``: game -> one row list per seed (all with the same players)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(series), figsize=(5.5 * len(series), 3.8), squeeze=False)
+    for ax, (game, runs) in zip(axes[0], series.items()):
+        players = [r.player for r in runs[0]]
+        means = {p: [next(r for r in rows if r.player == p).mean for rows in runs] for p in players}
+        phases = [p for p in players if p not in ("random", "demonstrator")]
+        x = np.arange(len(phases))
+        m = np.array([np.mean(means[p]) for p in phases])
+        s = np.array([np.std(means[p]) for p in phases])
+        ax.plot(x, m, marker="o", color="tab:blue", label="hakisa (greedy)")
+        if len(runs) > 1:
+            ax.fill_between(x, m - s, m + s, color="tab:blue", alpha=0.2, label="+- std over seeds")
+        for p, color in (("demonstrator", "tab:green"), ("random", "tab:red")):
+            ax.axhline(np.mean(means[p]), color=color, ls="--", label=p)
+        ax.set_xticks(x, phases)
+        ax.set_ylabel("score per episode")
+        ax.set_title(f"{game} ({len(runs)} seed{'s' if len(runs) > 1 else ''}, "
+                     f"{len(runs[0][0].scores)} episodes each)")
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -37,11 +37,13 @@ def test_pipeline_runs_every_phase_and_resumes(tmp_path, capsys):
     assert "round 2" in table and "% of demo" in table
     plot_learning({"dodge": [rows, rows]}, tmp_path / "curve.png", "t")
     assert (tmp_path / "curve.png").stat().st_size > 1000
-    # a second run reuses every phase's output: no study or train command runs again
+    # a second run reuses every phase's output and score: nothing is learnt or played again
     capsys.readouterr()
     again = run_pipeline("dodge", tmp_path, recipe, seed=1)
-    assert "$ hakisa study" not in capsys.readouterr().out
-    assert [r.scores for r in again[2:]] == [r.scores for r in rows[2:]]
+    out = capsys.readouterr().out
+    assert "$ hakisa study" not in out and "$ hakisa train" not in out
+    assert [r.scores for r in again] == [r.scores for r in rows]
+    assert [r.seconds for r in again] == pytest.approx([r.seconds for r in rows], abs=1.0)
 
 
 def test_summary_over_seeds_and_play_output_parsing():
@@ -56,3 +58,30 @@ def test_summary_over_seeds_and_play_output_parsing():
            "score        -  random   0.0%  feedback 0\nepisode  10: terminated steps 5 0.2 s reward 1.00 score 20.5 "
            "random 0.0% feedback 0\n")
     assert parse_play_scores(out) == [340.0, 20.5]
+
+
+@pytest.mark.slow
+@pytest.mark.display
+def test_demo_quick_end_to_end_on_real_windows(xserver, tmp_path):
+    """tools/demo.py --quick: the demonstrator plays a real window while `hakisa record` records, study and a
+    train round learn from it, and the agent then plays a real window through `hakisa play`, recorded and
+    turned into a clip. A token-sized run: it proves the wiring, not the learning."""
+    import subprocess
+
+    from hakisa.dataset import DatasetReader
+
+    out = tmp_path / "demo"
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "demo.py"), "--quick", "--seconds", "6",
+                        "--play-episodes", "1", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    with DatasetReader(out / "recorded.h5") as rec:  # the human side, from the real window
+        assert rec.source == "record" and sum(rec.info(n).n_steps for n in rec.episode_names()) >= 60
+    with DatasetReader(out / "play.h5") as play:  # the agent's side, in the real window
+        assert play.source == "play"
+        assert sum(play.info(n).n_steps for n in play.episode_names()) > 0
+    assert (out / "play.mp4").stat().st_size > 0 and (out / "learning.png").stat().st_size > 0
+    report = (out / "results.md").read_text()
+    for player in ("random", "demonstrator", "study", "round 1", "round 1, window"):
+        assert f"\n{player} " in report, player
+    assert "episode   1:" in r.stdout  # the agent's window episode, as `hakisa play` printed it

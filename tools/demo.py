@@ -22,7 +22,7 @@ import argparse
 import time
 from pathlib import Path
 
-from learning import ROOT, Recipe, Row, format_table, hakisa, play_window, plot_learning, run_pipeline
+from learning import ROOT, Recipe, Row, format_table, hakisa, play_window, plot_learning, rel, run_pipeline
 from xsession import game_with_demonstrator, virtual_display
 
 SIZE = "640x360"
@@ -36,19 +36,26 @@ def main() -> int:
                     help="seconds of real-window play to record (default 90)")
     ap.add_argument("--long", action="store_true",
                     help="about an hour: more demonstration, longer study, more and longer rounds; plays better")
+    ap.add_argument("--quick", action="store_true",
+                    help="a few minutes, every phase at a token size: checks the set-up, learns next to nothing")
     ap.add_argument("--play-episodes", type=int, default=2, help="episodes the final agent plays in the window")
     ap.add_argument("--out", default=None, help="run folder (default runs/demo-GAME)")
     ap.add_argument("--fresh", action="store_true", help="delete an earlier run in the folder first")
     args = ap.parse_args()
-    recipe = Recipe(demo_minutes=60, study_steps=8000, rounds=6, explore_steps=12000, updates=4000) if args.long \
-        else Recipe()
-    work = ROOT / (args.out or f"runs/demo-{args.game}")
+    if args.long:
+        recipe = Recipe(demo_minutes=60, study_steps=8000, rounds=6, explore_steps=12000, updates=4000)
+    elif args.quick:
+        recipe = Recipe(demo_minutes=1, study_steps=100, rounds=1, explore_steps=300, updates=50, episodes=3,
+                        max_minutes=1)
+    else:
+        recipe = Recipe()
+    work = (ROOT / (args.out or f"runs/demo-{args.game}")).resolve()
     if args.fresh and work.exists():
         import shutil
 
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    rel = work.relative_to(ROOT)
+    out = rel(work)
     t_start = time.perf_counter()
 
     print(f"\n[1/5] a human plays: the scripted demonstrator on a real {args.game} window, `hakisa record`", flush=True)
@@ -57,16 +64,16 @@ def main() -> int:
         with virtual_display("1280x720") as display:
             print(f"display {display}: {args.game} ({SIZE}) with the demonstrator", flush=True)
             with game_with_demonstrator(args.game, work / "game.jsonl", size=SIZE):
-                hakisa("record", "--profile", args.game, "--out", str(rel / "recorded.h5"), "--force",
+                hakisa("record", "--profile", args.game, "--out", f"{out}/recorded.h5", "--force",
                        "--seconds", str(args.seconds))
 
     print("\n[2-4/5] more demonstration (headless), study, explore/consolidate rounds; each phase scored", flush=True)
     rows = run_pipeline(args.game, work, recipe, human_data=[recorded])
 
     final = work / "rounds" / f"round-{recipe.rounds}.pt" if recipe.rounds else work / "study.pt"
-    print(f"\n[5/5] the agent plays the real window: `hakisa play` with {final.relative_to(ROOT)}", flush=True)
+    print(f"\n[5/5] the agent plays the real window: `hakisa play` with {rel(final)}", flush=True)
     scores = play_window(args.game, final, args.play_episodes, record=work / "play.h5")
-    hakisa("replay", str(rel / "play.h5"), "--out", str(rel / "play.mp4"), "--force", "--max-steps", "2400")
+    hakisa("replay", f"{out}/play.h5", "--out", f"{out}/play.mp4", "--force", "--max-steps", "2400")
     window = Row(f"{rows[-1].player}, window", scores, rows[-1].demo_hours, rows[-1].explore_hours)
     table = format_table(rows + [window], f"{args.game}: greedy agent, {recipe.episodes} headless episodes per "
                          f"phase ({args.play_episodes} in the real window for the last row)")
@@ -77,7 +84,7 @@ def main() -> int:
               f"whole run {minutes:.1f} min)")
     (work / "results.md").write_text("```\n" + report + "\n```\n")
     print("\n" + report)
-    print(f"\nwrote {rel}/results.md, {rel}/learning.png, {rel}/play.mp4 (the agent playing the window)")
+    print(f"\nwrote {out}/results.md, {out}/learning.png, {out}/play.mp4 (the agent playing the window)")
     return 0
 
 

@@ -75,17 +75,33 @@ class Row:
         return float(np.std(self.scores)) if self.scores else math.nan
 
 
-def evaluate(game: str, player: str, episodes: int, seed: int, max_minutes: float) -> list[float]:
-    """Scores of ``player`` ("random", "demonstrator" or a checkpoint path) on the headless game."""
+def evaluate(game: str, player: str, episodes: int, seed: int, max_minutes: float,
+             cache: Path | None = None) -> list[float]:
+    """Scores of ``player`` ("random", "demonstrator" or a checkpoint path) on the headless game.
+
+    With ``cache`` (a JSON file), scores already computed for the same player, checkpoint file and
+    episodes are reused, so a repeated run does not play them again."""
+    key = f"{game}|{player}|{episodes}|{seed}|{max_minutes}"
+    if player not in ("random", "demonstrator"):
+        st = Path(player).stat()
+        key += f"|{st.st_size}|{st.st_mtime_ns}"
+    known = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
+    if key in known:
+        return known[key]
     from eval_agent import play_agent, play_policy
 
     frames = int(max_minutes * 3600)
     if player in ("random", "demonstrator"):
-        return [float(s) for s in play_policy(game, "demo" if player == "demonstrator" else player, episodes, seed,
-                                              max_frames=frames)]
-    from hakisa.checkpoint import load_checkpoint
+        scores = play_policy(game, "demo" if player == "demonstrator" else player, episodes, seed, max_frames=frames)
+    else:
+        from hakisa.checkpoint import load_checkpoint
 
-    return [float(s) for s in play_agent(game, load_checkpoint(player), episodes, seed, max_frames=frames)]
+        scores = play_agent(game, load_checkpoint(player), episodes, seed, max_frames=frames)
+    scores = [float(v) for v in scores]
+    if cache is not None:
+        known[key] = scores
+        cache.write_text(json.dumps(known, indent=1))
+    return scores
 
 
 def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_data: list[Path] = (),
@@ -97,8 +113,12 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
     from hakisa.dataset import DatasetReader
 
     workdir.mkdir(parents=True, exist_ok=True)
-    rows = [Row("random", evaluate(game, "random", recipe.episodes, eval_seed, recipe.max_minutes)),
-            Row("demonstrator", evaluate(game, "demonstrator", recipe.episodes, eval_seed, recipe.max_minutes))]
+    cache = workdir / "scores.json"
+
+    def score(player: str) -> list[float]:
+        return evaluate(game, player, recipe.episodes, eval_seed, recipe.max_minutes, cache)
+
+    rows = [Row("random", score("random")), Row("demonstrator", score("demonstrator"))]
     demos = [Path(p) for p in human_data]
     if recipe.demo_minutes > 0:
         demo = workdir / "demo.h5"
@@ -117,25 +137,30 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
         with DatasetReader(d) as r:
             demo_hours += sum(r.info(n).n_steps for n in r.episode_names()) / r.tick_hz / 3600
     study_ckpt = workdir / "study.pt"
+    earlier = {}  # a phase that is reused keeps the learning time it took when it ran
+    if (workdir / "results.json").exists():
+        earlier = {r["player"]: r["seconds"] for r in json.loads((workdir / "results.json").read_text())}
     t0 = time.perf_counter()
     if not study_ckpt.exists():
         hakisa("study", "--profile", game, "--data", *map(rel, demos), "--out", rel(study_ckpt), "--force",
                "--steps", str(recipe.study_steps), "--seed", str(seed), "--quiet")
-    rows.append(Row("study", evaluate(game, str(study_ckpt), recipe.episodes, eval_seed, recipe.max_minutes),
-                    demo_hours, 0.0, time.perf_counter() - t0))
+    else:
+        t0 -= earlier.get("study", 0.0)
+    rows.append(Row("study", score(str(study_ckpt)), demo_hours, 0.0, time.perf_counter() - t0))
     runs = workdir / "rounds"
     explored = 0.0
     for k in range(1, recipe.rounds + 1):
         t0 = time.perf_counter()
-        hakisa("train", "--profile", game, "--data", *map(rel, demos), "--from", rel(study_ckpt),
-               "--workdir", rel(runs), "--rounds", str(k), "--explore-steps", str(recipe.explore_steps),
-               "--updates", str(recipe.updates), "--headless", game, "--seed", str(seed), "--quiet", quiet=True)
-        record = json.loads((runs / "train.json").read_text())
+        if _round_done(runs, k):
+            t0 -= earlier.get(f"round {k}", 0.0)
+        else:
+            hakisa("train", "--profile", game, "--data", *map(rel, demos), "--from", rel(study_ckpt),
+                   "--workdir", rel(runs), "--rounds", str(k), "--explore-steps", str(recipe.explore_steps),
+                   "--updates", str(recipe.updates), "--headless", game, "--seed", str(seed), "--quiet", quiet=True)
+        info = json.loads((runs / "train.json").read_text())["rounds"][k - 1]
         explored += recipe.explore_steps / _tick_hz(game) / 3600
-        info = record["rounds"][k - 1]
-        rows.append(Row(f"round {k}", evaluate(game, str(ROOT / info["checkpoint"]), recipe.episodes, eval_seed,
-                                               recipe.max_minutes),
-                        demo_hours, explored, time.perf_counter() - t0,
+        rows.append(Row(f"round {k}", score(str(ROOT / info["checkpoint"])), demo_hours, explored,
+                        time.perf_counter() - t0,
                         {"explore_score": info.get("explore", {}).get("score_mean", math.nan)}))
         log(f"  round {k}: {rows[-1].mean:.1f} +- {rows[-1].std:.1f}")
     (workdir / "results.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
@@ -153,17 +178,32 @@ def play_window(game: str, checkpoint: Path, episodes: int, record: Path | None 
     real capture, real injected input. Echoes its output; returns the score of each episode."""
     from xsession import game_with_demonstrator, virtual_display
 
-    args = ["play", "--checkpoint", rel(checkpoint), "--focus", "--episodes", str(episodes)]
+    args = ["play", "--checkpoint", rel(checkpoint), "--focus", "--episodes", str(episodes), "--wait", "60"]
     if record is not None:
         args += ["--record", rel(record), "--force"]
     print("$ hakisa " + " ".join(args), flush=True)
     with virtual_display("1280x720"):
-        with game_with_demonstrator(game, Path(checkpoint).parent / "play-game.jsonl", size=size, play=False):
-            out = subprocess.run([sys.executable, "-m", "hakisa", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    print(out.stdout, end="", flush=True)
-    if out.returncode != 0:
-        raise SystemExit(f"hakisa play failed (exit {out.returncode})")
-    return parse_play_scores(out.stdout)
+        # the agent starts first and waits for the window, so its first episode is a whole game
+        agent = subprocess.Popen([sys.executable, "-m", "hakisa", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        try:
+            with game_with_demonstrator(game, Path(checkpoint).parent / "play-game.jsonl", size=size, play=False):
+                stdout, _ = agent.communicate()
+        finally:
+            if agent.poll() is None:
+                agent.kill()
+    print(stdout, end="", flush=True)
+    if agent.returncode != 0:
+        raise SystemExit(f"hakisa play failed (exit {agent.returncode})")
+    return parse_play_scores(stdout)
+
+
+def _round_done(runs: Path, k: int) -> bool:
+    """Whether `hakisa train` in ``runs`` has finished round ``k`` (its record says so)."""
+    record = runs / "train.json"
+    if not record.exists():
+        return False
+    rounds = json.loads(record.read_text())["rounds"]
+    return len(rounds) >= k and bool(rounds[k - 1].get("done"))
 
 
 def _tick_hz(game: str) -> float:
@@ -198,9 +238,13 @@ def plot_learning(series: dict[str, list[list[Row]]], path: Path, title: str) ->
         x = np.arange(len(phases))
         m = np.array([np.mean(means[p]) for p in phases])
         s = np.array([np.std(means[p]) for p in phases])
-        ax.plot(x, m, marker="o", color="tab:blue", label="hakisa (greedy)")
         if len(runs) > 1:
+            ax.plot(x, m, marker="o", color="tab:blue", label="hakisa (greedy)")
             ax.fill_between(x, m - s, m + s, color="tab:blue", alpha=0.2, label="+- std over seeds")
+        else:  # one run: the spread over its episodes
+            spread = [next(r for r in runs[0] if r.player == p).std for p in phases]
+            ax.errorbar(x, m, yerr=spread, marker="o", capsize=4, color="tab:blue",
+                        label="hakisa (greedy), +- std over episodes")
         for p, color in (("demonstrator", "tab:green"), ("random", "tab:red")):
             ax.axhline(np.mean(means[p]), color=color, ls="--", label=p)
         ax.set_xticks(x, phases)

@@ -35,7 +35,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=90.0,
                     help="seconds of real-window play to record (default 90)")
     ap.add_argument("--long", action="store_true",
-                    help="about an hour: more demonstration, longer study, more and longer rounds; plays better")
+                    help="more demonstration, a longer study, more and longer rounds: about an hour (not measured yet)")
     ap.add_argument("--quick", action="store_true",
                     help="a few minutes, every phase at a token size: checks the set-up, learns next to nothing")
     ap.add_argument("--play-episodes", type=int, default=2, help="episodes the final agent plays in the window")

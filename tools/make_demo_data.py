@@ -39,6 +39,8 @@ def record_demo(game_name: str, out: str, minutes: float, seed: int = 0, policy:
 
 
 def main() -> int:
+    from hakisa.games.__main__ import parse_size
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("game", choices=["dodge", "clicker"])
     ap.add_argument("--minutes", type=float, default=10.0, help="minutes of game time (default 10)")
@@ -46,13 +48,13 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--policy", default="demo", choices=["demo", "random"])
     ap.add_argument("--profile", default=None, help="profile name or .toml file (default: the game's bundled one)")
-    ap.add_argument("--size", default="640x360", help="window size WxH of the headless game (default 640x360)")
+    ap.add_argument("--size", type=parse_size, default=(640, 360),
+                    help="window size WxH of the headless game (default 640x360)")
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    size = tuple(int(v) for v in args.size.lower().split("x"))
     stats = record_demo(args.game, args.out, args.minutes, args.seed, policy=args.policy, force=args.force,
-                        size=size, profile=args.profile)
+                        size=args.size, profile=args.profile)
     print(f"wrote {args.out}: {stats.steps} steps in {stats.episodes} episodes ({stats.terminated} game overs), "
           f"{args.minutes:g} min of play in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -34,7 +34,7 @@ def summary_table(game: str, runs: list[list[Row]]) -> str:
     demo = np.mean([next(r for r in rows if r.player == "demonstrator").mean for rows in runs])
     lines = [f"{game}: {len(runs)} seed(s) x {len(runs[0][0].scores)} episodes",
              f"{'player':<14} {'mean':>8} {'+- seeds':>9} {'% of demo':>10} {'demo h':>7} {'explore h':>10} "
-             f"{'learn min':>10}"]
+             f"{'phase min':>10}"]
     for p in players:
         rs = [next(r for r in rows if r.player == p) for rows in runs]
         m = np.array([r.mean for r in rs])

@@ -63,7 +63,7 @@ class Row:
     scores: list[float]
     demo_hours: float = 0.0  # hours of demonstration it learnt from
     explore_hours: float = 0.0  # hours of its own play it learnt from
-    seconds: float = 0.0  # wall-clock seconds of the phase that produced it (learning, not evaluation)
+    seconds: float = 0.0  # wall-clock seconds of the phase that produced it: its learning, then its scoring
     extra: dict = field(default_factory=dict)
 
     @property

@@ -61,6 +61,11 @@ def main() -> int:
     ap.add_argument("--window-episodes", type=int, default=3)
     ap.add_argument("--out", default="runs/bench-learning", help="folder for data, checkpoints and results")
     args = ap.parse_args()
+    for name in ("seeds", "episodes", "study_steps", "explore_steps", "updates", "window_episodes"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
+    if args.rounds < 0 or args.demo_minutes <= 0:
+        ap.error("--rounds must be 0 or more and --demo-minutes more than 0")
     recipe = Recipe(args.demo_minutes, args.study_steps, args.rounds, args.explore_steps, args.updates, args.episodes)
     out = ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,10 @@ def main() -> int:
     ap.add_argument("--out", default=None, help="run folder (default runs/demo-GAME)")
     ap.add_argument("--fresh", action="store_true", help="delete an earlier run in the folder first")
     args = ap.parse_args()
+    if args.seconds <= 0 or args.play_episodes < 1:
+        ap.error("--seconds must be more than 0 and --play-episodes at least 1")
+    if args.long and args.quick:
+        ap.error("choose --long or --quick, not both")
     if args.long:
         recipe = Recipe(demo_minutes=60, study_steps=8000, rounds=6, explore_steps=12000, updates=4000)
     elif args.quick:

@@ -149,6 +149,7 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
     rows.append(Row("study", score(str(study_ckpt)), demo_hours, 0.0, time.perf_counter() - t0))
     runs = workdir / "rounds"
     explored = 0.0
+    round_hours = recipe.explore_steps / _tick_hz(game) / 3600
     for k in range(1, recipe.rounds + 1):
         t0 = time.perf_counter()
         if _round_done(runs, k):
@@ -158,7 +159,7 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
                    "--workdir", rel(runs), "--rounds", str(k), "--explore-steps", str(recipe.explore_steps),
                    "--updates", str(recipe.updates), "--headless", game, "--seed", str(seed), "--quiet", quiet=True)
         info = json.loads((runs / "train.json").read_text())["rounds"][k - 1]
-        explored += recipe.explore_steps / _tick_hz(game) / 3600
+        explored += round_hours
         rows.append(Row(f"round {k}", score(str(ROOT / info["checkpoint"])), demo_hours, explored,
                         time.perf_counter() - t0,
                         {"explore_score": info.get("explore", {}).get("score_mean", math.nan)}))

@@ -123,8 +123,9 @@ def cmd_study(args: argparse.Namespace) -> int:
     out = _checkpoint_out(args)
     cfg = StudyConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, margin=args.margin,
                       n_step=args.n_step, td_weight=args.td_weight, stack=args.stack, balance=args.balance,
-                      augment=args.augment, keyframe=args.keyframe,
-                      eval_every=args.eval_every, seed=args.seed, threads=args.threads)
+                      augment=args.augment, keyframe=args.keyframe, forget_before_loss=args.forget_before_loss,
+                      loss_reward=args.loss_reward, eval_every=args.eval_every, seed=args.seed,
+                      threads=args.threads, device=args.device)
     res = study(profile, paths, out, cfg, resume=str(out) if args.resume else None,
                 progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
     m = res.metrics
@@ -371,9 +372,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--augment", type=int, default=4, help="random shift augmentation in pixels; 0 = off (default 4)")
     s.add_argument("--balance", type=float, default=0.5,
                    help="exponent of inverse-frequency weights on command_type; 0 turns balancing off (default 0.5)")
+    s.add_argument("--forget-before-loss", type=float, default=2.0, metavar="SECONDS",
+                   help="do not imitate the human's actions in the SECONDS before each loss (a life lost): "
+                        "blunders are what not to copy; they still train the TD term (default 2; 0 = off)")
+    s.add_argument("--loss-reward", type=float, default=-0.5,
+                   help="a step whose reward is at or below this counts as a loss (default -0.5)")
     s.add_argument("--eval-every", type=int, default=500, help="held-out evaluation + checkpoint interval")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    s.add_argument("--device", default="auto",
+                   help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N (default auto)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_study)
 

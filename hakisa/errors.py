@@ -23,3 +23,7 @@ class WindowNotFoundError(HakisaError):
 
 class OutputError(HakisaError):
     """An output path exists, cannot be written, or the disk is full."""
+
+
+class DeviceError(HakisaError):
+    """A compute device was asked for that this torch cannot use."""

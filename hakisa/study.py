@@ -8,6 +8,12 @@ Imbalance: most ticks are no-ops or long holds of the same chord. The margin los
 is weighted by (frequency of its command_type)^-balance (0.5 by default), normalised to mean 1, so
 rare commands (clicks, key presses in a mostly idle game) are not drowned out; the held-out report
 gives accuracy on the ticks where the human did something apart from the overall accuracy.
+
+Mistakes: people blunder (look away, press the wrong way), and a clone copies the blunders too; an agent
+that copies "stand still" while a threat comes is stuck there, because nothing in its own play
+pulls it out.  The demonstration's rewards say where the human lost: steps in the
+``forget_before_loss`` seconds before a loss (a reward at or below ``loss_reward``, e.g. a life lost)
+are not imitated.  They still train the TD term, so their Q values learn what those actions cost.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from hakisa.learn import HeadMasks, double_dqn_target, greedy, joint_q, margin_l
 from hakisa.model import QNetwork, count_parameters
 from hakisa.profile import Profile
 from hakisa.training import (MetricsFile, actions_of, build_codec, config_dict, dataset_lineage, model_config,
-                             new_optimizer, plot_curves, random_shift, save_run, set_up_torch, tensorboard)
+                             new_optimizer, pick_device, plot_curves, random_shift, save_run, set_up_torch,
+                             tensorboard)
 
 
 @dataclass
@@ -49,10 +56,13 @@ class StudyConfig:
     keyframe: float = 4.0  # extra weight on ticks where the human changed action (0 = off)
     augment: int = 4  # random shifts of up to this many pixels per sample (DrQ-style); 0 = off
     balance: float = 0.5  # exponent of inverse-frequency weights on command_type (0 = none)
+    forget_before_loss: float = 2.0  # seconds before each loss whose actions are not imitated (0 = off)
+    loss_reward: float = -0.5  # a step whose reward is at or below this is a loss (a life lost)
     holdout: float = 0.15  # share of steps (whole episodes) held out for evaluation
     eval_every: int = 500  # held-out evaluation and checkpoint every this many updates
     seed: int = 0
     threads: int = 2  # torch CPU threads
+    device: str = "auto"  # auto (a CUDA GPU when there is one), cpu, cuda or cuda:N
 
 
 @dataclass
@@ -67,17 +77,18 @@ def evaluate(model: QNetwork, T: Transitions, idx: np.ndarray, masks: HeadMasks,
              batch: int = 256) -> dict:
     """Held-out agreement with the demonstrator: per head, on active ticks, and a command confusion table."""
     model.eval()
+    dev = masks.command.device
     preds, qs_taken = [], []
     for s in range(0, len(idx), batch):
         b = idx[s : s + batch]
-        qs = model(torch.from_numpy(T.stacked(T.obs[b], T.ep_start[b], stack)))
-        preds.append(greedy(qs, masks).numpy())
-        acts = actions_of(T, b)
-        qs_taken.append(joint_q(qs, acts, masks).numpy())
+        qs = model(torch.from_numpy(T.stacked(T.obs[b], T.ep_start[b], stack)).to(dev))
+        preds.append(greedy(qs, masks).cpu().numpy())
+        acts = actions_of(T, b).to(dev)
+        qs_taken.append(joint_q(qs, acts, masks).cpu().numpy())
     model.train()
     p = np.concatenate(preds) if preds else np.zeros((0, 3), np.int64)
     c, a1, a2 = T.command[idx], T.action_1[idx], T.action_2[idx]
-    uses = masks.uses.numpy()[c]
+    uses = masks.uses.cpu().numpy()[c]
     exact = (p[:, 0] == c) & (~uses[:, 1] | (p[:, 1] == a1)) & (~uses[:, 2] | (p[:, 2] == a2))
     active = c != NOOP
     conf = np.zeros((len(COMMANDS), len(COMMANDS)), np.int64)
@@ -97,6 +108,19 @@ def evaluate(model: QNetwork, T: Transitions, idx: np.ndarray, masks: HeadMasks,
     }
 
 
+def imitated_steps(T: Transitions, seconds: float, loss_reward: float, tick_hz: float) -> np.ndarray:
+    """(n,) 1.0 for steps to imitate, 0.0 for the ``seconds`` before (and including) each loss in its episode."""
+    keep = np.ones(len(T), np.float64)
+    k = int(round(seconds * tick_hz))
+    if k <= 0:
+        return keep
+    first_step = np.r_[0, np.flatnonzero(T.episode[1:] != T.episode[:-1]) + 1]  # first step of each run
+    run_start = first_step[np.searchsorted(first_step, np.arange(len(T)), side="right") - 1]
+    for j in np.flatnonzero(T.reward <= loss_reward):
+        keep[max(run_start[j], j - k + 1) : j + 1] = 0.0
+    return keep
+
+
 def format_confusion(conf: list[list[int]]) -> str:
     """Text table: rows are the demonstrator's command_type, columns the agent's."""
     names = [n[:10] for n in COMMANDS]
@@ -112,13 +136,14 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     """Train and write ``out`` (checkpoint), ``out``.metrics.jsonl and ``out``.png; returns final metrics."""
     out = Path(out)
     rng = set_up_torch(cfg.seed, cfg.threads)
+    dev = pick_device(cfg.device)
     T = load_transitions(data, profile)
     codec = build_codec(profile, data)
-    masks = HeadMasks(codec)
+    masks = HeadMasks(codec, dev)
     train_idx, held_idx = T.split(cfg.holdout, cfg.seed)
     returns, boot, disc = T.n_step(cfg.n_step, cfg.gamma)
     mcfg = model_config(profile, codec, cfg.stack, cfg.channels, cfg.hidden)
-    model = QNetwork(mcfg)
+    model = QNetwork(mcfg).to(dev)
     opt = new_optimizer(model, cfg.lr, cfg.weight_decay)
     step, history = 0, []
     if resume:
@@ -131,7 +156,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
             opt.load_state_dict(blob["optimizer"])
         step = int(blob["state"].get("step", 0))
         history = list(blob["state"].get("history", []))
-    target = QNetwork(mcfg)
+    target = QNetwork(mcfg).to(dev)
     target.load_state_dict(model.state_dict())
     target.eval()
 
@@ -139,25 +164,29 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     p = freq / freq.sum()
     w = np.where(p > 0, np.power(np.maximum(p, 1e-12), -cfg.balance), 0.0)
     w /= (p * w).sum()
-    cmd_weight = torch.as_tensor(w, dtype=torch.float32)
+    cmd_weight = torch.as_tensor(w, dtype=torch.float32, device=dev)
     # keyframes: with a frame stack the net can see what the human was already doing and learn to copy
     # it ("copycat"), which fails the moment it acts alone; ticks where the action changed carry the
     # information about *why* to act, so they weigh more (Wen et al. 2021, keyframe-focused imitation)
     prev_same = np.r_[False, (T.episode[1:] == T.episode[:-1]) & (T.command[1:] == T.command[:-1])
                       & (T.action_1[1:] == T.action_1[:-1]) & (T.action_2[1:] == T.action_2[:-1])]
-    sample_weight = 1.0 + cfg.keyframe * (~prev_same)
-    sample_weight = torch.as_tensor(sample_weight / sample_weight[train_idx].mean(), dtype=torch.float32)
+    sample_weight = (1.0 + cfg.keyframe * (~prev_same)) * imitated_steps(T, cfg.forget_before_loss, cfg.loss_reward,
+                                                                           profile.capture.tick_hz)
+    sample_weight = torch.as_tensor(sample_weight / sample_weight[train_idx].mean(), dtype=torch.float32, device=dev)
 
     log(f"study: {len(T)} steps from {T.n_episodes} episodes ({len(train_idx)} train, {len(held_idx)} held out), "
-        f"model {count_parameters(model) / 1e6:.2f} M parameters, input {cfg.stack}x{mcfg.frame_shape}")
+        f"model {count_parameters(model) / 1e6:.2f} M parameters, input {cfg.stack}x{mcfg.frame_shape}, on {dev}")
+    n_loss = int((T.reward[train_idx] <= cfg.loss_reward).sum())
+    if cfg.forget_before_loss > 0:
+        log(f"study: {n_loss} losses (reward <= {cfg.loss_reward:g}) in training data; the {cfg.forget_before_loss:g} s "
+            f"before each are not imitated ({100 * float((sample_weight[train_idx] == 0).float().mean()):.1f}% of steps)")
     log("study: command_type share in training data: "
         + ", ".join(f"{n} {100 * v:.1f}%" for n, v in zip(COMMANDS, p) if v > 0)
         + f"; margin weights {', '.join(f'{n} {v:.2f}' for n, v in zip(COMMANDS, w) if v > 0)}")
 
     mfile = MetricsFile(out, bool(resume))
     lineage = {"datasets": dataset_lineage(data), "parent": None}
-    data_time = total_time = 0.0
-    run = {"loss": 0.0, "margin": 0.0, "td": 0.0, "n": 0}
+    data_time = 0.0
     bar = None
     if progress:
         from tqdm import tqdm
@@ -170,6 +199,9 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
                  "phase": "study", "metrics": last, "lineage": lineage, "final": final}
         save_run(out, model, opt, mcfg, codec, profile, state)
 
+    sums = torch.zeros(3, device=dev)  # loss, margin, td summed on the device: no sync per update
+    n_run = 0
+    seg_t0 = time.perf_counter()
     try:
         while step < cfg.steps:
             t0 = time.perf_counter()
@@ -178,12 +210,14 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
             xn = torch.from_numpy(T.stacked(boot[b], T.ep_start[b], cfg.stack))  # targets: no augmentation
             acts = actions_of(T, b)
             r, d = torch.from_numpy(returns[b]), torch.from_numpy(disc[b])
+            if dev.type != "cpu":
+                x, xn, acts, r, d = (t.pin_memory().to(dev, non_blocking=True) for t in (x, xn, acts, r, d))
             t1 = time.perf_counter()
             with torch.no_grad():
                 q_target_next = target(xn)
                 y = double_dqn_target(model(xn) if cfg.double else q_target_next, q_target_next, r, d, masks)
             q_now = model(x)
-            wb = cmd_weight[acts[:, 0]] * sample_weight[torch.from_numpy(b)]
+            wb = cmd_weight[acts[:, 0]] * sample_weight[torch.from_numpy(b).to(dev)]
             lm = (margin_loss(q_now, acts, masks, cfg.margin).sum(1) * wb).mean()
             lt = td_loss(q_now, acts, y, masks).mean()
             loss = lm + cfg.td_weight * lt
@@ -194,28 +228,29 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
             step += 1
             if step % cfg.target_every == 0:
                 target.load_state_dict(model.state_dict())
-            t2 = time.perf_counter()
             data_time += t1 - t0
-            total_time += t2 - t0
-            run["loss"] += float(loss.detach())
-            run["margin"] += float(lm.detach())
-            run["td"] += float(lt.detach())
-            run["n"] += 1
+            sums += torch.stack([loss, lm, lt]).detach()
+            n_run += 1
             if bar:
                 bar.update(1)
             if step % cfg.eval_every == 0 or step == cfg.steps:
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                total_time = time.perf_counter() - seg_t0  # wall time of these updates, evaluation not counted
+                mean_loss, mean_margin, mean_td = (sums / n_run).tolist()
                 ev = evaluate(model, T, held_idx, masks, cfg.stack)
-                last = {"step": step, "loss": run["loss"] / run["n"], "margin_loss": run["margin"] / run["n"],
-                        "td_loss": run["td"] / run["n"], "samples_per_s": run["n"] * cfg.batch_size / total_time,
-                        "read_share": data_time / total_time, **ev}
+                last = {"step": step, "loss": mean_loss, "margin_loss": mean_margin, "td_loss": mean_td,
+                        "samples_per_s": n_run * cfg.batch_size / total_time, "read_share": data_time / total_time,
+                        **ev}
                 history.append({k: v for k, v in last.items() if k != "confusion"})
                 mfile.write(last)
                 if bar:
                     bar.set_postfix(loss=f"{last['loss']:.3f}", acc=f"{ev['acc_exact']:.2f}",
                                     active=f"{ev['acc_active']:.2f}")
-                run = {"loss": 0.0, "margin": 0.0, "td": 0.0, "n": 0}
-                data_time = total_time = 0.0
+                sums.zero_()
+                n_run, data_time = 0, 0.0
                 checkpoint(final=step == cfg.steps)
+                seg_t0 = time.perf_counter()
         tensorboard(out, history)
     finally:
         if bar:

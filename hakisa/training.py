@@ -14,6 +14,7 @@ import torch
 from hakisa import __version__
 from hakisa.checkpoint import CheckpointError, save_checkpoint
 from hakisa.codec import ActionCodec
+from hakisa.errors import DeviceError
 from hakisa.data import Transitions
 from hakisa.model import ModelConfig, QNetwork
 from hakisa.profile import Profile
@@ -48,6 +49,21 @@ def set_up_torch(seed: int, threads: int) -> np.random.Generator:
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)  # tiny weights otherwise slow CPU training down several times
     return np.random.default_rng(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` (a CUDA GPU when there is one, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"--device {name}: this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise DeviceError(f"--device {name}: only cpu and cuda are supported")
+    return dev
 
 
 def new_optimizer(model: QNetwork, lr: float, weight_decay: float) -> torch.optim.Optimizer:

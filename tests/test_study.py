@@ -14,14 +14,15 @@ from hakisa.checkpoint import CheckpointError, load_checkpoint
 from hakisa.codec import ActionCodec
 from hakisa.data import Transitions, load_transitions
 from hakisa.dataset import DatasetWriter
-from hakisa.errors import DatasetError
+from hakisa.errors import DatasetError, DeviceError
 from hakisa.games import make_game
 from hakisa.games.policy import DemoPolicy
 from hakisa.games.source import PolicyPlayer, record_headless
 from hakisa.learn import HeadMasks, greedy, margin_loss
 from hakisa.profile import parse_profile
 from hakisa.recorder import VirtualClock
-from hakisa.study import StudyConfig, study
+from hakisa.study import StudyConfig, imitated_steps, study
+from hakisa.training import pick_device
 
 from conftest import profile_text
 
@@ -48,7 +49,9 @@ TINY = dict(steps=30, batch_size=16, eval_every=15, channels=(8, 16, 16), hidden
 
 def test_study_trains_writes_metrics_plot_and_a_safe_checkpoint(tmp_path, demo_data):
     out = tmp_path / "s.pt"
-    res = study(PROFILE, demo_data, out, StudyConfig(**TINY), progress=False, log=lambda m: None)
+    lines = []
+    res = study(PROFILE, demo_data, out, StudyConfig(**TINY), progress=False, log=lines.append)
+    assert any("on cpu" in m for m in lines) and any("are not imitated" in m for m in lines)
     assert res.step == 30 and len(res.history) == 2
     for k in ("acc_command", "acc_exact", "acc_active", "confusion", "samples_per_s", "read_share"):
         assert k in res.metrics
@@ -143,6 +146,36 @@ def test_n_step_returns_stop_at_terminations_and_bootstrap_truncations():
     assert T.stacked(np.array([5]), np.array([4]), 3)[0, :, 0, 0].tolist() == [0, 0, 0]
 
 
+def steps(episode, reward):
+    n = len(episode)
+    return Transitions(frames=np.zeros((n + 4, 1, 1, 1), np.uint8), obs=np.arange(n), ep_start=np.zeros(n, np.int64),
+                       episode=np.array(episode), command=np.zeros(n, np.int64), action_1=np.zeros(n, np.int64),
+                       action_2=np.zeros(n, np.int64), actor=np.ones(n, np.uint8),
+                       reward=np.array(reward, np.float32), terminated=np.zeros(n, bool), truncated=np.zeros(n, bool),
+                       sources=[str(e) for e in sorted(set(episode))])
+
+
+def test_the_seconds_before_a_loss_are_not_imitated():
+    # 2 ticks per second, 1.5 s -> the loss step and the 2 before it; never across an episode's start
+    T = steps([0, 0, 0, 0, 0, 1, 1, 1, 1], [0, 0, 1, 0, -1, 0, -1, 0, -0.2])
+    keep = imitated_steps(T, seconds=1.5, loss_reward=-0.5, tick_hz=2)
+    assert keep.tolist() == [1, 1, 0, 0, 0, 0, 0, 1, 1]  # -0.2 is not a loss at threshold -0.5
+    assert imitated_steps(T, 0.0, -0.5, 2).tolist() == [1] * 9  # 0 s: off
+    assert imitated_steps(T, 1.5, -0.1, 2).tolist() == [1, 1, 0, 0, 0, 0, 0, 0, 0]
+
+
+def test_device_choice_is_checked():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(DeviceError, match="not a device"):
+        pick_device("gpu please")
+    with pytest.raises(DeviceError, match="only cpu and cuda"):
+        pick_device("meta")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="sees no CUDA GPU; use --device cpu"):
+            pick_device("cuda")
+
+
 def test_study_command_line(tmp_path, demo_data):
     import subprocess
 
@@ -162,3 +195,7 @@ def test_study_command_line(tmp_path, demo_data):
     r = subprocess.run(hakisa_cmd("study", "--profile", "dodge", "--data", demo_data[0], "--out",
                                   str(tmp_path / "d.pt")), cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "recorded with profile 'testgame'" in r.stderr and not (tmp_path / "d.pt").exists()
+    if not torch.cuda.is_available():
+        r = subprocess.run(hakisa_cmd("study", "--profile", str(prof), "--data", *demo_data, "--out",
+                                      str(tmp_path / "g.pt"), "--device", "cuda"), cwd=ROOT, capture_output=True, text=True)
+        assert r.returncode == 2 and "sees no CUDA GPU" in r.stderr and not (tmp_path / "g.pt").exists()

@@ -2,7 +2,7 @@
 """Benchmark `hakisa study`: training samples/s at the default model and input size, the share of
 step time spent reading data, and how fast datasets load from HDF5.
 
-    .venv/bin/python tools/bench_study.py [--data datasets/demo-dodge.h5] [--steps 300] [--threads 2]
+    .venv/bin/python tools/bench_study.py [--data datasets/demo-dodge.h5] [--steps 300] [--threads 2] [--device cuda]
 
 Without --data it writes a synthetic dataset (6,000 steps of 84x84 gray frames) first.
 """
@@ -42,12 +42,22 @@ def synthetic(path: Path, steps: int = 6000, actor: int = 1) -> None:
     w.close()
 
 
+def device_name(name: str) -> str:
+    import torch
+
+    from hakisa.training import pick_device
+
+    dev = pick_device(name)
+    return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", nargs="*", default=None)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--device", default="cpu", help="only 'cpu' is supported by study so far")
+    ap.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    ap.add_argument("--batch-size", type=int, default=64)
     args = ap.parse_args()
     import torch
 
@@ -68,11 +78,12 @@ def main() -> int:
         load_s = time.perf_counter() - t0
         mb = T.frames.nbytes / 1e6
         out = Path(tmp) / "bench.pt"
-        cfg = StudyConfig(steps=args.steps, eval_every=args.steps, threads=args.threads)
+        cfg = StudyConfig(steps=args.steps, eval_every=args.steps, threads=args.threads, device=args.device,
+                          batch_size=args.batch_size)
         res = study(profile, data, out, cfg, progress=False, log=lambda m: None)
     m = res.metrics
     print(f"\nhakisa study: {len(T)} steps, input {cfg.stack}x{profile.capture.frame_shape}, batch {cfg.batch_size}, "
-          f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} cores")
+          f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} cores, device {device_name(args.device)}")
     print(f"{'samples/s':>10} {'updates/s':>10} {'read share':>11} {'HDF5 load s':>12} {'load MB/s':>10}")
     print(f"{m['samples_per_s']:>10.0f} {m['samples_per_s'] / cfg.batch_size:>10.1f} {100 * m['read_share']:>10.1f}% "
           f"{load_s:>12.2f} {mb / load_s:>10.0f}")

@@ -229,7 +229,8 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
             if step % cfg.target_every == 0:
                 target.load_state_dict(model.state_dict())
             data_time += t1 - t0
-            sums += torch.stack([loss, lm, lt]).detach()
+            with torch.no_grad():
+                sums += torch.stack([loss, lm, lt])
             n_run += 1
             if bar:
                 bar.update(1)

@@ -170,8 +170,11 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     # information about *why* to act, so they weigh more (Wen et al. 2021, keyframe-focused imitation)
     prev_same = np.r_[False, (T.episode[1:] == T.episode[:-1]) & (T.command[1:] == T.command[:-1])
                       & (T.action_1[1:] == T.action_1[:-1]) & (T.action_2[1:] == T.action_2[:-1])]
-    sample_weight = (1.0 + cfg.keyframe * (~prev_same)) * imitated_steps(T, cfg.forget_before_loss, cfg.loss_reward,
-                                                                           profile.capture.tick_hz)
+    imitate = imitated_steps(T, cfg.forget_before_loss, cfg.loss_reward, profile.capture.tick_hz)
+    if not imitate[train_idx].any():  # a tiny recording that is all run-up to losses: imitate it anyway
+        log(f"study: every training step lies within {cfg.forget_before_loss:g} s of a loss; imitating them all")
+        imitate[:] = 1.0
+    sample_weight = (1.0 + cfg.keyframe * (~prev_same)) * imitate
     sample_weight = torch.as_tensor(sample_weight / sample_weight[train_idx].mean(), dtype=torch.float32, device=dev)
 
     log(f"study: {len(T)} steps from {T.n_episodes} episodes ({len(train_idx)} train, {len(held_idx)} held out), "

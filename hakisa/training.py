@@ -14,8 +14,8 @@ import torch
 from hakisa import __version__
 from hakisa.checkpoint import CheckpointError, save_checkpoint
 from hakisa.codec import ActionCodec
-from hakisa.errors import DeviceError
 from hakisa.data import Transitions
+from hakisa.errors import DeviceError
 from hakisa.model import ModelConfig, QNetwork
 from hakisa.profile import Profile
 

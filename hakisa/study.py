@@ -108,17 +108,23 @@ def evaluate(model: QNetwork, T: Transitions, idx: np.ndarray, masks: HeadMasks,
     }
 
 
+def run_up_to_losses(episode: np.ndarray, loss: np.ndarray, ticks: int) -> np.ndarray:
+    """(n,) bool: the ``ticks`` steps up to and including each loss, never reaching back into an earlier
+    episode (``episode``: each step's episode number, its steps contiguous; ``loss``: bool per step)."""
+    out = np.zeros(len(episode), bool)
+    if ticks <= 0:
+        return out
+    first_step = np.r_[0, np.flatnonzero(episode[1:] != episode[:-1]) + 1]  # first step of each run
+    run_start = first_step[np.searchsorted(first_step, np.arange(len(episode)), side="right") - 1]
+    for j in np.flatnonzero(loss):
+        out[max(run_start[j], j - ticks + 1) : j + 1] = True
+    return out
+
+
 def imitated_steps(T: Transitions, seconds: float, loss_reward: float, tick_hz: float) -> np.ndarray:
     """(n,) 1.0 for steps to imitate, 0.0 for the ``seconds`` before (and including) each loss in its episode."""
-    keep = np.ones(len(T), np.float64)
-    k = int(round(seconds * tick_hz))
-    if k <= 0:
-        return keep
-    first_step = np.r_[0, np.flatnonzero(T.episode[1:] != T.episode[:-1]) + 1]  # first step of each run
-    run_start = first_step[np.searchsorted(first_step, np.arange(len(T)), side="right") - 1]
-    for j in np.flatnonzero(T.reward <= loss_reward):
-        keep[max(run_start[j], j - k + 1) : j + 1] = 0.0
-    return keep
+    forget = run_up_to_losses(T.episode, T.reward <= loss_reward, int(round(seconds * tick_hz)))
+    return np.where(forget, 0.0, 1.0)
 
 
 def format_confusion(conf: list[list[int]]) -> str:
@@ -179,8 +185,8 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
 
     log(f"study: {len(T)} steps from {T.n_episodes} episodes ({len(train_idx)} train, {len(held_idx)} held out), "
         f"model {count_parameters(model) / 1e6:.2f} M parameters, input {cfg.stack}x{mcfg.frame_shape}, on {dev}")
-    n_loss = int((T.reward[train_idx] <= cfg.loss_reward).sum())
     if cfg.forget_before_loss > 0:
+        n_loss = int((T.reward[train_idx] <= cfg.loss_reward).sum())
         log(f"study: {n_loss} losses (reward <= {cfg.loss_reward:g}) in training data; the {cfg.forget_before_loss:g} s "
             f"before each are not imitated ({100 * float((sample_weight[train_idx] == 0).float().mean()):.1f}% of steps)")
     log("study: command_type share in training data: "

@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 
 from hakisa.games import GameInput, make_game  # noqa: E402
 from hakisa.games.policy import DemoPolicy  # noqa: E402
+from hakisa.study import run_up_to_losses  # noqa: E402  (the rule `hakisa study --forget-before-loss` uses)
 
 SIZE = (640, 360)
 CHORDS = [frozenset(), frozenset({"left"}), frozenset({"right"}), frozenset({"space"}),
@@ -84,16 +85,6 @@ def record(minutes: float, seed: int, per_tick: int) -> dict[str, np.ndarray]:
         ep_of.append(ep)
         lost.append(game.lives < lives)
     return {"x": np.array(x, np.float32), "y": np.array(y), "episode": np.array(ep_of), "lost": np.array(lost)}
-
-
-def forget_mask(data: dict[str, np.ndarray], ticks: int) -> np.ndarray:
-    """True for ticks to train on: not the ``ticks`` up to and including a life lost, within an episode."""
-    keep = np.ones(len(data["y"]), bool)
-    for j in np.flatnonzero(data["lost"]):
-        lo = max(0, j - ticks + 1)
-        lo += int(np.argmax(data["episode"][lo : j + 1] == data["episode"][j]))
-        keep[lo : j + 1] = False
-    return keep
 
 
 def train(x: np.ndarray, y: np.ndarray, updates: int, seed: int):
@@ -159,7 +150,8 @@ def main() -> int:
     rows = []
     forget_ticks = int(round(args.forget * args.hz))
     for name, keep in (("all steps", np.ones(len(data["y"]), bool)),
-                       (f"not the {args.forget:g} s before a life lost", forget_mask(data, forget_ticks))):
+                       (f"not the {args.forget:g} s before a life lost",
+                        ~run_up_to_losses(data["episode"], data["lost"], forget_ticks))):
         net = train(data["x"][keep], data["y"][keep], args.updates, 0)
         p = predict(net, held["x"])
         scores = play(net, args.episodes, args.seed, per_tick)

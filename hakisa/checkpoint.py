@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 
 from hakisa import __version__
 from hakisa.errors import HakisaError
+from hakisa.model import ModelConfig
 from hakisa.profile import Profile
 
 CHECKPOINT_FORMAT = "hakisa-checkpoint"
@@ -74,4 +76,10 @@ def load_checkpoint(path: str | Path, profile: Profile | None = None) -> dict:
             "with this profile, or start from scratch.")
     for key in ("model_config", "codec", "preprocessing", "state"):
         blob[key] = json.loads(blob[key])
+    unknown = sorted(set(blob["model_config"]) - {f.name for f in fields(ModelConfig)})
+    if unknown:
+        made_by = blob["state"].get("hakisa_version", "an unknown version")
+        raise CheckpointError(f"{p} describes its network with {', '.join(unknown)}, which this hakisa ({__version__}) "
+                              f"does not know; it was made by hakisa {made_by}. Use that version, or train a new "
+                              "checkpoint.")
     return blob

@@ -97,6 +97,11 @@ def test_checkpoints_of_other_profiles_and_unsafe_pickles_are_refused(tmp_path, 
         with pytest.raises(CheckpointError, match="could run code|corrupt"):
             load_checkpoint(f)
     assert not marker.exists()
+    blob = torch.load(out, weights_only=True)  # a network described with a field this version lacks
+    blob["model_config"] = blob["model_config"][:-1] + ', "wings": 2}'
+    torch.save(blob, tmp_path / "newer.pt")
+    with pytest.raises(CheckpointError, match="with wings, which this hakisa .* does not know"):
+        load_checkpoint(tmp_path / "newer.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="corrupt or not a torch file"):
         load_checkpoint(tmp_path / "junk.pt")

@@ -21,10 +21,10 @@ def _fmt_status(stats) -> str:
 
 def cmd_record(args: argparse.Namespace) -> int:
     from hakisa.codec import ActionCodec
-    from hakisa.dataset import DatasetWriter, check_output_path
-    from hakisa.inputlog import InputTracker
+    from hakisa.data.dataset import DatasetWriter, check_output_path
+    from hakisa.record.inputlog import InputTracker
     from hakisa.profile import load_profile
-    from hakisa.recorder import Recorder, summarize_grab_ms
+    from hakisa.record.recorder import Recorder, summarize_grab_ms
 
     profile = load_profile(args.profile)
     check_output_path(args.out, args.force)
@@ -89,7 +89,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from hakisa.inspect import format_summary, summarize, summary_json
+    from hakisa.data.inspect import format_summary, summarize, summary_json
 
     status = 0
     for path in args.files:
@@ -106,7 +106,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from hakisa.replay import write_replay
+    from hakisa.data.replay import write_replay
 
     n = write_replay(args.file, args.out, episode=args.episode, max_steps=args.max_steps, width=args.width,
                      force=args.force)
@@ -116,7 +116,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_study(args: argparse.Namespace) -> int:
     from hakisa.profile import load_profile
-    from hakisa.study import StudyConfig, format_confusion, study
+    from hakisa.learn.study import StudyConfig, format_confusion, study
 
     profile = load_profile(args.profile)
     paths = _data_paths(args.data)
@@ -140,7 +140,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 def _checkpoint_out(args: argparse.Namespace) -> Path:
     """--out of study / consolidate, checked against --force and --resume before any work starts."""
-    from hakisa.checkpoint import CheckpointError
+    from hakisa.learn.checkpoint import CheckpointError
 
     out = Path(args.out)
     if out.exists() and not (args.force or args.resume):
@@ -165,7 +165,7 @@ def _data_paths(patterns: list[str]) -> list[str]:
 
 
 def _consolidate_config(args: argparse.Namespace):
-    from hakisa.consolidate import ConsolidateConfig
+    from hakisa.learn.consolidate import ConsolidateConfig
 
     return ConsolidateConfig(steps=args.updates, batch_size=args.batch_size, lr=args.lr, gamma=args.gamma,
                              n_step=args.n_step, target_every=args.target_every, tau=args.tau,
@@ -176,7 +176,7 @@ def _consolidate_config(args: argparse.Namespace):
 
 
 def cmd_consolidate(args: argparse.Namespace) -> int:
-    from hakisa.consolidate import consolidate, format_histogram
+    from hakisa.learn.consolidate import consolidate, format_histogram
     from hakisa.profile import load_profile
 
     profile = load_profile(args.profile)
@@ -187,7 +187,7 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
     m = res.metrics
     print(f"after {res.step} updates: TD error {m['td_error']:.4f}, Q of greedy action mean {m['mean_q']:.3f} max "
           f"{m['max_q']:.3f}, agreement with human steps {m['agree_human']:.3f}, with agent steps {m['agree_agent']:.3f}")
-    from hakisa.training import build_codec
+    from hakisa.learn.training import build_codec
 
     print("greedy choices on the evaluation sample:\n" + format_histogram(m["histogram"], build_codec(profile, paths)))
     print(f"{m['updates_per_s']:.1f} updates/s, {m['samples_per_s']:.0f} samples/s\nwrote {out}, {out}.metrics.jsonl, "
@@ -197,7 +197,7 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from hakisa.profile import load_profile
-    from hakisa.train import TrainConfig, train
+    from hakisa.learn.train import TrainConfig, train
 
     profile = load_profile(args.profile)
     cfg = TrainConfig(rounds=args.rounds, explore_steps=args.explore_steps, epsilon=args.epsilon,
@@ -219,7 +219,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _agent_profile(args: argparse.Namespace, blob: dict):
     """The profile to play with: --profile if given (must match the checkpoint), else the bundled profile
     of the same name and hash, else the checkpoint's own copy of the profile text."""
-    from hakisa.checkpoint import CheckpointError
+    from hakisa.learn.checkpoint import CheckpointError
     from hakisa.profile import BUNDLED_PROFILES, load_profile, parse_profile
 
     if args.profile:
@@ -240,9 +240,9 @@ def _agent_profile(args: argparse.Namespace, blob: dict):
 
 def _run_agent(args: argparse.Namespace, command: str) -> int:
     """play and explore: the agent loop on the profile's window (or a bundled game in memory)."""
-    from hakisa.checkpoint import load_checkpoint
-    from hakisa.loop import Schedule
-    from hakisa.session import SessionSpec, episode_line, run_agent, summary
+    from hakisa.learn.checkpoint import load_checkpoint
+    from hakisa.act.loop import Schedule
+    from hakisa.act.session import SessionSpec, episode_line, run_agent, summary
 
     blob = load_checkpoint(args.checkpoint)
     profile = _agent_profile(args, blob)
@@ -285,7 +285,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
 def cmd_regions(args: argparse.Namespace) -> int:
     from hakisa.profile import load_profile
-    from hakisa.regions import (annotate, describe, glyphs_toml, learn_glyphs, load_screenshot, region_fraction,
+    from hakisa.screen.regions import (annotate, describe, glyphs_toml, learn_glyphs, load_screenshot, region_fraction,
                                 save_image)
 
     profile = load_profile(args.profile)

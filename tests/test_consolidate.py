@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from hakisa.checkpoint import CheckpointError, load_checkpoint
+from hakisa.learn.checkpoint import CheckpointError, load_checkpoint
 from hakisa.codec import KEY, NOOP, ActionCodec
-from hakisa.consolidate import ConsolidateConfig, Consolidator, consolidate
-from hakisa.data import HUMAN
-from hakisa.dataset import ACTORS, DatasetWriter, Observation
+from hakisa.learn.consolidate import ConsolidateConfig, Consolidator, consolidate
+from hakisa.data.transitions import HUMAN
+from hakisa.data.dataset import ACTORS, DatasetWriter, Observation
 from hakisa.errors import DatasetError
-from hakisa.learn import HeadMasks, greedy, joint_q
+from hakisa.learn.losses import HeadMasks, greedy, joint_q
 from hakisa.profile import parse_profile
 
 from conftest import profile_text
@@ -77,7 +77,7 @@ def test_recovers_the_best_actions_where_the_demonstrator_was_wrong(tmp_path, sy
     res = consolidate(PROFILE, synthetic, tmp_path / "c.pt", ConsolidateConfig(steps=600, target_every=100, **TINY),
                       progress=False, log=lambda m: None)
     blob = load_checkpoint(tmp_path / "c.pt", PROFILE)
-    from hakisa.agent import Agent
+    from hakisa.act.agent import Agent
 
     model = Agent.from_checkpoint(blob).model
     assert greedy_in(model, 0) == (KEY, LEFT)  # the demonstrator was right here
@@ -156,7 +156,7 @@ def test_lineage_resume_and_bad_input(tmp_path, synthetic):
         Consolidator(other, [foreign], cfg, parent=str(first), log=lambda m: None)
     with pytest.raises(CheckpointError, match="not an unfinished consolidate"):
         study_like = tmp_path / "s.pt"
-        from hakisa.study import StudyConfig, study
+        from hakisa.learn.study import StudyConfig, study
 
         study(PROFILE, synthetic[:1], study_like, StudyConfig(steps=2, batch_size=4, eval_every=2, stack=1,
                                                               channels=(8, 16), hidden=32, threads=1),

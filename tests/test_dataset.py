@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from hakisa.codec import ActionCodec
-from hakisa.dataset import DatasetReader, DatasetWriter, Observation, held_mask, mask_names
+from hakisa.data.dataset import DatasetReader, DatasetWriter, Observation, held_mask, mask_names
 from hakisa.errors import DatasetError, OutputError
 from hakisa.profile import parse_profile
 

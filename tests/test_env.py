@@ -16,11 +16,11 @@ import gymnasium as gym  # noqa: E402
 from gymnasium.utils.env_checker import check_env  # noqa: E402
 
 from hakisa.codec import KEY  # noqa: E402
-from hakisa.env import HakisaEnv, StopRequested, make_env  # noqa: E402
+from hakisa.act.env import HakisaEnv, StopRequested, make_env  # noqa: E402
 from hakisa.games import make_game  # noqa: E402
 from hakisa.games.source import GameActuator, HeadlessFrameSource  # noqa: E402
 from hakisa.profile import load_profile  # noqa: E402
-from hakisa.recorder import VirtualClock  # noqa: E402
+from hakisa.record.recorder import VirtualClock  # noqa: E402
 
 DODGE = load_profile("dodge")
 

@@ -1,5 +1,5 @@
-from hakisa.dataset import mask_names
-from hakisa.inputlog import BUTTON_DOWN, KEY_DOWN, KEY_UP, InputTracker
+from hakisa.data.dataset import mask_names
+from hakisa.record.inputlog import BUTTON_DOWN, KEY_DOWN, KEY_UP, InputTracker
 
 
 def test_holds_come_from_press_release_pairs_not_autorepeat():

@@ -68,7 +68,7 @@ def test_demo_quick_end_to_end_on_real_windows(xserver, tmp_path):
     turned into a clip. A token-sized run: it proves the wiring, not the learning."""
     import subprocess
 
-    from hakisa.dataset import DatasetReader
+    from hakisa.data.dataset import DatasetReader
 
     out = tmp_path / "demo"
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "demo.py"), "--quick", "--seconds", "6",

@@ -26,8 +26,8 @@ def dodge_checkpoint(tmp_path_factory):
     from hakisa.games.policy import make_policy
     from hakisa.games.source import PolicyPlayer, record_headless
     from hakisa.profile import load_profile
-    from hakisa.recorder import VirtualClock
-    from hakisa.study import StudyConfig, study
+    from hakisa.record.recorder import VirtualClock
+    from hakisa.learn.study import StudyConfig, study
 
     d = tmp_path_factory.mktemp("ckpt")
     profile = load_profile("dodge")
@@ -72,7 +72,7 @@ def test_rules_read_the_score_and_lives_the_game_logs(game_window):
     """The profile's screen rules agree with the game's own log on >= 99% of ticks (demonstrator playing)."""
     from hakisa.live.capture import ScreenGrabber
     from hakisa.profile import load_profile
-    from hakisa.rules import RuleEngine
+    from hakisa.screen.rules import RuleEngine
 
     profile = load_profile("dodge")
     g = game_window("dodge", title="hakisa: dodge", seed=4)
@@ -136,7 +136,7 @@ def test_kill_switch_stops_within_200ms_with_nothing_held(game_window, dodge_che
             p.kill()
     assert held_after == [] and released_in < 0.2, f"still held after {released_in:.3f} s: {held_after}"
     assert p.returncode == 0 and "kill switch (f12)" in out and buttons_down() == 0
-    from hakisa.dataset import DatasetReader
+    from hakisa.data.dataset import DatasetReader
 
     with DatasetReader(tmp_path / "p.h5") as r:  # the recording was closed cleanly
         assert sum(r.info(n).n_steps for n in r.episode_names()) > 0
@@ -172,7 +172,7 @@ def test_play_errors_other_profile_closed_window(game_window, dodge_checkpoint, 
     g.stop()  # the game window closes mid-run
     out, _ = p.communicate(timeout=20)
     assert p.returncode == 0 and "the game window closed" in out and keys_down() == []
-    from hakisa.dataset import DatasetReader
+    from hakisa.data.dataset import DatasetReader
 
     with DatasetReader(tmp_path / "closed.h5") as r:
         infos = [r.info(n) for n in r.episode_names()]

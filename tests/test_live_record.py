@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from hakisa.codec import KEY, LEFT_CLICK, ActionCodec
-from hakisa.dataset import DatasetReader, mask_names
-from hakisa.inputlog import BUTTON_DOWN, KEY_DOWN
+from hakisa.data.dataset import DatasetReader, mask_names
+from hakisa.record.inputlog import BUTTON_DOWN, KEY_DOWN
 from hakisa.keys import key_index
 from hakisa.profile import parse_profile
 

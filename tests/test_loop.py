@@ -13,17 +13,17 @@ import pytest
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from hakisa.agent import Agent  # noqa: E402
+from hakisa.act.agent import Agent  # noqa: E402
 from hakisa.codec import ActionCodec  # noqa: E402
-from hakisa.dataset import ACTORS, DatasetReader, DatasetWriter  # noqa: E402
+from hakisa.data.dataset import ACTORS, DatasetReader, DatasetWriter  # noqa: E402
 from hakisa.errors import ProfileError  # noqa: E402
 from hakisa.games import make_game  # noqa: E402
 from hakisa.games.source import GameActuator, HeadlessFrameSource  # noqa: E402
-from hakisa.loop import AgentLoop, AgentPolicy, Schedule  # noqa: E402
-from hakisa.model import ModelConfig, QNetwork  # noqa: E402
+from hakisa.act.loop import AgentLoop, AgentPolicy, Schedule  # noqa: E402
+from hakisa.learn.model import ModelConfig, QNetwork  # noqa: E402
 from hakisa.profile import load_profile, parse_profile  # noqa: E402
-from hakisa.recorder import VirtualClock  # noqa: E402
-from hakisa.rules import RuleEngine  # noqa: E402
+from hakisa.record.recorder import VirtualClock  # noqa: E402
+from hakisa.screen.rules import RuleEngine  # noqa: E402
 
 DODGE = load_profile("dodge")
 
@@ -106,7 +106,7 @@ def test_nothing_is_sent_while_another_window_has_focus(tmp_path):
 
 def test_stop_from_another_thread_ends_at_once_and_releases_keys(tmp_path):
     loop, act, writer, game = make_loop(tmp_path, record=False, tick_hz=None)
-    loop.clock = __import__("hakisa.recorder", fromlist=["RealClock"]).RealClock()
+    loop.clock = __import__("hakisa.record.recorder", fromlist=["RealClock"]).RealClock()
     timer = threading.Timer(0.5, loop.stop, args=("kill switch (f12)",))
     timer.start()
     t0 = time.monotonic()

@@ -5,11 +5,11 @@ import os
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 from hakisa.codec import KEY, ActionCodec
-from hakisa.dataset import DatasetReader
+from hakisa.data.dataset import DatasetReader
 from hakisa.games import GameInput, make_game
 from hakisa.games.policy import DemoPolicy
 from hakisa.games.source import PolicyPlayer, record_headless
-from hakisa.inspect import summarize
+from hakisa.data.inspect import summarize
 from hakisa.profile import parse_profile
 
 from conftest import profile_text
@@ -59,7 +59,7 @@ def test_human_input_is_labelled_with_the_held_chord(tmp_path):
     codec = ActionCodec(profile.actions, game.size)
     with DatasetReader(path) as r:
         ep = r.load("ep_000000", frames=False)
-    from hakisa.dataset import mask_names
+    from hakisa.data.dataset import mask_names
 
     keys = ep["command_type"] == KEY
     assert keys.mean() > 0.3  # the demonstrator holds keys most of the time

@@ -9,20 +9,20 @@ import torch
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from hakisa.agent import Agent
-from hakisa.checkpoint import CheckpointError, load_checkpoint
+from hakisa.act.agent import Agent
+from hakisa.learn.checkpoint import CheckpointError, load_checkpoint
 from hakisa.codec import ActionCodec
-from hakisa.data import Transitions, load_transitions
-from hakisa.dataset import DatasetWriter
+from hakisa.data.transitions import Transitions, load_transitions
+from hakisa.data.dataset import DatasetWriter
 from hakisa.errors import DatasetError, DeviceError
 from hakisa.games import make_game
 from hakisa.games.policy import DemoPolicy
 from hakisa.games.source import PolicyPlayer, record_headless
-from hakisa.learn import HeadMasks, greedy, margin_loss
+from hakisa.learn.losses import HeadMasks, greedy, margin_loss
 from hakisa.profile import parse_profile
-from hakisa.recorder import VirtualClock
-from hakisa.study import StudyConfig, imitated_steps, study
-from hakisa.training import pick_device
+from hakisa.record.recorder import VirtualClock
+from hakisa.learn.study import StudyConfig, imitated_steps, study
+from hakisa.learn.training import pick_device
 
 from conftest import profile_text
 

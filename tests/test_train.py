@@ -11,12 +11,12 @@ import pytest
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from hakisa.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
-from hakisa.consolidate import ConsolidateConfig, Consolidator  # noqa: E402
-from hakisa.dataset import DatasetReader  # noqa: E402
+from hakisa.learn.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
+from hakisa.learn.consolidate import ConsolidateConfig, Consolidator  # noqa: E402
+from hakisa.data.dataset import DatasetReader  # noqa: E402
 from hakisa.profile import load_profile, parse_profile  # noqa: E402
-from hakisa.study import StudyConfig, study  # noqa: E402
-from hakisa.train import TrainConfig, train  # noqa: E402
+from hakisa.learn.study import StudyConfig, study  # noqa: E402
+from hakisa.learn.train import TrainConfig, train  # noqa: E402
 
 from conftest import ROOT, hakisa_cmd  # noqa: E402
 

@@ -25,14 +25,14 @@ from xsession import game_with_demonstrator, virtual_display  # noqa: E402
 def run(profile, seconds: float, tick: bool, record: str | None):
     import torch
 
-    from hakisa.agent import Agent
+    from hakisa.act.agent import Agent
     from hakisa.codec import ActionCodec
-    from hakisa.dataset import DatasetWriter
+    from hakisa.data.dataset import DatasetWriter
     from hakisa.live.inject import LiveActuator
     from hakisa.live.sources import WindowFrameSource, apply_region
     from hakisa.live.x11 import find_window
-    from hakisa.loop import AgentLoop, AgentPolicy
-    from hakisa.model import ModelConfig, QNetwork
+    from hakisa.act.loop import AgentLoop, AgentPolicy
+    from hakisa.learn.model import ModelConfig, QNetwork
 
     torch.set_num_threads(1)
     win = find_window(profile.window, timeout=10)

@@ -30,8 +30,8 @@ def main() -> int:
     import torch
 
     from bench_study import synthetic
-    from hakisa.consolidate import ConsolidateConfig, Consolidator
-    from hakisa.dataset import DatasetReader
+    from hakisa.learn.consolidate import ConsolidateConfig, Consolidator
+    from hakisa.data.dataset import DatasetReader
     from hakisa.profile import parse_profile
 
     rows = []

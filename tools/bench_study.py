@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 def synthetic(path: Path, steps: int = 6000, actor: int = 1) -> None:
     """Random-looking 84x84 frames scrolling sideways, random key actions, written by ``actor``."""
     from hakisa.codec import ActionCodec
-    from hakisa.dataset import DatasetWriter, Observation
+    from hakisa.data.dataset import DatasetWriter, Observation
     from hakisa.profile import load_profile
 
     profile = load_profile("dodge")
@@ -45,7 +45,7 @@ def synthetic(path: Path, steps: int = 6000, actor: int = 1) -> None:
 def device_name(name: str) -> str:
     import torch
 
-    from hakisa.training import pick_device
+    from hakisa.learn.training import pick_device
 
     dev = pick_device(name)
     return torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
@@ -61,10 +61,10 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
-    from hakisa.data import load_transitions
-    from hakisa.dataset import DatasetReader
+    from hakisa.data.transitions import load_transitions
+    from hakisa.data.dataset import DatasetReader
     from hakisa.profile import parse_profile
-    from hakisa.study import StudyConfig, study
+    from hakisa.learn.study import StudyConfig, study
 
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data

@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 
 from hakisa.games import GameInput, make_game  # noqa: E402
 from hakisa.games.policy import DemoPolicy  # noqa: E402
-from hakisa.study import run_up_to_losses  # noqa: E402  (the rule `hakisa study --forget-before-loss` uses)
+from hakisa.learn.study import run_up_to_losses  # noqa: E402  (the rule `hakisa study --forget-before-loss` uses)
 
 SIZE = (640, 360)
 CHORDS = [frozenset(), frozenset({"left"}), frozenset({"right"}), frozenset({"space"}),

@@ -27,7 +27,7 @@ def play_agent(game_name: str, blob: dict, episodes: int, seed: int, size=(640, 
     """Episodes of the checkpoint's greedy agent acting at the profile's tick rate on rendered pixels."""
     import torch
 
-    from hakisa.agent import Agent
+    from hakisa.act.agent import Agent
     from hakisa.preprocess import preprocess_frame
     from hakisa.profile import parse_profile
 
@@ -71,7 +71,7 @@ def main() -> int:
     ap.add_argument("--episodes", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1000, help="first game seed (episodes use seed, seed+1, ...)")
     args = ap.parse_args()
-    from hakisa.checkpoint import load_checkpoint
+    from hakisa.learn.checkpoint import load_checkpoint
 
     rows = []
     for label, fn in [("random", lambda: play_policy(args.game, "random", args.episodes, args.seed)),

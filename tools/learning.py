@@ -94,7 +94,7 @@ def evaluate(game: str, player: str, episodes: int, seed: int, max_minutes: floa
     if player in ("random", "demonstrator"):
         scores = play_policy(game, "demo" if player == "demonstrator" else player, episodes, seed, max_frames=frames)
     else:
-        from hakisa.checkpoint import load_checkpoint
+        from hakisa.learn.checkpoint import load_checkpoint
 
         scores = play_agent(game, load_checkpoint(player), episodes, seed, max_frames=frames)
     scores = [float(v) for v in scores]
@@ -110,7 +110,7 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
 
     ``human_data``: datasets recorded elsewhere (the demo's real-window recording) studied along with the
     headless demonstrations. Every phase whose output exists is reused, so a run can be continued."""
-    from hakisa.dataset import DatasetReader
+    from hakisa.data.dataset import DatasetReader
 
     workdir.mkdir(parents=True, exist_ok=True)
     cache = workdir / "scores.json"

@@ -27,7 +27,7 @@ def record_demo(game_name: str, out: str, minutes: float, seed: int = 0, policy:
     from hakisa.games.policy import make_policy
     from hakisa.games.source import PolicyPlayer, record_headless
     from hakisa.profile import load_profile
-    from hakisa.recorder import VirtualClock
+    from hakisa.record.recorder import VirtualClock
 
     profile = load_profile(profile or game_name)
     game = make_game(game_name, seed=seed, size=size)

@@ -67,12 +67,12 @@ def record_headless(game: Game, profile, out, seconds: float, player_factory, fr
     """Record a headless game with the real record loop (labels, episodes, dataset format).
 
     ``player_factory(tracker)`` returns the per-frame input function (e.g. a :class:`PolicyPlayer`).
-    With a :class:`~hakisa.recorder.VirtualClock` it runs as fast as the game does. Returns the stats.
+    With a :class:`~hakisa.record.recorder.VirtualClock` it runs as fast as the game does. Returns the stats.
     """
     from hakisa.codec import ActionCodec
-    from hakisa.dataset import DatasetWriter
-    from hakisa.inputlog import InputTracker
-    from hakisa.recorder import Recorder
+    from hakisa.data.dataset import DatasetWriter
+    from hakisa.record.inputlog import InputTracker
+    from hakisa.record.recorder import Recorder
 
     codec = ActionCodec(profile.actions, game.size)
     writer = DatasetWriter(out, profile, codec, force=force)

@@ -7,7 +7,7 @@ from typing import Callable
 
 from pynput import keyboard, mouse
 
-from hakisa.inputlog import InputTracker
+from hakisa.record.inputlog import InputTracker
 from hakisa.keys import name_from_keysym, normalize_key
 
 

@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hakisa.checkpoint import CheckpointError, load_checkpoint
+from hakisa.learn.checkpoint import CheckpointError, load_checkpoint
 from hakisa.codec import COMMANDS, NOOP
-from hakisa.data import Transitions, load_transitions
-from hakisa.learn import HeadMasks, double_dqn_target, greedy, joint_q, margin_loss, td_loss
-from hakisa.model import QNetwork, count_parameters
+from hakisa.data.transitions import Transitions, load_transitions
+from hakisa.learn.losses import HeadMasks, double_dqn_target, greedy, joint_q, margin_loss, td_loss
+from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
-from hakisa.training import (MetricsFile, actions_of, build_codec, config_dict, dataset_lineage, model_config,
+from hakisa.learn.training import (MetricsFile, actions_of, build_codec, config_dict, dataset_lineage, model_config,
                              new_optimizer, pick_device, plot_curves, random_shift, save_run, set_up_torch,
                              tensorboard)
 

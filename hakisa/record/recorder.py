@@ -5,7 +5,7 @@ record``) and on a headless game in tests:
 
 * a :class:`FrameSource` gives the captured area's screen rectangle, whether the
   game still lives and has focus, and grabs frames;
-* an :class:`~hakisa.inputlog.InputTracker` is fed by listeners and snapshotted
+* an :class:`~hakisa.record.inputlog.InputTracker` is fed by listeners and snapshotted
   once per tick.
 
 The grab thread keeps a monotonic tick schedule (tick k is due at t0 + k/rate);
@@ -28,11 +28,11 @@ from typing import Protocol
 import numpy as np
 
 from hakisa.codec import ActionCodec
-from hakisa.dataset import ACTORS, DatasetWriter, Observation
-from hakisa.inputlog import InputTracker, TickSnapshot
+from hakisa.data.dataset import ACTORS, DatasetWriter, Observation
+from hakisa.record.inputlog import InputTracker, TickSnapshot
 from hakisa.preprocess import preprocess_frame
 from hakisa.profile import Profile
-from hakisa.rules import RuleEngine
+from hakisa.screen.rules import RuleEngine
 
 HUMAN = ACTORS.index("human")
 

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hakisa.checkpoint import CheckpointError, load_checkpoint
-from hakisa.consolidate import ConsolidateConfig, consolidate
+from hakisa.learn.checkpoint import CheckpointError, load_checkpoint
+from hakisa.learn.consolidate import ConsolidateConfig, consolidate
 from hakisa.errors import HakisaError
-from hakisa.loop import Schedule
+from hakisa.act.loop import Schedule
 from hakisa.profile import Profile
-from hakisa.session import SessionSpec, episode_line, run_agent
+from hakisa.act.session import SessionSpec, episode_line, run_agent
 
 
 @dataclass

@@ -12,17 +12,17 @@ import numpy as np
 import torch
 
 from hakisa import __version__
-from hakisa.checkpoint import CheckpointError, save_checkpoint
+from hakisa.learn.checkpoint import CheckpointError, save_checkpoint
 from hakisa.codec import ActionCodec
-from hakisa.data import Transitions
+from hakisa.data.transitions import Transitions
 from hakisa.errors import DeviceError
-from hakisa.model import ModelConfig, QNetwork
+from hakisa.learn.model import ModelConfig, QNetwork
 from hakisa.profile import Profile
 
 
 def build_codec(profile: Profile, data: list[str]) -> ActionCodec:
     """The codec of the data's captured area (every dataset of a run has the same profile)."""
-    from hakisa.dataset import DatasetReader
+    from hakisa.data.dataset import DatasetReader
 
     with DatasetReader(data[0]) as r:
         return ActionCodec(profile.actions, tuple(r.codec_info["capture_size"]))
@@ -101,7 +101,7 @@ def file_digest(path: str | Path, limit: int = 1 << 20) -> str:
 
 
 def dataset_lineage(paths: list[str]) -> list[dict]:
-    from hakisa.dataset import DatasetReader
+    from hakisa.data.dataset import DatasetReader
 
     out = []
     for p in paths:

@@ -4,7 +4,7 @@ One thread acts, at the profile's tick rate (or as fast as it can with ``tick_hz
 thread writes the dataset, so HDF5 never delays an action.  Written against small interfaces so the
 same loop drives a real window (``hakisa.live``) and a headless game (tests, benchmarks):
 
-* a FrameSource (see :mod:`hakisa.recorder`) gives the captured area, focus, and frames;
+* a FrameSource (see :mod:`hakisa.record.recorder`) gives the captured area, focus, and frames;
 * an :class:`Actuator` holds keys, moves and clicks inside the captured area, and releases everything.
 
 Safety: input is sent only while the game window has focus (checked every tick, just before
@@ -25,11 +25,11 @@ from typing import Callable, Protocol
 import numpy as np
 
 from hakisa.codec import Action, ActionCodec, Command
-from hakisa.dataset import ACTORS, DatasetWriter, Observation, held_mask
+from hakisa.data.dataset import ACTORS, DatasetWriter, Observation, held_mask
 from hakisa.preprocess import preprocess_frame
 from hakisa.profile import Profile
-from hakisa.recorder import Clock, FrameSource, RealClock
-from hakisa.rules import RuleEngine
+from hakisa.record.recorder import Clock, FrameSource, RealClock
+from hakisa.screen.rules import RuleEngine
 
 WARM_AHEAD_S = 0.006  # warm-up pass of the network this long before a tick
 SPIN_S = 0.003  # busy-wait the last part of the wait for a tick
@@ -91,7 +91,7 @@ def press_reset(profile: Profile, actuator: Actuator, rect: tuple[int, int, int,
 
 
 class AgentPolicy:
-    """An :class:`~hakisa.agent.Agent` with an exploration schedule."""
+    """An :class:`~hakisa.act.agent.Agent` with an exploration schedule."""
 
     def __init__(self, agent, schedule: Schedule | None = None, seed: int = 0):
         self.agent, self.schedule = agent, schedule or Schedule()

@@ -14,7 +14,7 @@ import numpy as np
 
 from hakisa.errors import HakisaError
 from hakisa.profile import Profile
-from hakisa.rules import RuleEngine, bitmap_to_text, equal_split, glyph_bitmap, split_glyphs, text_to_bitmap, trim
+from hakisa.screen.rules import RuleEngine, bitmap_to_text, equal_split, glyph_bitmap, split_glyphs, text_to_bitmap, trim
 
 _PALETTE = [(255, 200, 0), (0, 220, 255), (255, 90, 200), (120, 255, 120), (255, 140, 60), (180, 140, 255)]
 

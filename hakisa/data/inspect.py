@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hakisa.codec import COMMANDS
-from hakisa.dataset import ACTORS, DatasetReader
+from hakisa.data.dataset import ACTORS, DatasetReader
 
 
 @dataclass

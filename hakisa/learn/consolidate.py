@@ -29,13 +29,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hakisa.checkpoint import CheckpointError, load_checkpoint
+from hakisa.learn.checkpoint import CheckpointError, load_checkpoint
 from hakisa.codec import COMMANDS
-from hakisa.data import HUMAN, load_transitions
-from hakisa.learn import HeadMasks, cql_penalty, double_dqn_target, greedy, joint_q, margin_loss, td_loss
-from hakisa.model import QNetwork, count_parameters
+from hakisa.data.transitions import HUMAN, load_transitions
+from hakisa.learn.losses import HeadMasks, cql_penalty, double_dqn_target, greedy, joint_q, margin_loss, td_loss
+from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
-from hakisa.training import (MetricsFile, actions_of, build_codec, check_model_fits, config_dict, dataset_lineage,
+from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_model_fits, config_dict, dataset_lineage,
                              file_digest, model_config, new_optimizer, plot_curves, random_shift, save_run,
                              set_up_torch, tensorboard)
 

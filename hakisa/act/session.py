@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from hakisa.loop import EpisodeResult, LoopStats, Schedule
+from hakisa.act.loop import EpisodeResult, LoopStats, Schedule
 from hakisa.profile import Profile
 
 
@@ -41,10 +41,10 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
     crash never leaves a half-written file under the real name."""
     import torch
 
-    from hakisa.agent import Agent
+    from hakisa.act.agent import Agent
     from hakisa.codec import ActionCodec
-    from hakisa.dataset import DatasetWriter, check_output_path
-    from hakisa.loop import AgentLoop, AgentPolicy
+    from hakisa.data.dataset import DatasetWriter, check_output_path
+    from hakisa.act.loop import AgentLoop, AgentPolicy
 
     if spec.out:
         check_output_path(spec.out, spec.force)
@@ -58,7 +58,7 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         from hakisa.games import make_game
         from hakisa.games.source import GameActuator, HeadlessFrameSource
-        from hakisa.recorder import VirtualClock
+        from hakisa.record.recorder import VirtualClock
 
         game = make_game(spec.headless, seed=spec.seed, size=spec.size)
         area = (0, 0, *game.size)

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from hakisa.codec import Action, ActionCodec
-from hakisa.data import stack_frames
-from hakisa.learn import HeadMasks, greedy, joint_q
-from hakisa.model import ModelConfig, QNetwork
+from hakisa.data.transitions import stack_frames
+from hakisa.learn.losses import HeadMasks, greedy, joint_q
+from hakisa.learn.model import ModelConfig, QNetwork
 
 
 class Agent:
@@ -25,7 +25,7 @@ class Agent:
 
     @classmethod
     def from_checkpoint(cls, blob: dict) -> "Agent":
-        """Build from :func:`hakisa.checkpoint.load_checkpoint` output."""
+        """Build from :func:`hakisa.learn.checkpoint.load_checkpoint` output."""
         from hakisa.profile import parse_profile
 
         cfg = ModelConfig.from_dict(blob["model_config"])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hakisa.dataset import ACTORS, DatasetReader
+from hakisa.data.dataset import ACTORS, DatasetReader
 from hakisa.errors import DatasetError
 from hakisa.profile import Profile
 

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from hakisa.codec import TickInput
-from hakisa.dataset import BUTTONS, EVENT_KINDS, held_mask
+from hakisa.data.dataset import BUTTONS, EVENT_KINDS, held_mask
 from hakisa.keys import key_index
 
 KEY_DOWN, KEY_UP, MOVE, BUTTON_DOWN, BUTTON_UP, SCROLL = (EVENT_KINDS.index(k) for k in EVENT_KINDS)

@@ -13,7 +13,7 @@ import torch
 
 from hakisa import __version__
 from hakisa.errors import HakisaError
-from hakisa.model import ModelConfig
+from hakisa.learn.model import ModelConfig
 from hakisa.profile import Profile
 
 CHECKPOINT_FORMAT = "hakisa-checkpoint"

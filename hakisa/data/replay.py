@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from hakisa.codec import LEFT_CLICK, MOUSE_COMMANDS, RIGHT_CLICK, ActionCodec
-from hakisa.dataset import ACTORS, DatasetReader, mask_names
+from hakisa.data.dataset import ACTORS, DatasetReader, mask_names
 from hakisa.errors import DatasetError, OutputError
 from hakisa.profile import parse_profile
 

@@ -32,11 +32,11 @@ from gymnasium import spaces
 
 from hakisa.codec import Action, ActionCodec
 from hakisa.errors import HakisaError
-from hakisa.loop import ApmCap, Actuator, press_reset
+from hakisa.act.loop import ApmCap, Actuator, press_reset
 from hakisa.preprocess import preprocess_frame
 from hakisa.profile import Profile, load_profile
-from hakisa.recorder import Clock, FrameSource, RealClock
-from hakisa.rules import RuleEngine
+from hakisa.record.recorder import Clock, FrameSource, RealClock
+from hakisa.screen.rules import RuleEngine
 
 
 class StopRequested(HakisaError):
@@ -263,7 +263,7 @@ def make_env(profile: str | Profile = "dodge", *, headless: str | None = None, s
     if headless is not None:
         from hakisa.games import make_game
         from hakisa.games.source import GameActuator, HeadlessFrameSource
-        from hakisa.recorder import VirtualClock
+        from hakisa.record.recorder import VirtualClock
 
         game = make_game(headless, seed=seed, size=size)
         act = GameActuator()
@@ -295,4 +295,4 @@ def make_env(profile: str | Profile = "dodge", *, headless: str | None = None, s
 
 
 if "hakisa/Window-v0" not in gym.registry:
-    gym.register("hakisa/Window-v0", entry_point="hakisa.env:make_env", disable_env_checker=True)
+    gym.register("hakisa/Window-v0", entry_point="hakisa.act.env:make_env", disable_env_checker=True)

@@ -1,0 +1,1 @@
+"""The agent, the play/explore loop, the gymnasium Env and agent sessions."""

@@ -1,0 +1,1 @@
+"""The dataset format, transitions for training, inspect and replay."""

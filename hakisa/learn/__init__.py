@@ -1,0 +1,1 @@
+"""The Q-network, its losses, study, consolidate, train and checkpoints."""

@@ -1,0 +1,1 @@
+"""Recording a person's play: the record loop and the input tracker."""

@@ -1,0 +1,1 @@
+"""Reading the screen: reward/done rules and the region tools."""

@@ -123,7 +123,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     out = _checkpoint_out(args)
     cfg = StudyConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, margin=args.margin,
                       n_step=args.n_step, td_weight=args.td_weight, stack=args.stack, balance=args.balance,
-                      augment=args.augment, keyframe=args.keyframe, forget_before_loss=args.forget_before_loss,
+                      augment=args.augment, keyframe=args.keyframe, keyframe_by=args.keyframe_by, select=args.select,
+                      boost_noop=args.boost_noop, forget_before_loss=args.forget_before_loss,
                       loss_reward=args.loss_reward, eval_every=args.eval_every, seed=args.seed,
                       threads=args.threads, device=args.device)
     res = study(profile, paths, out, cfg, resume=str(out) if args.resume else None,
@@ -368,10 +369,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--td-weight", type=float, default=1.0, help="weight of the TD term (default 1)")
     s.add_argument("--stack", type=int, default=4, help="frames per network input (default 4)")
     s.add_argument("--keyframe", type=float, default=4.0,
-                   help="extra loss weight on ticks where the human changed action (default 4; 0 = off)")
+                   help="extra loss weight on keyframes, the ticks that say why to act (default 4; 0 = off)")
+    s.add_argument("--keyframe-by", choices=["change", "surprise"], default="change",
+                   help="change: ticks where the human's action changed; surprise: 1 - P(action | previous "
+                        "action), how poorly the action history alone predicts it (default change)")
+    s.add_argument("--select", choices=["joint", "heads"], default="joint",
+                   help="greedy action: joint = the best joint value of the three heads (no-op weighed against "
+                        "the best chord); heads = command head first, then the others (default joint)")
     s.add_argument("--augment", type=int, default=4, help="random shift augmentation in pixels; 0 = off (default 4)")
     s.add_argument("--balance", type=float, default=0.5,
                    help="exponent of inverse-frequency weights on command_type; 0 turns balancing off (default 0.5)")
+    s.add_argument("--boost-noop", action="store_true",
+                   help="let balancing weigh no-op above the other commands (off: no-op, often a dominated action, "
+                        "never weighs more than the lightest other command)")
     s.add_argument("--forget-before-loss", type=float, default=2.0, metavar="SECONDS",
                    help="do not imitate the human's actions in the SECONDS before each loss (a life lost): "
                         "blunders are what not to copy; they still train the TD term (default 2; 0 = off)")

@@ -51,7 +51,7 @@ def test_summary_over_seeds_and_play_output_parsing():
             [Row("random", [10, 10]), Row("demonstrator", [100, 100]), Row("study", [90, 90], 0.3)]]
     text = summary_table("dodge", runs)
     study_line = next(line for line in text.splitlines() if line.startswith("study"))
-    # seeds' means 60 and 90: mean 75, std 15, 75% of the demonstrator
+    # seeds' means 60 and 90: mean 75, standard error 21.2 / sqrt(2) = 15, 75% of the demonstrator
     assert study_line.split()[1:4] == ["75.0", "15.0", "75%"]
     out = ("episode   1: terminated steps    812     40.6 s  reward    12.00  score      340  random   0.0%  "
            "feedback 0\nsomething else score 7\nepisode   2: truncated  steps     10      0.5 s  reward     0.00  "
@@ -85,3 +85,41 @@ def test_demo_quick_end_to_end_on_real_windows(xserver, tmp_path):
     for player in ("random", "demonstrator", "study", "round 1", "round 1, window"):
         assert f"\n{player} " in report, player
     assert "episode   1:" in r.stdout  # the agent's window episode, as `hakisa play` printed it
+
+
+def test_evaluation_episodes_are_disjoint_from_training_seeds_and_batching_changes_nothing(tmp_path):
+    """Agents are scored on game seeds no recording or exploration may use, in lockstep batches that give the
+    same episodes as one game at a time; the behaviour summary counts commands and what ended lives."""
+    import torch
+
+    from eval_agent import EVAL_SEED_BASE, behaviour, check_training_seed, play_agent, play_policy
+    from hakisa.codec import ActionCodec
+    from hakisa.learn.model import QNetwork
+    from hakisa.learn.training import model_config, save_run
+    from hakisa.profile import load_profile
+
+    assert check_training_seed(3) == 3
+    with pytest.raises(SystemExit, match="reserved"):
+        check_training_seed(EVAL_SEED_BASE)
+    with pytest.raises(SystemExit, match="reserved"):
+        run_pipeline("dodge", tmp_path, Recipe(rounds=1), seed=EVAL_SEED_BASE - 500)  # round 1 explores seed + 1000
+
+    torch.manual_seed(0)
+    profile = load_profile("dodge")
+    codec = ActionCodec(profile.actions, (640, 360))
+    mcfg = model_config(profile, codec, 2, (8, 8, 8), 16)
+    out = tmp_path / "tiny.pt"
+    save_run(out, QNetwork(mcfg), None, mcfg, codec, profile, {"config": {"select": "joint"}})
+    from hakisa.learn.checkpoint import load_checkpoint
+
+    blob = load_checkpoint(out, profile)
+    one = play_agent("dodge", blob, 3, max_frames=600, batch=1)
+    together = play_agent("dodge", blob, 3, max_frames=600, batch=3)
+    assert one.scores == together.scores and one.seconds == together.seconds
+    assert sum(one.commands.values()) == sum(round(s * profile.capture.tick_hz) for s in one.seconds)
+    demo = play_policy("dodge", "demo", 3, max_frames=3600)
+    over = sum(1 for s in demo.seconds if s < 60)  # ended before the 60 s cap: a game over, all 3 lives lost
+    assert sum(demo.losses.values()) >= 3 * over
+    assert set(demo.losses) <= {"hit by an invader", "hit by a rock", "an invader landed"}
+    line = behaviour(one)
+    assert "s/episode" in line and "commands:" in line

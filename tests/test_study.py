@@ -21,7 +21,7 @@ from hakisa.games.source import PolicyPlayer, record_headless
 from hakisa.learn.losses import HeadMasks, greedy, margin_loss
 from hakisa.profile import parse_profile
 from hakisa.record.recorder import VirtualClock
-from hakisa.learn.study import StudyConfig, imitated_steps, study
+from hakisa.learn.study import StudyConfig, command_weights, imitated_steps, keyframe_scores, study
 from hakisa.learn.training import pick_device
 
 from conftest import profile_text
@@ -134,6 +134,45 @@ def test_margin_loss_is_zero_only_when_the_demonstrated_action_leads_by_the_marg
     loss = margin_loss((qc, q1, q2), acts, masks, margin=0.8)
     assert torch.allclose(loss, torch.tensor([[0.0, 0.3, 0.0]]))  # action_2 does not apply to keys
     assert greedy((qc, q1, q2), masks).tolist() == [[1, 2, 0]]
+
+
+def test_joint_selection_weighs_no_op_against_the_best_chord_not_the_command_head_alone():
+    masks = HeadMasks(ActionCodec(PROFILE.actions, (320, 180)))
+    qc = torch.tensor([[1.0, 0.8, -5.0, -5.0, -5.0]])  # the command head alone prefers no-op
+    q1 = torch.tensor([[0.0, 0.0, 3.0, 0.0, 0.0]])  # ...but chord 2 is worth far more: (0.8 + 3) / 2 > 1
+    q2 = torch.tensor([[0.0]])
+    assert greedy((qc, q1, q2), masks, joint=False).tolist() == [[0, 0, 0]]
+    assert greedy((qc, q1, q2), masks, joint=True).tolist() == [[1, 2, 0]]
+    q1[0, 2] = 1.1  # (0.8 + 1.1) / 2 < 1: no-op is the better joint action now
+    assert greedy((qc, q1, q2), masks).tolist() == [[0, 0, 0]]
+
+
+def test_balancing_never_boosts_no_op_above_the_other_commands():
+    # no-op 20%, key 80%: inverse-frequency weights would make no-op weigh 2x a key tick
+    cmd = np.array([0] * 20 + [1] * 80)
+    w, p = command_weights(cmd, 5, balance=0.5)
+    assert p[:2].tolist() == [0.2, 0.8] and w[0] == pytest.approx(w[1]) and (p * w).sum() == pytest.approx(1)
+    w, _ = command_weights(cmd, 5, balance=0.5, boost_noop=True)
+    assert w[0] == pytest.approx(2 * w[1])
+    # a rare click is still boosted, and a frequent no-op is left as it is
+    cmd = np.array([0] * 60 + [2] * 35 + [3] * 5)
+    w, p = command_weights(cmd, 5, balance=0.5)
+    assert w[3] > w[2] and w[0] <= w[2] and (p * w).sum() == pytest.approx(1)
+
+
+def test_keyframes_by_change_and_by_surprise_under_the_action_history():
+    # episode 0 alternates 0/1 every step (the history predicts each change); episode 1 holds 0, then changes
+    # once to a command that never followed 0 before
+    T = steps([0] * 8 + [1] * 8, [0] * 16)
+    T.command[:] = [0, 1] * 4 + [0] * 7 + [2]
+    change = keyframe_scores(T, np.arange(16), "change")
+    assert change.tolist() == [1] + [1] * 7 + [1] + [0] * 6 + [1]  # episode starts count as changes
+    surprise = keyframe_scores(T, np.arange(16), "surprise")
+    assert ((0 <= surprise) & (surprise <= 1)).all()
+    assert surprise[15] > surprise[3]  # the one unexpected change weighs more than a habitual one
+    assert surprise[15] > surprise[12]  # ...and more than holding on where holding is usual
+    with pytest.raises(ValueError, match="keyframe_by"):
+        keyframe_scores(T, np.arange(16), "often")
 
 
 def test_n_step_returns_stop_at_terminations_and_bootstrap_truncations():

@@ -4,7 +4,7 @@
 For each game and seed: record the scripted demonstrator headless (the real record loop on a virtual
 clock), `hakisa study`, then K rounds of `hakisa train` (explore on the headless game -> consolidate),
 scoring a random player, the demonstrator, the studied agent and every round's agent over the same
-evaluation episodes. Prints mean +- std over seeds per phase, with the hours of demonstration and of
+evaluation episodes (game seeds never used in training). Prints mean +- standard error over seeds per phase, with the hours of demonstration and of
 exploration each used, and writes BENCH.json and BENCH.png (the learning curve) into --out.
 
     .venv/bin/python tools/bench_learning.py --games dodge clicker --seeds 3 --episodes 10 --out runs/bench
@@ -23,32 +23,51 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from learning import ROOT, Recipe, Row, format_table, play_window, plot_learning, run_pipeline
+from learning import ROOT, Recipe, Row, format_table, play_window, plot_learning, run_pipeline, seed_stats
 
 import numpy as np
 
+from hakisa.games import GAMES
+
 
 def summary_table(game: str, runs: list[list[Row]]) -> str:
-    """Mean +- std over seeds of each phase's mean score (episodes pooled inside a seed)."""
+    """Mean +- standard error over seeds of each phase's mean score (episodes pooled inside a seed), then how
+    each phase played (all seeds' episodes together)."""
+    from eval_agent import Episodes, behaviour
+
     players = [r.player for r in runs[0]]
     demo = np.mean([next(r for r in rows if r.player == "demonstrator").mean for rows in runs])
-    lines = [f"{game}: {len(runs)} seed(s) x {len(runs[0][0].scores)} episodes",
-             f"{'player':<14} {'mean':>8} {'+- seeds':>9} {'% of demo':>10} {'demo h':>7} {'explore h':>10} "
+    lines = [f"{game}: {len(runs)} seed(s) x {len(runs[0][0].scores)} episodes (evaluation seeds never trained on)",
+             f"{'player':<14} {'mean':>8} {'+- SE':>7} {'% of demo':>10} {'demo h':>7} {'explore h':>10} "
              f"{'phase min':>10}"]
+    plays = []
     for p in players:
         rs = [next(r for r in rows if r.player == p) for rows in runs]
-        m = np.array([r.mean for r in rs])
-        lines.append(f"{p:<14} {m.mean():>8.1f} {m.std():>9.1f} {100 * m.mean() / demo:>9.0f}% "
+        m, se = seed_stats([r.mean for r in rs])
+        if len(rs) == 1:
+            se = rs[0].se  # one seed: the error over its episodes
+        lines.append(f"{p:<14} {m:>8.1f} {se:>7.1f} {100 * m / demo:>9.0f}% "
                      f"{rs[0].demo_hours:>7.2f} {rs[0].explore_hours:>10.2f} "
                      f"{np.mean([r.seconds for r in rs]) / 60:>10.1f}")
-    return "\n".join(lines)
+        pooled = [Episodes.from_dict(r.play) for r in rs if r.play]
+        if pooled:
+            e = pooled[0]
+            for more in pooled[1:]:
+                e.scores += more.scores
+                e.seconds += more.seconds
+                e.losses.update(more.losses)
+                e.commands.update(more.commands)
+                e.chords.update(more.chords)
+            plays.append(f"  {p:<12} {behaviour(e)}")
+    return "\n".join(lines + plays)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     d = Recipe()
-    ap.add_argument("--games", nargs="+", default=["dodge", "clicker"], choices=["dodge", "clicker"])
+    ap.add_argument("--games", nargs="+", default=sorted(GAMES), choices=sorted(GAMES),
+                    help="bundled games to run (default: all)")
     ap.add_argument("--seeds", type=int, default=3, help="independent runs per game (default 3)")
     ap.add_argument("--episodes", type=int, default=d.episodes, help=f"evaluation episodes per phase ({d.episodes})")
     ap.add_argument("--demo-minutes", type=float, default=d.demo_minutes,
@@ -75,7 +94,7 @@ def main() -> int:
         series[game] = []
         for seed in range(args.seeds):
             print(f"\n=== {game}, seed {seed} ===", flush=True)
-            rows = run_pipeline(game, out / f"{game}-seed{seed}", recipe, seed=seed, eval_seed=1000 + 100 * seed)
+            rows = run_pipeline(game, out / f"{game}-seed{seed}", recipe, seed=seed)
             print(format_table(rows, f"{game} seed {seed}"), flush=True)
             series[game].append(rows)
     window = {}
@@ -93,8 +112,8 @@ def main() -> int:
             w = window[game]
             headless = runs[0][-1]
             print(f"real window (Xvfb, `hakisa play`): {w['checkpoint']} scored {np.mean(w['scores']):.1f} "
-                  f"+- {np.std(w['scores']):.1f} over {len(w['scores'])} episodes; headless, seed 0: "
-                  f"{headless.mean:.1f} +- {headless.std:.1f}")
+                  f"+- {np.std(w['scores']):.1f} (std) over {len(w['scores'])} episodes; headless, seed 0: "
+                  f"{headless.mean:.1f} +- {headless.std:.1f} (std)")
     plot_learning(series, out / "BENCH.png", "hakisa: score by phase (greedy agent, headless evaluation)")
     (out / "BENCH.json").write_text(json.dumps({"recipe": asdict(recipe), "window": window,
                                                  "runs": {g: [[asdict(r) for r in rows] for rows in runs]

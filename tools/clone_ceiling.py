@@ -132,7 +132,7 @@ def main() -> int:
     ap.add_argument("--forget", type=float, default=2.0, help="seconds before each life lost left out (2)")
     ap.add_argument("--hz", type=int, default=20, choices=(10, 20, 30, 60), help="tick rate (20, as the profile)")
     ap.add_argument("--updates", type=int, default=6000)
-    ap.add_argument("--seed", type=int, default=1000, help="first evaluation game seed (1000)")
+    ap.add_argument("--seed", type=int, default=None, help="first evaluation game seed (eval_agent's, 1,000,000)")
     args = ap.parse_args()
     if args.minutes <= 0 or args.episodes < 1:
         ap.error("--minutes must be > 0 and --episodes >= 1")
@@ -140,13 +140,16 @@ def main() -> int:
 
     torch.set_num_threads(2)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from eval_agent import play_policy
+    from eval_agent import EVAL_SEED_BASE, play_policy
+
+    if args.seed is None:
+        args.seed = EVAL_SEED_BASE
 
     per_tick = 60 // args.hz
     t0 = time.time()
     data = record(args.minutes, 0, per_tick)
     held = record(max(2.0, args.minutes / 6), 500, per_tick)
-    demo = play_policy("dodge", "demo", args.episodes, args.seed)
+    demo = play_policy("dodge", "demo", args.episodes, args.seed).scores
     rows = []
     forget_ticks = int(round(args.forget * args.hz))
     for name, keep in (("all steps", np.ones(len(data["y"]), bool)),

@@ -13,7 +13,7 @@
 Prints the results table and writes, in runs/demo-GAME/: results.md, learning.png (score by phase),
 play.h5 and play.mp4 (the agent playing the window), and every dataset and checkpoint.
 
-    .venv/bin/python tools/demo.py [--game dodge|clicker] [--long]
+    .venv/bin/python tools/demo.py [--game GAME] [--long]
 """
 
 from __future__ import annotations
@@ -25,13 +25,15 @@ from pathlib import Path
 from learning import ROOT, Recipe, Row, format_table, hakisa, play_window, plot_learning, rel, run_pipeline
 from xsession import game_with_demonstrator, virtual_display
 
+from hakisa.games import GAMES
+
 SIZE = "640x360"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--game", default="dodge", choices=["dodge", "clicker"])
+    ap.add_argument("--game", default="dodge", choices=sorted(GAMES), help="bundled game (default dodge)")
     ap.add_argument("--seconds", type=float, default=90.0,
                     help="seconds of real-window play to record (default 90)")
     ap.add_argument("--long", action="store_true",

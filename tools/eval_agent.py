@@ -1,76 +1,173 @@
 #!/usr/bin/env python3
 """Score agents on a bundled game, headless (same pixels as the window, stepped synchronously).
 
-Compares a checkpoint's greedy agent with the scripted demonstrator and a random player:
+Compares checkpoints' greedy agents with the scripted demonstrator and a random player over the same
+evaluation episodes, and prints mean +- standard error with how each played (action shares, episode
+length, what ended its lives, from the game's own log):
 
-    .venv/bin/python tools/eval_agent.py dodge --checkpoint checkpoints/dodge-study.pt --episodes 10
+    .venv/bin/python tools/eval_agent.py dodge --checkpoint checkpoints/dodge-study.pt --episodes 50
+
+Evaluation episodes use game seeds from EVAL_SEED_BASE (1,000,000) up; recording and exploration use
+seeds below it (tools/make_demo_data.py and the learning pipeline refuse others), so no evaluation
+episode was ever seen in training. Agents play many episodes at once, one network pass per tick for all.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import numpy as np  # noqa: E402
 
-from hakisa.games import GameInput, make_game  # noqa: E402
+from hakisa.games import GAMES, GameInput, make_game  # noqa: E402
 from hakisa.games.policy import make_policy  # noqa: E402
 
+EVAL_SEED_BASE = 1_000_000  # game seeds >= this are for evaluation only
 
-def play_agent(game_name: str, blob: dict, episodes: int, seed: int, size=(640, 360),
-               max_frames: int = 18000) -> list[int]:
-    """Episodes of the checkpoint's greedy agent acting at the profile's tick rate on rendered pixels."""
+
+def check_training_seed(seed: int) -> int:
+    """``seed`` if it may be used to record or explore (below EVAL_SEED_BASE), else SystemExit."""
+    if not 0 <= seed < EVAL_SEED_BASE:
+        raise SystemExit(f"game seed {seed} is reserved: seeds from {EVAL_SEED_BASE:,} up are evaluation episodes, "
+                         f"never used for recording or exploring; use 0..{EVAL_SEED_BASE - 1}")
+    return seed
+
+
+@dataclass
+class Episodes:
+    """What a player did over the evaluation episodes."""
+
+    scores: list[float]
+    seconds: list[float]  # game time of each episode
+    losses: Counter = field(default_factory=Counter)  # what ended lives (the game's log) -> count
+    commands: Counter = field(default_factory=Counter)  # command_type -> ticks (agents only)
+    chords: Counter = field(default_factory=Counter)  # chord or "mouse" -> ticks (agents only)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.scores)) if self.scores else math.nan
+
+    @property
+    def se(self) -> float:
+        """Standard error of the mean over episodes."""
+        n = len(self.scores)
+        return float(np.std(self.scores, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+
+    def to_dict(self) -> dict:
+        return {"scores": self.scores, "seconds": self.seconds, "losses": dict(self.losses),
+                "commands": dict(self.commands), "chords": dict(self.chords)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Episodes":
+        return cls(list(d["scores"]), list(d["seconds"]), Counter(d.get("losses", {})),
+                   Counter(d.get("commands", {})), Counter(d.get("chords", {})))
+
+
+def _finish(game, out: Episodes) -> None:
+    out.scores.append(float(game.score))
+    out.seconds.append(game.episode_frame / 60.0)
+    out.losses.update(getattr(game, "losses", []))
+
+
+def play_agent(game_name: str, blob: dict, episodes: int, seed: int = EVAL_SEED_BASE, size=(640, 360),
+               max_frames: int = 18000, batch: int = 25) -> Episodes:
+    """The checkpoint's greedy agent on ``episodes`` games (seeds ``seed``, ``seed`` + 1, ...), ``batch`` at a
+    time in lockstep, acting at the profile's tick rate on rendered pixels."""
     import torch
 
     from hakisa.act.agent import Agent
+    from hakisa.codec import COMMANDS, Action, ActionCodec
+    from hakisa.data.transitions import stack_frames
+    from hakisa.learn.losses import greedy
     from hakisa.preprocess import preprocess_frame
     from hakisa.profile import parse_profile
 
     torch.set_num_threads(1)
     profile = parse_profile(blob["profile_toml"])
     agent = Agent.from_checkpoint(blob)
-    agent.codec = type(agent.codec)(profile.actions, size)  # mouse cells in this window's pixels
+    codec = ActionCodec(profile.actions, size)  # mouse cells in this window's pixels
     cap = profile.capture
     per_tick = max(1, round(60 / cap.tick_hz))
-    scores = []
-    for ep in range(episodes):
-        game = make_game(game_name, seed=seed + ep, size=size)
-        agent.reset()
-        while not game.game_over and game.episode_frame < max_frames:
-            frame = preprocess_frame(game.render(), cap.frame_width, cap.frame_height, cap.color, "rgb")
-            action, _, _ = agent.act(frame)
-            cmd = agent.codec.decode(action)
-            clicks = ((cmd.click, *cmd.mouse),) if cmd.click else ()
-            for i in range(per_tick):
-                game.step(GameInput(cmd.held, cmd.mouse, clicks if i == 0 else ()))
-        scores.append(game.score)
-    return scores
+    S = agent.stack
+    out = Episodes([], [])
+    for start in range(0, episodes, batch):
+        games = [make_game(game_name, seed=seed + i, size=size) for i in range(start, min(start + batch, episodes))]
+        stacks: np.ndarray | None = None
+        live = np.ones(len(games), bool)
+        while live.any():
+            idx = np.flatnonzero(live)
+            frames = np.stack([preprocess_frame(games[j].render(), cap.frame_width, cap.frame_height, cap.color,
+                                                "rgb") for j in idx])
+            if stacks is None:
+                stacks = np.repeat(frames[:, None], S, axis=1)
+            else:
+                stacks[idx] = np.concatenate([stacks[idx, 1:], frames[:, None]], axis=1)
+            with torch.inference_mode():
+                acts = greedy(agent.model(torch.from_numpy(stack_frames(stacks[idx]))), agent.masks, agent.joint)
+            for j, a in zip(idx, acts.tolist()):
+                action = Action(*a)
+                cmd = codec.decode(action)
+                out.commands[COMMANDS[action.command_type]] += 1
+                out.chords["+".join(sorted(cmd.held)) or ("mouse" if cmd.mouse is not None else "-")] += 1
+                clicks = ((cmd.click, *cmd.mouse),) if cmd.click else ()
+                g = games[j]
+                for i in range(per_tick):
+                    g.step(GameInput(cmd.held, cmd.mouse, clicks if i == 0 else ()))
+                if g.game_over or g.episode_frame >= max_frames:
+                    live[j] = False
+        for g in games:  # in episode order, whichever ended first
+            _finish(g, out)
+    return out
 
 
-def play_policy(game_name: str, kind: str, episodes: int, seed: int, size=(640, 360),
-                max_frames: int = 18000) -> list[int]:
-    scores = []
+def play_policy(game_name: str, kind: str, episodes: int, seed: int = EVAL_SEED_BASE, size=(640, 360),
+                max_frames: int = 18000) -> Episodes:
+    """A scripted player ("demo" or "random") on the same episodes as :func:`play_agent`."""
+    out = Episodes([], [])
     for ep in range(episodes):
         game = make_game(game_name, seed=seed + ep, size=size)
         policy = make_policy(kind, game_name, seed=seed + ep)
         while not game.game_over and game.episode_frame < max_frames:
             game.step(policy.act(game.state()))
-        scores.append(game.score)
-    return scores
+        _finish(game, out)
+    return out
+
+
+def behaviour(e: Episodes, top: int = 3) -> str:
+    """One line: episode length, the most common commands and chords, and what ended lives."""
+    def shares(c: Counter) -> str:
+        n = sum(c.values())
+        return ", ".join(f"{k} {100 * v / n:.0f}%" for k, v in c.most_common(top)) if n else "-"
+    parts = [f"{np.mean(e.seconds):.0f} s/episode"]
+    if e.commands:
+        parts += [f"commands: {shares(e.commands)}", f"held: {shares(e.chords)}"]
+    if e.losses:
+        parts.append(f"lives lost: {shares(e.losses)}")
+    return "; ".join(parts)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("game", choices=["dodge", "clicker"])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("game", choices=sorted(GAMES))
     ap.add_argument("--checkpoint", action="append", default=[], help="checkpoint(s) to score")
-    ap.add_argument("--episodes", type=int, default=10)
-    ap.add_argument("--seed", type=int, default=1000, help="first game seed (episodes use seed, seed+1, ...)")
+    ap.add_argument("--episodes", type=int, default=50, help="evaluation episodes (default 50)")
+    ap.add_argument("--seed", type=int, default=EVAL_SEED_BASE,
+                    help=f"first game seed (default {EVAL_SEED_BASE:,}; episodes use seed, seed+1, ...)")
     args = ap.parse_args()
+    if args.episodes < 2:
+        ap.error(f"--episodes must be at least 2 (a standard error needs two), not {args.episodes}")
+    if args.seed < EVAL_SEED_BASE:
+        print(f"warning: seed {args.seed} is below {EVAL_SEED_BASE:,}; these episodes may have been recorded or "
+              "explored", file=sys.stderr)
     from hakisa.learn.checkpoint import load_checkpoint
 
     rows = []
@@ -79,13 +176,17 @@ def main() -> int:
                       (os.path.basename(c), (lambda c=c: play_agent(args.game, load_checkpoint(c), args.episodes,
                                                                    args.seed))) for c in args.checkpoint]:
         t0 = time.perf_counter()
-        s = np.asarray(fn(), dtype=float)
-        rows.append((label, s.mean(), s.std(), s.min(), s.max(), time.perf_counter() - t0))
-    demo = rows[1][1]
+        e = fn()
+        rows.append((label, e, time.perf_counter() - t0))
+    demo = rows[1][1].mean
     print(f"\n{args.game}, headless, {args.episodes} episodes (seeds {args.seed}..{args.seed + args.episodes - 1})")
-    print(f"{'player':<28} {'mean':>8} {'std':>8} {'min':>6} {'max':>6} {'% of demo':>10} {'seconds':>8}")
-    for label, m, sd, lo, hi, dt in rows:
-        print(f"{label:<28} {m:>8.1f} {sd:>8.1f} {lo:>6.0f} {hi:>6.0f} {100 * m / demo:>9.0f}% {dt:>8.1f}")
+    print(f"{'player':<28} {'mean':>8} {'+- SE':>7} {'min':>6} {'max':>6} {'% of demo':>10} {'seconds':>8}")
+    for label, e, dt in rows:
+        print(f"{label:<28} {e.mean:>8.1f} {e.se:>7.1f} {min(e.scores):>6.0f} {max(e.scores):>6.0f} "
+              f"{100 * e.mean / demo:>9.0f}% {dt:>8.1f}")
+    print()
+    for label, e, _ in rows:
+        print(f"{label:<28} {behaviour(e)}")
     return 0
 
 

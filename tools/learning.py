@@ -51,7 +51,7 @@ class Recipe:
     rounds: int = 3
     explore_steps: int = 6000  # agent steps per round (5 minutes of play at 20 Hz)
     updates: int = 2000  # consolidate updates per round
-    episodes: int = 10  # evaluation episodes per phase
+    episodes: int = 50  # evaluation episodes per phase (game seeds from EVAL_SEED_BASE, never trained on)
     max_minutes: float = 5.0  # an evaluation episode is cut off after this much game time
 
 
@@ -65,6 +65,7 @@ class Row:
     explore_hours: float = 0.0  # hours of its own play it learnt from
     seconds: float = 0.0  # wall-clock seconds of the phase that produced it: its learning, then its scoring
     extra: dict = field(default_factory=dict)
+    play: dict = field(default_factory=dict)  # how it played: eval_agent.Episodes.to_dict()
 
     @property
     def mean(self) -> float:
@@ -74,51 +75,64 @@ class Row:
     def std(self) -> float:
         return float(np.std(self.scores)) if self.scores else math.nan
 
+    @property
+    def se(self) -> float:
+        """Standard error of the mean over this row's episodes."""
+        n = len(self.scores)
+        return float(np.std(self.scores, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
 
-def evaluate(game: str, player: str, episodes: int, seed: int, max_minutes: float,
-             cache: Path | None = None) -> list[float]:
-    """Scores of ``player`` ("random", "demonstrator" or a checkpoint path) on the headless game.
 
-    With ``cache`` (a JSON file), scores already computed for the same player, checkpoint file and
+def evaluate(game: str, player: str, episodes: int, max_minutes: float, cache: Path | None = None):
+    """How ``player`` ("random", "demonstrator" or a checkpoint path) plays the evaluation episodes of the
+    headless game (game seeds from eval_agent.EVAL_SEED_BASE: the same episodes for every player, phase and
+    training seed, none of them ever recorded or explored). Returns an eval_agent.Episodes.
+
+    With ``cache`` (a JSON file), results already computed for the same player, checkpoint file and
     episodes are reused, so a repeated run does not play them again."""
-    key = f"{game}|{player}|{episodes}|{seed}|{max_minutes}"
+    from eval_agent import EVAL_SEED_BASE, Episodes, play_agent, play_policy
+
+    key = f"{game}|{player}|{episodes}|{EVAL_SEED_BASE}|{max_minutes}"
     if player not in ("random", "demonstrator"):
         st = Path(player).stat()
         key += f"|{st.st_size}|{st.st_mtime_ns}"
     known = json.loads(cache.read_text()) if cache is not None and cache.exists() else {}
-    if key in known:
-        return known[key]
-    from eval_agent import play_agent, play_policy
-
+    if isinstance(known.get(key), dict):
+        return Episodes.from_dict(known[key])
     frames = int(max_minutes * 3600)
     if player in ("random", "demonstrator"):
-        scores = play_policy(game, "demo" if player == "demonstrator" else player, episodes, seed, max_frames=frames)
+        played = play_policy(game, "demo" if player == "demonstrator" else player, episodes, max_frames=frames)
     else:
         from hakisa.learn.checkpoint import load_checkpoint
 
-        scores = play_agent(game, load_checkpoint(player), episodes, seed, max_frames=frames)
-    scores = [float(v) for v in scores]
+        played = play_agent(game, load_checkpoint(player), episodes, max_frames=frames)
     if cache is not None:
-        known[key] = scores
+        known[key] = played.to_dict()
         cache.write_text(json.dumps(known, indent=1))
-    return scores
+    return played
 
 
 def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_data: list[Path] = (),
-                 eval_seed: int = 1000, log=print) -> list[Row]:
+                 log=print, study_args: tuple[str, ...] = ()) -> list[Row]:
     """Demonstrations, study and train rounds in ``workdir``, each phase scored; returns the table's rows.
 
     ``human_data``: datasets recorded elsewhere (the demo's real-window recording) studied along with the
-    headless demonstrations. Every phase whose output exists is reused, so a run can be continued."""
+    headless demonstrations. ``study_args``: extra `hakisa study` flags (ablations). Every phase whose output
+    exists is reused, so a run can be continued."""
+    from eval_agent import check_training_seed
+
     from hakisa.data.dataset import DatasetReader
+
+    check_training_seed(seed)
+    check_training_seed(seed + 1000 * recipe.rounds)  # `hakisa train` explores round k on game seed seed + 1000k
 
     workdir.mkdir(parents=True, exist_ok=True)
     cache = workdir / "scores.json"
 
-    def score(player: str) -> list[float]:
-        return evaluate(game, player, recipe.episodes, eval_seed, recipe.max_minutes, cache)
+    def row(player: str, label: str | None = None, **kw) -> Row:
+        e = evaluate(game, player, recipe.episodes, recipe.max_minutes, cache)
+        return Row(label or player, e.scores, play=e.to_dict(), **kw)
 
-    rows = [Row("random", score("random")), Row("demonstrator", score("demonstrator"))]
+    rows = [row("random"), row("demonstrator")]
     demos = [Path(p) for p in human_data]
     if recipe.demo_minutes > 0:
         demo = workdir / "demo.h5"
@@ -143,10 +157,10 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
     t0 = time.perf_counter()
     if not study_ckpt.exists():
         hakisa("study", "--profile", game, "--data", *map(rel, demos), "--out", rel(study_ckpt), "--force",
-               "--steps", str(recipe.study_steps), "--seed", str(seed), "--quiet")
+               "--steps", str(recipe.study_steps), "--seed", str(seed), "--quiet", *study_args)
     else:
         t0 -= earlier.get("study", 0.0)
-    rows.append(Row("study", score(str(study_ckpt)), demo_hours, 0.0, time.perf_counter() - t0))
+    rows.append(row(str(study_ckpt), "study", demo_hours=demo_hours, seconds=time.perf_counter() - t0))
     runs = workdir / "rounds"
     explored = 0.0
     round_hours = recipe.explore_steps / _tick_hz(game) / 3600
@@ -160,10 +174,10 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
                    "--updates", str(recipe.updates), "--headless", game, "--seed", str(seed), "--quiet", quiet=True)
         info = json.loads((runs / "train.json").read_text())["rounds"][k - 1]
         explored += round_hours
-        rows.append(Row(f"round {k}", score(str(ROOT / info["checkpoint"])), demo_hours, explored,
-                        time.perf_counter() - t0,
-                        {"explore_score": info.get("explore", {}).get("score_mean", math.nan)}))
-        log(f"  round {k}: {rows[-1].mean:.1f} +- {rows[-1].std:.1f}")
+        rows.append(row(str(ROOT / info["checkpoint"]), f"round {k}", demo_hours=demo_hours, explore_hours=explored,
+                        seconds=time.perf_counter() - t0,
+                        extra={"explore_score": info.get("explore", {}).get("score_mean", math.nan)}))
+        log(f"  round {k}: {rows[-1].mean:.1f} +- {rows[-1].se:.1f} (SE)")
     (workdir / "results.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
     return rows
 
@@ -214,16 +228,30 @@ def _tick_hz(game: str) -> float:
 
 
 def format_table(rows: list[Row], title: str) -> str:
+    """One run's table: mean +- standard error over the evaluation episodes, then how each player played."""
+    from eval_agent import Episodes, behaviour
+
     demo = next((r.mean for r in rows if r.player == "demonstrator"), math.nan)
-    lines = [title, f"{'player':<18} {'mean':>8} {'std':>8} {'% of demo':>10} {'demo h':>7} {'explore h':>10}"]
+    lines = [title, f"{'player':<18} {'mean':>8} {'+- SE':>7} {'% of demo':>10} {'demo h':>7} {'explore h':>10}"]
     for r in rows:
-        lines.append(f"{r.player:<18} {r.mean:>8.1f} {r.std:>8.1f} {100 * r.mean / demo:>9.0f}% "
+        lines.append(f"{r.player:<18} {r.mean:>8.1f} {r.se:>7.1f} {100 * r.mean / demo:>9.0f}% "
                      f"{r.demo_hours:>7.2f} {r.explore_hours:>10.2f}")
+    for r in rows:
+        if r.play:
+            lines.append(f"  {r.player:<16} {behaviour(Episodes.from_dict(r.play))}")
     return "\n".join(lines)
 
 
+def seed_stats(values) -> tuple[float, float]:
+    """(mean, standard error) of per-seed values; the SE is NaN for a single seed."""
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+
+
 def plot_learning(series: dict[str, list[list[Row]]], path: Path, title: str) -> None:
-    """Score per phase (study, round 1..K), mean +- std over seeds, with random and the demonstrator as lines.
+    """Score against hours of the agent's own play (study at 0, then each round), mean +- standard error over
+    seeds (over episodes for one seed), with random and the demonstrator as lines; the hours of demonstration
+    are in each panel's title.
 
     ``series``: game -> one row list per seed (all with the same players)."""
     import matplotlib
@@ -231,28 +259,30 @@ def plot_learning(series: dict[str, list[list[Row]]], path: Path, title: str) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(series), figsize=(5.5 * len(series), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(series), figsize=(5.2 * len(series), 3.8), squeeze=False)
     for ax, (game, runs) in zip(axes[0], series.items()):
         players = [r.player for r in runs[0]]
-        means = {p: [next(r for r in rows if r.player == p).mean for rows in runs] for p in players}
+        pick = {p: [next(r for r in rows if r.player == p) for rows in runs] for p in players}
         phases = [p for p in players if p not in ("random", "demonstrator")]
-        x = np.arange(len(phases))
-        m = np.array([np.mean(means[p]) for p in phases])
-        s = np.array([np.std(means[p]) for p in phases])
+        x = np.array([pick[p][0].explore_hours for p in phases])
         if len(runs) > 1:
-            ax.plot(x, m, marker="o", color="tab:blue", label="hakisa (greedy)")
-            ax.fill_between(x, m - s, m + s, color="tab:blue", alpha=0.2, label="+- std over seeds")
-        else:  # one run: the spread over its episodes
-            spread = [next(r for r in runs[0] if r.player == p).std for p in phases]
-            ax.errorbar(x, m, yerr=spread, marker="o", capsize=4, color="tab:blue",
-                        label="hakisa (greedy), +- std over episodes")
+            m, s = np.array([seed_stats([r.mean for r in pick[p]]) for p in phases]).T
+            label = f"hakisa (greedy), +- SE over {len(runs)} seeds"
+        else:
+            m = np.array([pick[p][0].mean for p in phases])
+            s = np.array([pick[p][0].se for p in phases])
+            label = "hakisa (greedy), +- SE over episodes"
+        ax.errorbar(x, m, yerr=s, marker="o", capsize=4, color="tab:blue", label=label)
+        for xi, mi, p in zip(x, m, phases):
+            ax.annotate(p, (xi, mi), textcoords="offset points", xytext=(4, 6), fontsize=7)
         for p, color in (("demonstrator", "tab:green"), ("random", "tab:red")):
-            ax.axhline(np.mean(means[p]), color=color, ls="--", label=p)
-        ax.set_xticks(x, phases)
+            ax.axhline(np.mean([r.mean for r in pick[p]]), color=color, ls="--", label=p)
+        ax.set_xlabel("hours of the agent's own play")
         ax.set_ylabel("score per episode")
-        ax.set_title(f"{game} ({len(runs)} seed{'s' if len(runs) > 1 else ''}, "
-                     f"{len(runs[0][0].scores)} episodes each)")
-        ax.legend(fontsize=8)
+        demo_h = pick[phases[0]][0].demo_hours if phases else 0.0
+        ax.set_title(f"{game}: {demo_h:.2f} h of demonstration, {len(runs)} seed{'s' if len(runs) > 1 else ''} x "
+                     f"{len(runs[0][0].scores)} episodes", fontsize=9)
+        ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -15,7 +15,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+from hakisa.games import GAMES  # noqa: E402
 
 
 def record_demo(game_name: str, out: str, minutes: float, seed: int = 0, policy: str = "demo",
@@ -29,8 +32,10 @@ def record_demo(game_name: str, out: str, minutes: float, seed: int = 0, policy:
     from hakisa.profile import load_profile
     from hakisa.record.recorder import VirtualClock
 
+    from eval_agent import check_training_seed
+
     profile = load_profile(profile or game_name)
-    game = make_game(game_name, seed=seed, size=size)
+    game = make_game(game_name, seed=check_training_seed(seed), size=size)
     clock = VirtualClock()
     per_grab = max(1, round(60 / profile.capture.tick_hz))
     return record_headless(game, profile, out, minutes * 60,
@@ -42,7 +47,7 @@ def main() -> int:
     from hakisa.games.__main__ import parse_size
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("game", choices=["dodge", "clicker"])
+    ap.add_argument("game", choices=sorted(GAMES))
     ap.add_argument("--minutes", type=float, default=10.0, help="minutes of game time (default 10)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)

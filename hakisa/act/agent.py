@@ -16,9 +16,11 @@ from hakisa.learn.model import ModelConfig, QNetwork
 class Agent:
     """Keeps the last ``stack`` frames of an episode and picks the greedy valid action."""
 
-    def __init__(self, model: QNetwork, codec: ActionCodec):
+    def __init__(self, model: QNetwork, codec: ActionCodec, joint: bool = True):
+        """``joint``: greedy over the heads' joint value (see :func:`hakisa.learn.losses.greedy`)."""
         self.model = model.eval()
         self.codec = codec
+        self.joint = joint
         self.masks = HeadMasks(codec)
         self.stack = model.cfg.stack
         self.frames: deque[np.ndarray] = deque(maxlen=self.stack)
@@ -33,7 +35,9 @@ class Agent:
         model.load_state_dict(blob["model"])
         profile = parse_profile(blob["profile_toml"], source="checkpoint profile")
         codec = ActionCodec(profile.actions, tuple(blob["codec"]["capture_size"]))
-        return cls(model, codec)
+        # checkpoints from before joint selection was a setting were trained and scored head by head
+        select = (blob.get("state") or {}).get("config", {}).get("select", "heads")
+        return cls(model, codec, joint=select == "joint")
 
     def reset(self) -> None:
         self.frames.clear()
@@ -65,7 +69,7 @@ class Agent:
         instead (Boltzmann). Heads that do not apply to the chosen command stay 0. The action counts
         as greedy when no head was drawn at random (epsilon) or off its best index (Boltzmann)."""
         qs = self.model(self._input(frame))
-        a = greedy(qs, self.masks)
+        a = greedy(qs, self.masks, self.joint)
         is_greedy = True
         if epsilon > 0 or temperature > 0:
             rng = rng or np.random.default_rng()

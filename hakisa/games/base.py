@@ -127,6 +127,7 @@ class Game(ABC):
         self.rng = np.random.default_rng([self.seed, self.episode])
         self.score = 0
         self.lives = self.max_lives
+        self.losses: list[str] = []  # what ended each life lost this episode, in order (the game's own log)
         self.game_over = False
         self.episode_frame = 0
         self.over_frames = 0
@@ -153,6 +154,11 @@ class Game(ABC):
                 self.lives = 0
                 self.game_over = True
         self._prev_held = inp.held
+
+    def lose_life(self, cause: str) -> None:
+        """Take one life, noting what took it (benchmarks report what ended lives)."""
+        self.lives -= 1
+        self.losses.append(cause)
 
     def _restart_requested(self, inp: GameInput) -> bool:
         if self.controls == "mouse":

@@ -52,6 +52,7 @@ class ConsolidateConfig:
     target_every: int = 1000  # hard copy of the online network into the target every this many updates
     tau: float = 0.0  # > 0: Polyak averaging target <- tau * online + (1 - tau) * target every update instead
     double: bool = True  # double DQN: the online network picks the bootstrap action
+    select: str = "joint"  # greedy action: "joint" (best joint value of the heads) or "heads" (head by head)
     grad_clip: float = 10.0
     reward_scale: float = 1.0  # rewards are multiplied by this...
     reward_clip: float = 0.0  # ...then clipped to +-this (0 = no clipping)
@@ -163,7 +164,7 @@ class Consolidator:
         q_target_next = self.target(xn)
         online_next = self.model(xn) if self.cfg.double else q_target_next
         r, d = torch.from_numpy(self.returns[idx]), torch.from_numpy(self.disc[idx])
-        return double_dqn_target(online_next, q_target_next, r, d, self.masks)
+        return double_dqn_target(online_next, q_target_next, r, d, self.masks, self.cfg.select == "joint")
 
     # ----- learning -----------------------------------------------------------------------------
     def update(self) -> dict[str, float]:
@@ -213,7 +214,7 @@ class Consolidator:
             b = idx[s : s + batch]
             x, xn = self._inputs(b)
             qs = self.model(x)
-            g = greedy(qs, self.masks)
+            g = greedy(qs, self.masks, self.cfg.select == "joint")
             greedy_acts.append(g.numpy())
             q_greedy.append(joint_q(qs, g, self.masks).numpy())
             td_err.append((joint_q(qs, actions_of(T, b), self.masks) - self.targets(b, xn)).abs().numpy())

@@ -35,10 +35,23 @@ def _masked(q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return q.masked_fill(~mask, NEG)
 
 
-def greedy(qs: tuple[torch.Tensor, ...], masks: HeadMasks) -> torch.Tensor:
-    """(B, 3) long: the best valid command, then the best valid action_1 / action_2 for it."""
+def greedy(qs: tuple[torch.Tensor, ...], masks: HeadMasks, joint: bool = True) -> torch.Tensor:
+    """(B, 3) long: the best valid factored action.
+
+    ``joint`` (default): the command whose best joint action scores highest, where a joint action's value
+    is the mean of its applicable heads' Q values (:func:`joint_q`, the quantity the TD target trains), so
+    no-op is weighed against the best chord or the best pointer cell, not against the key head's Q at
+    whatever chord the data happened to take. ``joint=False``: the best command by the command head
+    alone, then the best action_1 / action_2 for it (head by head)."""
     qc, q1, q2 = qs
-    c = _masked(qc, masks.command.expand_as(qc)).argmax(1)
+    if joint:
+        best1 = _masked(q1[:, None, :], masks.a1[None]).max(2).values  # (B, n_command): best action_1 per command
+        best2 = _masked(q2[:, None, :], masks.a2[None]).max(2).values
+        u = masks.uses.float()  # (n_command, 3)
+        value = (qc + best1 * u[:, 1] + best2 * u[:, 2]) / u.sum(1)  # a head that does not apply counts 0
+        c = _masked(value, masks.command.expand_as(qc)).argmax(1)
+    else:
+        c = _masked(qc, masks.command.expand_as(qc)).argmax(1)
     a1 = _masked(q1, masks.a1[c]).argmax(1)
     a2 = _masked(q2, masks.a2[c]).argmax(1)
     usage = masks.usage(c)
@@ -81,9 +94,11 @@ def td_loss(qs: tuple[torch.Tensor, ...], actions: torch.Tensor, target: torch.T
 
 @torch.no_grad()
 def double_dqn_target(online_next: tuple[torch.Tensor, ...], target_next: tuple[torch.Tensor, ...],
-                      returns: torch.Tensor, discount: torch.Tensor, masks: HeadMasks) -> torch.Tensor:
-    """y = R + discount * Q_target(s', argmax_a Q_online(s', a)), with the shared (mean of heads) value."""
-    best = greedy(online_next, masks)
+                      returns: torch.Tensor, discount: torch.Tensor, masks: HeadMasks,
+                      joint: bool = True) -> torch.Tensor:
+    """y = R + discount * Q_target(s', argmax_a Q_online(s', a)), with the shared (mean of heads) value;
+    ``joint``: how the argmax is taken (see :func:`greedy`)."""
+    best = greedy(online_next, masks, joint)
     return returns + discount * joint_q(target_next, best, masks)
 
 

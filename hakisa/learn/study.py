@@ -53,9 +53,13 @@ class StudyConfig:
     stack: int = 4  # frames per input
     channels: tuple[int, ...] = (32, 64, 64)
     hidden: int = 256
-    keyframe: float = 4.0  # extra weight on ticks where the human changed action (0 = off)
+    keyframe: float = 4.0  # extra margin weight on keyframes (0 = off); see keyframe_by
+    keyframe_by: str = "change"  # "change": ticks where the action changed; "surprise": weight by how poorly
+    #                              the action is predicted from the previous action alone (1 - P(a_t | a_t-1))
+    select: str = "joint"  # greedy action: "joint" (best joint value of the heads) or "heads" (head by head)
     augment: int = 4  # random shifts of up to this many pixels per sample (DrQ-style); 0 = off
     balance: float = 0.5  # exponent of inverse-frequency weights on command_type (0 = none)
+    boost_noop: bool = False  # let balancing weigh no-op above the other commands (it is often a dominated action)
     forget_before_loss: float = 2.0  # seconds before each loss whose actions are not imitated (0 = off)
     loss_reward: float = -0.5  # a step whose reward is at or below this is a loss (a life lost)
     holdout: float = 0.15  # share of steps (whole episodes) held out for evaluation
@@ -74,7 +78,7 @@ class StudyResult:
 
 @torch.no_grad()
 def evaluate(model: QNetwork, T: Transitions, idx: np.ndarray, masks: HeadMasks, stack: int,
-             batch: int = 256) -> dict:
+             batch: int = 256, joint: bool = True) -> dict:
     """Held-out agreement with the demonstrator: per head, on active ticks, and a command confusion table."""
     model.eval()
     dev = masks.command.device
@@ -82,7 +86,7 @@ def evaluate(model: QNetwork, T: Transitions, idx: np.ndarray, masks: HeadMasks,
     for s in range(0, len(idx), batch):
         b = idx[s : s + batch]
         qs = model(torch.from_numpy(T.stacked(T.obs[b], T.ep_start[b], stack)).to(dev))
-        preds.append(greedy(qs, masks).cpu().numpy())
+        preds.append(greedy(qs, masks, joint).cpu().numpy())
         acts = actions_of(T, b).to(dev)
         qs_taken.append(joint_q(qs, acts, masks).cpu().numpy())
     model.train()
@@ -127,6 +131,47 @@ def imitated_steps(T: Transitions, seconds: float, loss_reward: float, tick_hz: 
     return np.where(forget, 0.0, 1.0)
 
 
+def command_weights(command: np.ndarray, n_command: int, balance: float,
+                    boost_noop: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(weight per command_type, share per command_type): weights ``share ** -balance`` normalised to a mean of 1
+    over the data, so rare commands are not drowned out. Unless ``boost_noop``, no-op never weighs more than the
+    lightest other command present: in most games standing still is dominated (firing, or moving, is never
+    worse), and boosting it teaches the clone to idle."""
+    freq = np.bincount(command, minlength=n_command).astype(np.float64)
+    p = freq / max(freq.sum(), 1.0)
+    w = np.where(p > 0, np.power(np.maximum(p, 1e-12), -balance), 0.0)
+    others = w[(np.arange(n_command) != NOOP) & (p > 0)]
+    if not boost_noop and len(others) and p[NOOP] > 0:
+        w[NOOP] = min(w[NOOP], others.min())
+    return w / max((p * w).sum(), 1e-12), p
+
+
+def keyframe_scores(T: Transitions, train_idx: np.ndarray, by: str) -> np.ndarray:
+    """(n,) in [0, 1]: how much each step is a keyframe, the ticks that carry the information about *why* to act.
+
+    With a frame stack a network can see what the human was already doing and learn to copy it ("copycat",
+    Wen et al. 2020), which fails the moment it acts alone. ``by="change"``: 1 where the action differs from the
+    previous step's, else 0. ``by="surprise"``: 1 - P(a_t | a_t-1) under a bigram model of the training steps'
+    actions (the previous action alone, no screen), so a change the history predicts (a habitual release)
+    weighs less than one only the screen explains, and holding on where a change was likely weighs more."""
+    joint = (T.command.astype(np.int64) * 100_000 + T.action_1) * 1_000 + T.action_2
+    first = np.r_[True, T.episode[1:] != T.episode[:-1]]
+    prev = np.where(first, -1, np.r_[-1, joint[:-1]])  # -1: no previous action (episode start)
+    if by == "change":
+        return (prev != joint).astype(np.float64)
+    if by != "surprise":
+        raise ValueError(f"keyframe_by must be 'change' or 'surprise', not {by!r}")
+    pairs = np.stack([prev, joint], 1)
+    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    pair_count = np.bincount(inverse[train_idx], minlength=len(uniq)).astype(np.float64)
+    prev_uniq, prev_inverse = np.unique(prev, return_inverse=True)
+    prev_count = np.bincount(prev_inverse.reshape(-1)[train_idx], minlength=len(prev_uniq)).astype(np.float64)
+    # add-one smoothing so pairs seen only in held-out episodes get a finite probability
+    prob = (pair_count[inverse] + 1.0) / (prev_count[prev_inverse.reshape(-1)] + len(uniq))
+    return 1.0 - prob
+
+
 def format_confusion(conf: list[list[int]]) -> str:
     """Text table: rows are the demonstrator's command_type, columns the agent's."""
     names = [n[:10] for n in COMMANDS]
@@ -166,21 +211,14 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     target.load_state_dict(model.state_dict())
     target.eval()
 
-    freq = np.bincount(T.command[train_idx], minlength=codec.n_command).astype(np.float64)
-    p = freq / freq.sum()
-    w = np.where(p > 0, np.power(np.maximum(p, 1e-12), -cfg.balance), 0.0)
-    w /= (p * w).sum()
+    joint = cfg.select == "joint"
+    w, p = command_weights(T.command[train_idx], codec.n_command, cfg.balance, cfg.boost_noop)
     cmd_weight = torch.as_tensor(w, dtype=torch.float32, device=dev)
-    # keyframes: with a frame stack the net can see what the human was already doing and learn to copy
-    # it ("copycat"), which fails the moment it acts alone; ticks where the action changed carry the
-    # information about *why* to act, so they weigh more (Wen et al. 2021, keyframe-focused imitation)
-    prev_same = np.r_[False, (T.episode[1:] == T.episode[:-1]) & (T.command[1:] == T.command[:-1])
-                      & (T.action_1[1:] == T.action_1[:-1]) & (T.action_2[1:] == T.action_2[:-1])]
     imitate = imitated_steps(T, cfg.forget_before_loss, cfg.loss_reward, profile.capture.tick_hz)
     if not imitate[train_idx].any():  # a tiny recording that is all run-up to losses: imitate it anyway
         log(f"study: every training step lies within {cfg.forget_before_loss:g} s of a loss; imitating them all")
         imitate[:] = 1.0
-    sample_weight = (1.0 + cfg.keyframe * (~prev_same)) * imitate
+    sample_weight = (1.0 + cfg.keyframe * keyframe_scores(T, train_idx, cfg.keyframe_by)) * imitate
     sample_weight = torch.as_tensor(sample_weight / sample_weight[train_idx].mean(), dtype=torch.float32, device=dev)
 
     log(f"study: {len(T)} steps from {T.n_episodes} episodes ({len(train_idx)} train, {len(held_idx)} held out), "
@@ -224,7 +262,8 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
             t1 = time.perf_counter()
             with torch.no_grad():
                 q_target_next = target(xn)
-                y = double_dqn_target(model(xn) if cfg.double else q_target_next, q_target_next, r, d, masks)
+                y = double_dqn_target(model(xn) if cfg.double else q_target_next, q_target_next, r, d, masks,
+                                      joint)
             q_now = model(x)
             wb = cmd_weight[acts[:, 0]] * sample_weight[torch.from_numpy(b).to(dev)]
             lm = (margin_loss(q_now, acts, masks, cfg.margin).sum(1) * wb).mean()
@@ -248,7 +287,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
                     torch.cuda.synchronize(dev)
                 total_time = time.perf_counter() - seg_t0  # wall time of these updates, evaluation not counted
                 mean_loss, mean_margin, mean_td = (sums / n_run).tolist()
-                ev = evaluate(model, T, held_idx, masks, cfg.stack)
+                ev = evaluate(model, T, held_idx, masks, cfg.stack, joint=joint)
                 last = {"step": step, "loss": mean_loss, "margin_loss": mean_margin, "td_loss": mean_td,
                         "samples_per_s": n_run * cfg.batch_size / total_time, "read_share": data_time / total_time,
                         **ev}

@@ -9,7 +9,7 @@ import torch
 
 from hakisa.codec import Action, ActionCodec
 from hakisa.data.transitions import stack_frames
-from hakisa.learn.losses import HeadMasks, greedy, joint_q
+from hakisa.learn.losses import HeadMasks, command_values, greedy, joint_q
 from hakisa.learn.model import ModelConfig, QNetwork
 
 
@@ -75,7 +75,8 @@ class Agent:
             rng = rng or np.random.default_rng()
             c = int(a[0, 0])
             valid_c = self.masks.command.numpy()
-            c, drawn = self._pick(qs[0][0].numpy(), valid_c, c, epsilon, temperature, rng)
+            values = command_values(qs, self.masks, self.joint)[0].numpy()  # what Boltzmann samples commands by
+            c, drawn = self._pick(values, valid_c, c, epsilon, temperature, rng)
             picks = [c]
             for head, table in ((1, self.masks.a1), (2, self.masks.a2)):
                 valid = table[c].numpy()

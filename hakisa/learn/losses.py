@@ -35,23 +35,27 @@ def _masked(q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return q.masked_fill(~mask, NEG)
 
 
-def greedy(qs: tuple[torch.Tensor, ...], masks: HeadMasks, joint: bool = True) -> torch.Tensor:
-    """(B, 3) long: the best valid factored action.
+def command_values(qs: tuple[torch.Tensor, ...], masks: HeadMasks, joint: bool = True) -> torch.Tensor:
+    """(B, n_command): what each command is worth, invalid commands at -1e9.
 
-    ``joint`` (default): the command whose best joint action scores highest, where a joint action's value
-    is the mean of its applicable heads' Q values (:func:`joint_q`, the quantity the TD target trains), so
-    no-op is weighed against the best chord or the best pointer cell, not against the key head's Q at
-    whatever chord the data happened to take. ``joint=False``: the best command by the command head
-    alone, then the best action_1 / action_2 for it (head by head)."""
+    ``joint``: the value of the command's best joint action, the mean of its applicable heads' Q values at
+    their best valid indices (:func:`joint_q`, the quantity the TD target trains), so no-op is weighed
+    against the best chord or pointer cell, not against the key head's Q at whatever chord the data happened
+    to take. ``joint=False``: the command head's Q alone."""
     qc, q1, q2 = qs
     if joint:
         best1 = _masked(q1[:, None, :], masks.a1[None]).max(2).values  # (B, n_command): best action_1 per command
         best2 = _masked(q2[:, None, :], masks.a2[None]).max(2).values
         u = masks.uses.float()  # (n_command, 3)
-        value = (qc + best1 * u[:, 1] + best2 * u[:, 2]) / u.sum(1)  # a head that does not apply counts 0
-        c = _masked(value, masks.command.expand_as(qc)).argmax(1)
-    else:
-        c = _masked(qc, masks.command.expand_as(qc)).argmax(1)
+        qc = (qc + best1 * u[:, 1] + best2 * u[:, 2]) / u.sum(1)  # a head that does not apply counts 0
+    return _masked(qc, masks.command.expand_as(qc))
+
+
+def greedy(qs: tuple[torch.Tensor, ...], masks: HeadMasks, joint: bool = True) -> torch.Tensor:
+    """(B, 3) long: the best valid factored action: the best command by :func:`command_values`, then the best
+    valid action_1 / action_2 for it."""
+    _, q1, q2 = qs
+    c = command_values(qs, masks, joint).argmax(1)
     a1 = _masked(q1, masks.a1[c]).argmax(1)
     a2 = _masked(q2, masks.a2[c]).argmax(1)
     usage = masks.usage(c)

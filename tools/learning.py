@@ -155,9 +155,10 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
     if (workdir / "results.json").exists():
         earlier = {r["player"]: r["seconds"] for r in json.loads((workdir / "results.json").read_text())}
     t0 = time.perf_counter()
-    if not study_ckpt.exists():
-        hakisa("study", "--profile", game, "--data", *map(rel, demos), "--out", rel(study_ckpt), "--force",
-               "--steps", str(recipe.study_steps), "--seed", str(seed), "--quiet", *study_args)
+    if not _finished(study_ckpt):  # a run cut short left a checkpoint at its last evaluation: resume it
+        hakisa("study", "--profile", game, "--data", *map(rel, demos), "--out", rel(study_ckpt),
+               "--resume" if study_ckpt.exists() else "--force", "--steps", str(recipe.study_steps),
+               "--seed", str(seed), "--quiet", *study_args)
     else:
         t0 -= earlier.get("study", 0.0)
     rows.append(row(str(study_ckpt), "study", demo_hours=demo_hours, seconds=time.perf_counter() - t0))
@@ -210,6 +211,15 @@ def play_window(game: str, checkpoint: Path, episodes: int, record: Path | None 
     if agent.returncode != 0:
         raise SystemExit(f"hakisa play failed (exit {agent.returncode})")
     return parse_play_scores(stdout)
+
+
+def _finished(checkpoint: Path) -> bool:
+    """Whether ``checkpoint`` exists and is the last one of its run (not an intermediate save)."""
+    if not checkpoint.exists():
+        return False
+    from hakisa.learn.checkpoint import load_checkpoint
+
+    return bool(load_checkpoint(checkpoint)["state"].get("final"))
 
 
 def _round_done(runs: Path, k: int) -> bool:

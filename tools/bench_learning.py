@@ -27,6 +27,8 @@ from learning import ROOT, Recipe, Row, format_table, play_window, plot_learning
 
 import numpy as np
 
+from hakisa import BUNDLED_GAMES
+
 
 def summary_table(game: str, runs: list[list[Row]]) -> str:
     """Mean +- std over seeds of each phase's mean score (episodes pooled inside a seed)."""
@@ -48,7 +50,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     d = Recipe()
-    ap.add_argument("--games", nargs="+", default=["dodge", "clicker"], choices=["dodge", "clicker"])
+    ap.add_argument("--games", nargs="+", default=["dodge", "clicker"], choices=BUNDLED_GAMES)
     ap.add_argument("--seeds", type=int, default=3, help="independent runs per game (default 3)")
     ap.add_argument("--episodes", type=int, default=d.episodes, help=f"evaluation episodes per phase ({d.episodes})")
     ap.add_argument("--demo-minutes", type=float, default=d.demo_minutes,

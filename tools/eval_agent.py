@@ -18,6 +18,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import numpy as np  # noqa: E402
 
+from hakisa import BUNDLED_GAMES  # noqa: E402
 from hakisa.games import GameInput, make_game  # noqa: E402
 from hakisa.games.policy import make_policy  # noqa: E402
 
@@ -66,7 +67,7 @@ def play_policy(game_name: str, kind: str, episodes: int, seed: int, size=(640, 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("game", choices=["dodge", "clicker"])
+    ap.add_argument("game", choices=BUNDLED_GAMES)
     ap.add_argument("--checkpoint", action="append", default=[], help="checkpoint(s) to score")
     ap.add_argument("--episodes", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1000, help="first game seed (episodes use seed, seed+1, ...)")

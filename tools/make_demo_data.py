@@ -17,6 +17,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
+from hakisa import BUNDLED_GAMES  # noqa: E402
+
 
 def record_demo(game_name: str, out: str, minutes: float, seed: int = 0, policy: str = "demo",
                 size=(640, 360), force: bool = False, profile: str | None = None):
@@ -42,7 +44,7 @@ def main() -> int:
     from hakisa.games.__main__ import parse_size
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("game", choices=["dodge", "clicker"])
+    ap.add_argument("game", choices=BUNDLED_GAMES)
     ap.add_argument("--minutes", type=float, default=10.0, help="minutes of game time (default 10)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)

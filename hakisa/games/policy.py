@@ -82,6 +82,7 @@ class DemoPolicy:
         self._serve_wait: int | None = None
         self._aim_err = 0.0
         self._falling = False
+        self._hold = 0  # frames the current press / release lasts at least
         # runner
         self._jumped: set[int] = set()
         self._jitter: dict[int, float] = {}
@@ -91,6 +92,7 @@ class DemoPolicy:
         self._steps: deque[tuple[float, float]] = deque([(0.0, 0.0)] * self.reaction_frames,
                                                         maxlen=self.reaction_frames)
         self._goal: int | None = None
+        self._dir_hold = 0
 
     def act(self, state: dict[str, Any]) -> GameInput:
         """Input the player wants now, given the current ``state`` (seen with a delay)."""
@@ -330,11 +332,16 @@ class DemoPolicy:
                 goal = x  # no hurry while the ball is going up
         goal = min(max(goal, half), w - half)
         err = goal - x
+        # a press is held a few frames at least and a release lasts a moment (no flicker on a
+        # slowly moving target), unless the error is large
+        self._hold = max(0, self._hold - 1)
         if self._move == 0:
-            if abs(err) > 3 * s:
+            if abs(err) > 3 * s and (self._hold == 0 or abs(err) > 24 * s):
                 self._move = _sign(err)
-        elif err * self._move <= spd * 0.5:
+                self._hold = self.rng.randint(3, 6)
+        elif err * self._move <= spd * 0.5 and (self._hold == 0 or err * self._move < -12 * s):
             self._move = 0
+            self._hold = self.rng.randint(2, 5)
         if self._move:
             keys.add("right" if self._move > 0 else "left")
         if self._fire_left:
@@ -408,6 +415,7 @@ class DemoPolicy:
         d = math.hypot(gx, gy) or 1.0
         vx, vy = gx / d, gy / d
         radius = 34 * s
+        acute = False  # a mine about to touch us: change course at once
         for hz in st["hazards"]:
             reach = hz["r"] + me["r"]
             best_d, away = math.inf, (0.0, 0.0)
@@ -416,6 +424,7 @@ class DemoPolicy:
                 dd = math.hypot(x - hx, y - hy)
                 if dd < best_d:
                     best_d, away = dd, ((x - hx) / (dd or 1.0), (y - hy) / (dd or 1.0))
+            acute |= best_d < reach + 10 * s
             if best_d < radius + reach:
                 push = 2.2 * (radius + reach - best_d) / radius
                 vx, vy = vx + away[0] * push, vy + away[1] * push
@@ -424,7 +433,8 @@ class DemoPolicy:
         vx += (x < m) - (x > w - m)
         vy += (y < st["top_y"] + m) - (y > h - m)
         ang = math.atan2(vy, vx)
-        if math.hypot(vx, vy) < 0.2:
+        self._dir_hold = max(0, self._dir_hold - 1)
+        if math.hypot(vx, vy) < 0.2 or (self._dir_hold and not acute):
             want = self._dir
         else:
             want = _DIRS[round(ang / (math.pi / 4)) % 8]
@@ -433,6 +443,8 @@ class DemoPolicy:
                 diff = abs((ang - cur + math.pi) % (2 * math.pi) - math.pi)
                 if diff < math.radians(35):
                     want = self._dir
+        if want != self._dir:
+            self._dir_hold = self.rng.randint(5, 10)  # a new direction is held a moment at least
         self._dir = want
         return GameInput(frozenset(_dir_keys(want))) if want else GameInput()
 

@@ -445,3 +445,11 @@ PLAYED = {  # the injected input did something
 def _last_frame(log) -> int:
     lines = log.read_text().strip().splitlines()
     return json.loads(lines[-1])["frame"] if lines else 0
+
+
+def test_suite_baselines_table():
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_suite.py"), "--episodes", "2", "--games",
+                        "runner", "gems"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert sum(line.startswith(("runner", "gems")) for line in lines) == 4 and "+-" in lines[-1]

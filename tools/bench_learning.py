@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from learning import ROOT, Recipe, Row, format_table, play_window, plot_learning, run_pipeline
+from learning import ROOT, Recipe, Row, format_table, play_window, plot_learning, rel, run_pipeline
 
 import numpy as np
 
@@ -87,7 +87,7 @@ def main() -> int:
             if not final.exists():
                 final = out / f"{game}-seed0" / "study.pt"
             s = play_window(game, final, args.window_episodes)
-            window[game] = {"checkpoint": str(final.relative_to(ROOT)), "scores": s}
+            window[game] = {"checkpoint": rel(final), "scores": s}
     print(f"\nlearning benchmark ({(time.perf_counter() - t0) / 60:.0f} min)")
     for game, runs in series.items():
         print("\n" + summary_table(game, runs))
@@ -101,7 +101,7 @@ def main() -> int:
     (out / "BENCH.json").write_text(json.dumps({"recipe": asdict(recipe), "window": window,
                                                  "runs": {g: [[asdict(r) for r in rows] for rows in runs]
                                                           for g, runs in series.items()}}, indent=1))
-    print(f"\nwrote {out.relative_to(ROOT)}/BENCH.json and BENCH.png")
+    print(f"\nwrote {rel(out)}/BENCH.json and BENCH.png")
     return 0
 
 

@@ -453,3 +453,23 @@ def test_suite_baselines_table():
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert sum(line.startswith(("runner", "gems")) for line in lines) == 4 and "+-" in lines[-1]
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_gymnasium_env_over_each_new_game(name):
+    """The headless env rewards score and lost lives as the screen shows them, until game over."""
+    from hakisa.act.env import make_env
+    from hakisa.codec import KEY
+
+    env = make_env(name, headless=name, size=(320, 180))
+    env.reset(seed=3)
+    chords = len(env.codec.chords)
+    rng = np.random.default_rng(0)
+    lost, scored, done, steps = 0, 0, False, 0
+    while not done and steps < 3000:
+        _, reward, done, truncated, _ = env.step([KEY, int(rng.integers(chords)), 0])
+        lost += reward <= -0.5  # -1 per life (+ what was scored in the same tick)
+        scored += reward > 0
+        steps += 1
+    assert done and lost == 3 and scored >= 1
+    env.close()

@@ -59,7 +59,7 @@ def main() -> int:
     print(f"game suite baselines: {args.episodes} episodes per player (seeds {args.seed}.."
           f"{args.seed + args.episodes - 1}), headless, cut off at {args.max_minutes:g} min; mean +- standard error")
     head = (f"{'game':<8} {'player':<13} {'score':>17} {'demo/random':>11} {'episode s':>14} "
-            f"{'lives lost by':<44} {'sim s':>6}")
+            f"{'lives lost by':<52} {'sim s':>6}")
     print(head)
     print("-" * len(head))
     for game in args.games:
@@ -74,7 +74,7 @@ def main() -> int:
             lost = ", ".join(f"{c} {100 * n / total:.0f}%" for c, n in causes.most_common()) if total else "-"
             print(f"{game:<8} {'demonstrator' if kind == 'demo' else kind:<13} "
                   f"{scores.mean():>9.1f} +- {sem(scores):>5.1f} {(f'{ratio:.0f}x' if kind == 'demo' else ''):>11} "
-                  f"{secs.mean():>7.1f} +- {sem(secs):>4.1f} {lost:<44} {dt:>6.1f}")
+                  f"{secs.mean():>7.1f} +- {sem(secs):>4.1f} {lost:<52} {dt:>6.1f}")
     return 0
 
 

@@ -9,7 +9,6 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 import hashlib  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -25,7 +24,9 @@ if str(ROOT) not in sys.path:
 from hakisa import BUNDLED_GAMES  # noqa: E402
 from hakisa.games import GAMES, NO_INPUT, GameInput, make_game  # noqa: E402
 from hakisa.games.base import GAME_OVER_BG, LOGICAL_W, RESTART_MIN_FRAMES  # noqa: E402
-from hakisa.games.policy import POLICY_GAMES, DemoPolicy, RandomPolicy, make_policy, play_episodes  # noqa: E402
+from hakisa.games.policy import (  # noqa: E402
+    POLICY_GAMES, DemoPolicy, RandomPolicy, make_policy, play_episodes,
+)
 from hakisa.profile import bundled_profiles, load_profile  # noqa: E402
 from hakisa.screen.rules import RuleEngine  # noqa: E402
 

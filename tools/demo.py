@@ -13,7 +13,7 @@
 Prints the results table and writes, in runs/demo-GAME/: results.md, learning.png (score by phase),
 play.h5 and play.mp4 (the agent playing the window), and every dataset and checkpoint.
 
-    .venv/bin/python tools/demo.py [--game dodge|clicker] [--long]
+    .venv/bin/python tools/demo.py [--game dodge|clicker|bricks|runner|gems] [--long]
 """
 
 from __future__ import annotations

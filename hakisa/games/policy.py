@@ -86,7 +86,6 @@ class DemoPolicy:
         # runner
         self._jumped: set[int] = set()
         self._jitter: dict[int, float] = {}
-        self._duck_for: int | None = None
         # gems
         self._dir: tuple[int, int] | None = None
         self._steps: deque[tuple[float, float]] = deque([(0.0, 0.0)] * self.reaction_frames,
@@ -363,11 +362,9 @@ class DemoPolicy:
             x_now = ob["x"] - sp * rf  # where it is now, seen rf frames ago
             if x_now + ob["w"] < me["x"] - 2 * sx:
                 continue  # behind us
-            height = st["ground_y"] - ob["y"]
             if ob["y"] + ob["h"] < st["ground_y"] - 12 * sy:  # at head height: duck under it
                 if x_now - front < sp * (8 + self._jitter.setdefault(ob["id"], self.rng.gauss(0, 1.5))):
                     duck = True
-                    self._duck_for = ob["id"]
                 break
             if ob["id"] in self._jumped:
                 continue

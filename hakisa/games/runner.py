@@ -17,7 +17,7 @@ from typing import Any
 
 import pygame
 
-from hakisa.games.base import HUD_H, LOGICAL_H, LOGICAL_W, Game, GameInput, register
+from hakisa.games.base import LOGICAL_H, LOGICAL_W, Game, GameInput, register
 
 GROUND_Y = 150.0  # top of the ground
 RUNNER_X = 48.0  # left edge of the runner

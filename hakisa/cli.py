@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from hakisa import __version__
+from hakisa import BUNDLED_GAMES, __version__
 from hakisa.errors import HakisaError
 
 
@@ -440,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--epsilon", type=float, default=0.0, help="chance of a random choice per head (default 0)")
             a.add_argument("--temperature", type=float, default=0.0, help=argparse.SUPPRESS)
         a.add_argument("--episodes", type=int, default=None, help="stop after this many episodes")
-        a.add_argument("--headless", default=None, metavar="GAME", choices=["dodge", "clicker"],
+        a.add_argument("--headless", default=None, metavar="GAME", choices=BUNDLED_GAMES,
                        help="play a bundled game in memory instead of the window (no display; game time)")
         a.add_argument("--size", default="640x360", help="headless game size (default 640x360)")
         a.add_argument("--force", action="store_true", help="overwrite the output dataset if it exists")
@@ -502,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--explore-steps", type=int, default=6000, help="agent steps explored per round (default 6000)")
     t.add_argument("--epsilon", type=float, default=0.2, help="epsilon at the start of each round (default 0.2)")
     t.add_argument("--epsilon-end", type=float, default=0.02, help="epsilon at its end (default 0.02)")
-    t.add_argument("--headless", default=None, metavar="GAME", choices=["dodge", "clicker"],
+    t.add_argument("--headless", default=None, metavar="GAME", choices=BUNDLED_GAMES,
                    help="explore a bundled game in memory instead of the window")
     t.add_argument("--size", default="640x360", help="headless game size (default 640x360)")
     t.add_argument("--focus", action="store_true", help="give the game window keyboard focus first")

@@ -26,14 +26,14 @@ from learning import ROOT, Recipe, Row, run_pipeline, seed_stats
 
 import numpy as np
 
-from hakisa.games import GAMES
+from hakisa import BUNDLED_GAMES
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     d = Recipe()
-    ap.add_argument("--games", nargs="+", default=sorted(GAMES), choices=sorted(GAMES))
+    ap.add_argument("--games", nargs="+", default=BUNDLED_GAMES, choices=BUNDLED_GAMES)
     ap.add_argument("--seeds", type=int, default=3, help="training seeds per game and variant (default 3)")
     ap.add_argument("--episodes", type=int, default=d.episodes, help=f"evaluation episodes ({d.episodes})")
     ap.add_argument("--demo-minutes", type=float, default=d.demo_minutes)

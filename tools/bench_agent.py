@@ -21,6 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from xsession import game_with_demonstrator, virtual_display  # noqa: E402
 
+from hakisa import BUNDLED_GAMES  # noqa: E402
+
 
 def run(profile, seconds: float, tick: bool, record: str | None):
     import torch
@@ -56,7 +58,7 @@ def run(profile, seconds: float, tick: bool, record: str | None):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--game", default="dodge", choices=["dodge", "clicker"])
+    ap.add_argument("--game", default="dodge", choices=BUNDLED_GAMES)
     ap.add_argument("--size", default="640x360", help="game window size (default 640x360)")
     ap.add_argument("--seconds", type=float, default=15.0, help="seconds per run (default 15)")
     args = ap.parse_args()

@@ -23,11 +23,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from learning import ROOT, Recipe, Row, format_table, play_window, plot_learning, run_pipeline, seed_stats
+from learning import ROOT, Recipe, Row, format_table, play_window, plot_learning, rel, run_pipeline, seed_stats
 
 import numpy as np
 
-from hakisa.games import GAMES
+from hakisa import BUNDLED_GAMES
 
 
 def summary_table(game: str, runs: list[list[Row]]) -> str:
@@ -66,7 +66,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     d = Recipe()
-    ap.add_argument("--games", nargs="+", default=sorted(GAMES), choices=sorted(GAMES),
+    ap.add_argument("--games", nargs="+", default=BUNDLED_GAMES, choices=BUNDLED_GAMES,
                     help="bundled games to run (default: all)")
     ap.add_argument("--seeds", type=int, default=3, help="independent runs per game (default 3)")
     ap.add_argument("--episodes", type=int, default=d.episodes, help=f"evaluation episodes per phase ({d.episodes})")
@@ -104,7 +104,7 @@ def main() -> int:
             if not final.exists():
                 final = out / f"{game}-seed0" / "study.pt"
             s = play_window(game, final, args.window_episodes)
-            window[game] = {"checkpoint": str(final.relative_to(ROOT)), "scores": s}
+            window[game] = {"checkpoint": rel(final), "scores": s}
     print(f"\nlearning benchmark ({(time.perf_counter() - t0) / 60:.0f} min)")
     for game, runs in series.items():
         print("\n" + summary_table(game, runs))
@@ -118,7 +118,7 @@ def main() -> int:
     (out / "BENCH.json").write_text(json.dumps({"recipe": asdict(recipe), "window": window,
                                                  "runs": {g: [[asdict(r) for r in rows] for rows in runs]
                                                           for g, runs in series.items()}}, indent=1))
-    print(f"\nwrote {out.relative_to(ROOT)}/BENCH.json and BENCH.png")
+    print(f"\nwrote {rel(out)}/BENCH.json and BENCH.png")
     return 0
 
 

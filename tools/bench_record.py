@@ -19,6 +19,8 @@ from pathlib import Path
 
 from xsession import ROOT, game_with_demonstrator, virtual_display
 
+from hakisa import BUNDLED_GAMES
+
 
 def cpu_total() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine from /proc/stat."""
@@ -54,7 +56,7 @@ def run_once(game: str, hz: int, seconds: float, tmp: Path) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=30.0, help="recording length per rate (default 30)")
-    ap.add_argument("--game", default="dodge", choices=["dodge", "clicker"])
+    ap.add_argument("--game", default="dodge", choices=BUNDLED_GAMES)
     ap.add_argument("--rates", default="60,20", help="tick rates to measure (default 60,20)")
     args = ap.parse_args()
     rows = []

@@ -25,7 +25,7 @@ from pathlib import Path
 from learning import ROOT, Recipe, Row, format_table, hakisa, play_window, plot_learning, rel, run_pipeline
 from xsession import game_with_demonstrator, virtual_display
 
-from hakisa.games import GAMES
+from hakisa import BUNDLED_GAMES
 
 SIZE = "640x360"
 
@@ -33,7 +33,7 @@ SIZE = "640x360"
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--game", default="dodge", choices=sorted(GAMES), help="bundled game (default dodge)")
+    ap.add_argument("--game", default="dodge", choices=BUNDLED_GAMES, help="bundled game (default dodge)")
     ap.add_argument("--seconds", type=float, default=90.0,
                     help="seconds of real-window play to record (default 90)")
     ap.add_argument("--long", action="store_true",

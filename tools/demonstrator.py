@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from hakisa import BUNDLED_GAMES  # noqa: E402
 from hakisa.games.policy import make_policy  # noqa: E402
 from hakisa.live import require_display  # noqa: E402
 
@@ -46,7 +47,7 @@ def tail_lines(path: str, timeout: float = 10.0):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("game", choices=["dodge", "clicker"])
+    ap.add_argument("game", choices=BUNDLED_GAMES)
     ap.add_argument("--log", required=True, help="the game's state log (python -m hakisa.games NAME --log FILE)")
     ap.add_argument("--title", default=None, help="window title regex (default: ^hakisa: GAME)")
     ap.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until killed)")

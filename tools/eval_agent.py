@@ -27,7 +27,8 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import numpy as np  # noqa: E402
 
-from hakisa.games import GAMES, GameInput, make_game  # noqa: E402
+from hakisa import BUNDLED_GAMES  # noqa: E402
+from hakisa.games import GameInput, make_game  # noqa: E402
 from hakisa.games.policy import make_policy  # noqa: E402
 
 EVAL_SEED_BASE = 1_000_000  # game seeds >= this are for evaluation only
@@ -74,7 +75,7 @@ class Episodes:
 def _finish(game, out: Episodes) -> None:
     out.scores.append(float(game.score))
     out.seconds.append(game.episode_frame / 60.0)
-    out.losses.update(getattr(game, "losses", []))
+    out.losses.update(loss["cause"] for loss in game.losses)
 
 
 def play_agent(game_name: str, blob: dict, episodes: int, seed: int = EVAL_SEED_BASE, size=(640, 360),
@@ -157,7 +158,7 @@ def behaviour(e: Episodes, top: int = 3) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("game", choices=sorted(GAMES))
+    ap.add_argument("game", choices=BUNDLED_GAMES)
     ap.add_argument("--checkpoint", action="append", default=[], help="checkpoint(s) to score")
     ap.add_argument("--episodes", type=int, default=50, help="evaluation episodes (default 50)")
     ap.add_argument("--seed", type=int, default=EVAL_SEED_BASE,

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from hakisa.games import GAMES  # noqa: E402
+from hakisa import BUNDLED_GAMES  # noqa: E402
 
 
 def record_demo(game_name: str, out: str, minutes: float, seed: int = 0, policy: str = "demo",
@@ -47,7 +47,7 @@ def main() -> int:
     from hakisa.games.__main__ import parse_size
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("game", choices=sorted(GAMES))
+    ap.add_argument("game", choices=BUNDLED_GAMES)
     ap.add_argument("--minutes", type=float, default=10.0, help="minutes of game time (default 10)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)

@@ -97,8 +97,10 @@ class Game(ABC):
 
     Attributes: ``score``, ``lives``, ``game_over``, ``frame`` (frames stepped
     since construction, never reset), ``episode`` (0-based), ``episode_frame``
-    (frames played in the current episode) and ``over_frames`` (frames spent on
-    the game-over screen).
+    (frames played in the current episode), ``over_frames`` (frames spent on
+    the game-over screen) and ``losses`` (what ended each life this episode:
+    ``{"frame": episode_frame, "cause": text}``, in order; games call
+    :meth:`lose_life`).
     """
 
     name: ClassVar[str] = "game"
@@ -106,6 +108,7 @@ class Game(ABC):
     max_lives: ClassVar[int] = 3
     background: ClassVar[tuple[int, int, int]] = (10, 10, 22)
     restart_hint: ClassVar[str] = "press ENTER"
+    level: int | None = None  # games with levels set it; the HUD then shows "LEVEL n"
 
     def __init__(self, seed: int = 0, size: tuple[int, int] = (640, 360)) -> None:
         """Create the game for ``seed`` rendering at ``size`` (width, height) window pixels."""
@@ -127,10 +130,10 @@ class Game(ABC):
         self.rng = np.random.default_rng([self.seed, self.episode])
         self.score = 0
         self.lives = self.max_lives
-        self.losses: list[str] = []  # what ended each life lost this episode, in order (the game's own log)
         self.game_over = False
         self.episode_frame = 0
         self.over_frames = 0
+        self.losses: list[dict[str, Any]] = []
         self._prev_held: frozenset[str] = frozenset()
         self._reset_world()
 
@@ -156,9 +159,9 @@ class Game(ABC):
         self._prev_held = inp.held
 
     def lose_life(self, cause: str) -> None:
-        """Take one life, noting what took it (benchmarks report what ended lives)."""
+        """Take one life and log what took it (``state()["losses"]``, hence the window's ``--log``)."""
         self.lives -= 1
-        self.losses.append(cause)
+        self.losses.append({"frame": self.episode_frame, "cause": cause})
 
     def _restart_requested(self, inp: GameInput) -> bool:
         if self.controls == "mouse":
@@ -199,6 +202,7 @@ class Game(ABC):
             "score": self.score, "lives": self.lives, "max_lives": self.max_lives,
             "game_over": self.game_over, "frame": self.frame, "episode": self.episode,
             "episode_frame": self.episode_frame, "over_frames": self.over_frames,
+            "losses": [dict(x) for x in self.losses],
             **self._world_state(),
         }
 
@@ -230,6 +234,8 @@ class Game(ABC):
     def _draw_hud(self, surf: pygame.Surface) -> None:
         surf.fill(HUD_BG, (0, 0, LOGICAL_W, HUD_H))
         draw_text(surf, f"SCORE {self.score}", 16, WHITE, (4, 2))
+        if self.level is not None:
+            draw_text(surf, f"LEVEL {self.level}", 16, WHITE, (LOGICAL_W // 2 + 16, 2), "midtop")
         for i in range(self.max_lives):  # one heart block per life, right-aligned
             x = LOGICAL_W - 12 - 11 * (self.max_lives - 1 - i)
             surf.fill(LIFE_ON if i < self.lives else LIFE_OFF, (x, 3, 8, 8))

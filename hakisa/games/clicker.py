@@ -77,7 +77,7 @@ class Clicker(Game):
         for t in self.targets:
             t["age"] += 1
             if t["age"] >= t["life"]:
-                self.lose_life("a target expired")
+                self.lose_life("target expired")
                 self.miss_flash = 15
             else:
                 alive.append(t)

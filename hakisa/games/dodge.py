@@ -85,12 +85,12 @@ class Dodge(Game):
             if self._shot(e):
                 continue
             if abs(e["x"] - self.ship_x) < half + SHIP_W / 2 and abs(e["y"] - SHIP_Y) < half + SHIP_H / 2:
-                self.lose_life(f"hit by {'an invader' if e['kind'] == INVADER else 'a rock'}")
+                self.lose_life(f"hit by {e['kind']}")
                 self.hit_flash = 20
                 continue
             if e["y"] + half >= BOTTOM_Y:
                 if e["kind"] == INVADER:
-                    self.lose_life("an invader landed")
+                    self.lose_life("invader landed")
                     self.hit_flash = 20
                 continue
             survivors.append(e)

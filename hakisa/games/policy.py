@@ -17,7 +17,9 @@ from typing import Any
 
 from hakisa.games.base import GameInput, make_game
 
-POLICY_GAMES = ("dodge", "clicker")
+POLICY_GAMES = ("dodge", "clicker", "bricks", "runner", "gems")
+RUNNER_JITTER = 1.5  # frames: spread of the runner demonstrator's jump timing
+RUNNER_BLUNDERS = 0.3  # its blunders, relative to the other games' rate
 
 
 def _check_game(game_name: str) -> None:
@@ -29,8 +31,26 @@ def _sign(v: float) -> int:
     return (v > 0) - (v < 0)
 
 
+def _fold(x: float, lo: float, hi: float) -> float:
+    """Where a point moving freely to ``x`` ends up between walls at ``lo`` and ``hi`` (mirror bounces)."""
+    span = hi - lo
+    if span <= 0:
+        return lo
+    t = (x - lo) % (2 * span)
+    return lo + (t if t <= span else 2 * span - t)
+
+
+_DIRS = [(1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1)]  # gems: 8 directions, y down
+
+
+def _dir_keys(d: tuple[int, int]) -> set[str]:
+    dx, dy = d
+    return ({"right"} if dx > 0 else {"left"} if dx < 0 else set()) | (
+        {"down"} if dy > 0 else {"up"} if dy < 0 else set())
+
+
 class DemoPolicy:
-    """An imperfect-human demonstrator for ``dodge`` and ``clicker``."""
+    """An imperfect-human demonstrator for every bundled game (:data:`POLICY_GAMES`)."""
 
     def __init__(self, game_name: str, seed: int = 0, reaction_frames: int = 9,
                  mistake_rate: float = 0.05) -> None:
@@ -58,6 +78,20 @@ class DemoPolicy:
         self._clicked: dict[int, int] = {}  # target id -> frame we clicked it
         self._click_cd = 0
         self._dwell = 0
+        # bricks
+        self._serve_wait: int | None = None
+        self._aim_err = 0.0
+        self._falling = False
+        self._hold = 0  # frames the current press / release lasts at least
+        # runner
+        self._jumped: set[int] = set()
+        self._jitter: dict[int, float] = {}
+        # gems
+        self._dir: tuple[int, int] | None = None
+        self._steps: deque[tuple[float, float]] = deque([(0.0, 0.0)] * self.reaction_frames,
+                                                        maxlen=self.reaction_frames)
+        self._goal: int | None = None
+        self._dir_hold = 0
 
     def act(self, state: dict[str, Any]) -> GameInput:
         """Input the player wants now, given the current ``state`` (seen with a delay)."""
@@ -78,9 +112,14 @@ class DemoPolicy:
             self._over = 0
             inp = self._blundering(seen)
             if inp is None:
-                inp = self._dodge(seen) if self.game_name == "dodge" else self._clicker(seen)
+                inp = getattr(self, "_" + self.game_name)(seen)
         if self.reaction_frames:
-            self._moves.append(("right" in inp.held) - ("left" in inp.held))
+            dx = ("right" in inp.held) - ("left" in inp.held)
+            self._moves.append(dx)
+            if self.game_name == "gems":
+                dy = ("down" in inp.held) - ("up" in inp.held)
+                k = 1 / math.hypot(dx, dy) if dx or dy else 0.0
+                self._steps.append((dx * k, dy * k))
         return inp
 
     # ----------------------------------------------------------- shared
@@ -104,10 +143,23 @@ class DemoPolicy:
         if self._blunder_left > 0:
             self._blunder_left -= 1
             return self._blunder
-        if self.rng.random() >= self.mistake_rate / 10:
+        # a runner's blunder is nearly always fatal: people make them less often there
+        if self.rng.random() >= self.mistake_rate / 10 * (RUNNER_BLUNDERS if self.game_name == "runner" else 1.0):
             return None
         if self.game_name == "clicker":  # hesitate: the hand freezes
             self._blunder, self._blunder_left = self._hand_input(), self.rng.randint(10, 25)
+        elif self.game_name == "runner":
+            if self.rng.random() < 0.5:  # a jump for nothing
+                self._blunder, self._blunder_left = GameInput(frozenset({"space"})), self.rng.randint(4, 9)
+            else:  # looks away: no reaction for a while
+                self._blunder, self._blunder_left = GameInput(), self.rng.randint(15, 40)
+        elif self.game_name == "gems" and self.rng.random() < 0.5:  # off in a wrong direction
+            d = self.rng.choice(_DIRS)
+            self._blunder, self._blunder_left = GameInput(frozenset(_dir_keys(d))), self.rng.randint(6, 15)
+            self._dir = None
+        elif self.game_name == "gems":  # stops
+            self._blunder, self._blunder_left = GameInput(), self.rng.randint(10, 30)
+            self._dir = None
         elif self.rng.random() < 0.5:  # wrong way for a moment, fire held as before
             wrong = -self._move or self.rng.choice((-1, 1))
             keys = {"left" if wrong < 0 else "right"} | ({"space"} if self._fire_left else set())
@@ -241,6 +293,158 @@ class DemoPolicy:
             self._clicked = {k: v for k, v in self._clicked.items() if self._t - v < 600}
         return self._hand_input(click=True)
 
+    # ----------------------------------------------------------- bricks
+    def _bricks(self, st: dict[str, Any]) -> GameInput:
+        rf = self.reaction_frames
+        w = st["size"][0]
+        s = w / 320
+        pad, ball, spd = st["paddle"], st["ball"], st["paddle_speed"]
+        half = pad["w"] / 2
+        x = min(max(pad["x"] + spd * sum(self._moves), half), w - half)  # efference copy
+        keys: set[str] = set()
+        if ball["attached"]:
+            self._falling = False
+            if self._serve_wait is None:
+                self._serve_wait = self.rng.randint(15, 60)  # a breath before serving
+            self._serve_wait -= 1
+            goal = x
+            if self._serve_wait <= 0 and self._fire_left == 0:
+                self._fire_left = self.rng.randint(4, 9)
+        else:
+            self._serve_wait = None
+            r = ball["size"] / 2
+            lo, hi, top, pad_top = r, w - r, st["top_y"] + r, pad["y"] - r
+            bx, by, vx, vy = ball["x"] + ball["vx"] * rf, ball["y"] + ball["vy"] * rf, ball["vx"], ball["vy"]
+            if by < top:  # bounced off the ceiling meanwhile
+                by, vy = 2 * top - by, -vy
+            if vy > 0:
+                t = max(0.0, pad_top - by) / vy
+            else:  # up to the ceiling (bricks ignored: a person cannot foresee those bounces), then down
+                t = (by - top) / -vy + (pad_top - top) / -vy if vy < 0 else 0.0
+            land = _fold(bx + vx * t, lo, hi)
+            falling = vy > 0
+            if falling and not self._falling:  # a new approach: a fresh misjudgement and a chosen angle
+                self._aim_err = self.rng.gauss(0, 3.0 * s) + self.rng.uniform(-0.45, 0.45) * half
+            self._falling = falling
+            goal = land + (self._aim_err if falling else 0.0)
+            if not falling and abs(goal - x) < 40 * s:
+                goal = x  # no hurry while the ball is going up
+        goal = min(max(goal, half), w - half)
+        err = goal - x
+        # a press is held a few frames at least and a release lasts a moment (no flicker on a
+        # slowly moving target), unless the error is large
+        self._hold = max(0, self._hold - 1)
+        if self._move == 0:
+            if abs(err) > 3 * s and (self._hold == 0 or abs(err) > 24 * s):
+                self._move = _sign(err)
+                self._hold = self.rng.randint(3, 6)
+        elif err * self._move <= spd * 0.5 and (self._hold == 0 or err * self._move < -12 * s):
+            self._move = 0
+            self._hold = self.rng.randint(2, 5)
+        if self._move:
+            keys.add("right" if self._move > 0 else "left")
+        if self._fire_left:
+            self._fire_left -= 1
+            keys.add("space")
+        return GameInput(frozenset(keys))
+
+    # ----------------------------------------------------------- runner
+    def _runner(self, st: dict[str, Any]) -> GameInput:
+        rf = self.reaction_frames
+        w, h = st["size"]
+        sx, sy = w / 320, h / 180
+        me, sp = st["runner"], st["speed"]
+        front = me["x"] + 12 * sx  # standing width
+        t_apex = st["jump_v"] / st["gravity"]
+        keys: set[str] = set()
+        duck = False
+        for ob in st["obstacles"]:
+            x_now = ob["x"] - sp * rf  # where it is now, seen rf frames ago
+            if x_now + ob["w"] < me["x"] - 2 * sx:
+                continue  # behind us
+            if ob["y"] + ob["h"] < st["ground_y"] - 12 * sy:  # at head height: duck under it
+                if x_now - front < sp * (8 + self._jitter.setdefault(ob["id"], self.rng.gauss(0, 1.5))):
+                    duck = True
+                break
+            if ob["id"] in self._jumped:
+                continue
+            if ob["id"] not in self._jitter:
+                slip = self.rng.random() < self.mistake_rate  # now and then badly timed
+                self._jitter[ob["id"]] = self.rng.gauss(0, 4.0 if slip else RUNNER_JITTER)
+            ideal = sp * t_apex - (ob["w"] + 12 * sx) / 2  # gap to it at take-off: apex over its middle
+            if x_now - front <= ideal + sp * self._jitter[ob["id"]]:
+                self._jumped.add(ob["id"])
+                self._fire_left = self.rng.randint(4, 9)  # a tap, released before landing
+            break
+        if len(self._jumped) > 64:
+            newest = max(self._jumped)
+            self._jumped = {i for i in self._jumped if i > newest - 16}
+            self._jitter = {i: v for i, v in self._jitter.items() if i > newest - 16}
+        if duck:
+            self._fire_left = 0
+            keys.add("down")
+        elif self._fire_left:
+            self._fire_left -= 1
+            keys.add("space")
+        return GameInput(frozenset(keys))
+
+    # ----------------------------------------------------------- gems
+    def _gems(self, st: dict[str, Any]) -> GameInput:
+        rf = self.reaction_frames
+        w, h = st["size"]
+        s = min(w / 320, h / 180)
+        me, sp = st["player"], st["player_speed"]
+        x = me["x"] + sp * sum(d[0] for d in self._steps) * w / 320 / s
+        y = me["y"] + sp * sum(d[1] for d in self._steps) * h / 180 / s
+        gems = st["gems"]
+        if not gems:
+            return GameInput()
+        best, best_cost = None, math.inf
+        for g in gems:
+            cost = math.hypot(g["x"] - x, g["y"] - y) - (25 * s if g["id"] == self._goal else 0)
+            for hz in st["hazards"]:  # gems next to a mine are less attractive
+                if math.hypot(hz["x"] - g["x"], hz["y"] - g["y"]) < 20 * s:
+                    cost += 40 * s
+            if cost < best_cost:
+                best, best_cost = g, cost
+        self._goal = best["id"]
+        gx, gy = best["x"] - x, best["y"] - y
+        d = math.hypot(gx, gy) or 1.0
+        vx, vy = gx / d, gy / d
+        radius = 34 * s
+        acute = False  # a mine about to touch us: change course at once
+        for hz in st["hazards"]:
+            reach = hz["r"] + me["r"]
+            best_d, away = math.inf, (0.0, 0.0)
+            for t in (rf, rf + 6, rf + 12, rf + 18):  # where it will be over the next third of a second
+                hx, hy = hz["x"] + hz["vx"] * t, hz["y"] + hz["vy"] * t
+                dd = math.hypot(x - hx, y - hy)
+                if dd < best_d:
+                    best_d, away = dd, ((x - hx) / (dd or 1.0), (y - hy) / (dd or 1.0))
+            acute |= best_d < reach + 10 * s
+            if best_d < radius + reach:
+                push = 2.2 * (radius + reach - best_d) / radius
+                vx, vy = vx + away[0] * push, vy + away[1] * push
+        # keep clear of the edges a mine could pin us against
+        m = 10 * s
+        vx += (x < m) - (x > w - m)
+        vy += (y < st["top_y"] + m) - (y > h - m)
+        ang = math.atan2(vy, vx)
+        self._dir_hold = max(0, self._dir_hold - 1)
+        if math.hypot(vx, vy) < 0.2 or (self._dir_hold and not acute):
+            want = self._dir
+        else:
+            want = _DIRS[round(ang / (math.pi / 4)) % 8]
+            if self._dir is not None:  # keep holding the same keys unless clearly off course
+                cur = math.atan2(self._dir[1], self._dir[0])
+                diff = abs((ang - cur + math.pi) % (2 * math.pi) - math.pi)
+                if diff < math.radians(35):
+                    want = self._dir
+        if want != self._dir:
+            self._dir_hold = self.rng.randint(5, 10)  # a new direction is held a moment at least
+        self._dir = want
+        return GameInput(frozenset(_dir_keys(want))) if want else GameInput()
+
 
 class RandomPolicy:
     """Holds random allowed inputs for random short durations (a baseline)."""
@@ -259,6 +463,20 @@ class RandomPolicy:
         """A random input, held for a random 3-60 frames."""
         rng = self.rng
         self._left -= 1
+        if self.game_name in ("bricks", "runner", "gems"):
+            if self._left <= 0:
+                self._left = rng.randint(3, 30)
+                if self.game_name == "bricks":  # like dodge: a direction or none, space half the time
+                    keys = {rng.choice(("left", "right", None))} - {None}
+                    keys |= {"space"} if rng.random() < 0.5 else set()
+                elif self.game_name == "runner":
+                    keys = {rng.choice(("space", "down", None, None))} - {None}
+                else:
+                    d = rng.choice(_DIRS + [None])
+                    keys = _dir_keys(d) if d else set()
+                keys |= {"enter"} if rng.random() < 0.05 else set()
+                self._held = frozenset(keys)
+            return GameInput(self._held)
         if self.game_name == "dodge":
             if self._left <= 0:
                 self._left = rng.randint(3, 30)

@@ -28,9 +28,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile)
     check_output_path(args.out, args.force)
-    if args.hz:
-        if not 1 <= args.hz <= 60:
-            raise HakisaError(f"--hz {args.hz}: choose a tick rate from 1 to 60.")
+    if args.hz is not None:  # its range (1-60) is checked with every other flag in hakisa.limits
         from dataclasses import replace
         profile = replace(profile, capture=replace(profile.capture, tick_hz=float(args.hz)))
 
@@ -259,7 +257,7 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
                        size=_size(args.size), seed=args.seed, focus=args.focus, wait=args.wait,
                        tick_hz=None if args.no_tick_limit else -1, max_steps=getattr(args, "steps", None),
                        max_episodes=args.episodes,
-                       max_seconds=(args.minutes * 60 if getattr(args, "minutes", None) else args.seconds),
+                       max_seconds=(args.minutes * 60 if getattr(args, "minutes", None) else getattr(args, "seconds", None)),
                        checkpoint_name=str(args.checkpoint))
     stats = run_agent(profile, blob, spec, on_episode=lambda r: print(episode_line(r), flush=True),
                       announce=lambda m: print(m, file=sys.stderr, flush=True))
@@ -268,11 +266,9 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
 
 
 def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise HakisaError(f"--size {text!r}: write WIDTHxHEIGHT, e.g. 640x360.") from None
-    return w, h
+    from hakisa.limits import parse_size
+
+    return parse_size(text)
 
 
 def cmd_play(args: argparse.Namespace) -> int:
@@ -517,17 +513,107 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+LOG_DIR_ENV = "HAKISA_LOG_DIR"
+
+
+def log_dir() -> Path:
+    """Where tracebacks of failed runs go: $HAKISA_LOG_DIR, else $XDG_CACHE_HOME/hakisa/logs
+    (~/.cache/hakisa/logs)."""
+    import os
+
+    if os.environ.get(LOG_DIR_ENV):
+        return Path(os.environ[LOG_DIR_ENV])
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "hakisa" / "logs"
+
+
+def write_crash_log(command: str, argv: list[str], exc: BaseException) -> Path | None:
+    """Write the traceback of ``exc`` to a new file under :func:`log_dir` (the 50 newest are kept);
+    returns its path, or None when no folder for it can be written."""
+    import datetime as dt
+    import os
+    import tempfile
+    import traceback
+
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    text = (f"hakisa {__version__} {command}: {type(exc).__name__}: {exc}\nargv: {argv}\n"
+            f"python {sys.version.split()[0]}, cwd {os.getcwd()}\n\n"
+            + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    for folder in (log_dir(), Path(tempfile.gettempdir()) / "hakisa-logs"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"hakisa-{command}-{stamp}-{os.getpid()}.log"
+            path.write_text(text, encoding="utf-8")
+        except OSError:
+            continue
+        try:
+            old = sorted(folder.glob("hakisa-*.log"), key=lambda p: p.stat().st_mtime)[:-50]
+            for p in old:
+                p.unlink()
+        except OSError:
+            pass
+        return path
+    return None
+
+
+_ENV_ERRNOS = {"ENOSPC": "the disk is full", "EDQUOT": "the disk quota is used up", "EROFS": "the folder is read-only",
+               "EACCES": "permission denied", "EPERM": "operation not permitted", "ENOENT": "no such file or folder",
+               "EISDIR": "it is a folder", "ENOTDIR": "a part of the path is not a folder", "EIO": "an I/O error",
+               "EMFILE": "too many open files", "ENAMETOOLONG": "the file name is too long"}
+
+
+def _explain(exc: BaseException) -> tuple[str, int] | None:
+    """A one-line explanation and exit status for failures caused by the machine rather than a bug."""
+    import errno
+
+    if isinstance(exc, MemoryError):
+        return ("ran out of memory; use less data, a smaller --batch-size, or a machine with more memory.", 2)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        name = errno.errorcode.get(exc.errno, "")
+        if name in _ENV_ERRNOS:
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            return (f"{_ENV_ERRNOS[name]}{where}: {exc.strerror or exc}. Fix that and run the command again.", 2)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit status (0 ok, 1 a file inspected is broken or an internal error,
+    2 bad input or environment, 130 interrupted). Never lets a traceback reach the user: unexpected
+    errors print one line and write the traceback to a log file (see :func:`log_dir`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or argparse's own usage error (already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    command = args.command
     try:
+        from hakisa.limits import check_command
+
+        check_command(command, args)
         return int(args.func(args) or 0)
     except HakisaError as exc:
-        print(f"hakisa {args.command}: error: {exc}", file=sys.stderr)
+        print(f"hakisa {command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"hakisa {args.command}: interrupted", file=sys.stderr)
+        print(f"hakisa {command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the one place that turns a bug into a clear line
+        log = write_crash_log(command, argv, exc)
+        where = f"; the traceback is in {log}" if log else ""
+        known = _explain(exc)
+        if known is not None:
+            print(f"hakisa {command}: error: {known[0]}{where}", file=sys.stderr)
+            return known[1]
+        print(f"hakisa {command}: internal error ({type(exc).__name__}: {_one_line(exc)[:300]}). This is a bug in "
+              f"hakisa, not in what you gave it{where}; please report it with that file.", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

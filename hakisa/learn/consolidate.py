@@ -244,6 +244,9 @@ class Consolidator:
 def consolidate(profile: Profile, data: list[str], out: str | Path, cfg: ConsolidateConfig, parent: str | None = None,
                 resume: bool = False, progress: bool = True, log=print) -> ConsolidateResult:
     """Train and write ``out`` (checkpoint), ``out``.metrics.jsonl and ``out``.png."""
+    from hakisa.limits import CONSOLIDATE, check_config
+
+    check_config(cfg, CONSOLIDATE)
     out = Path(out)
     c = Consolidator(profile, data, cfg, parent=parent, resume=str(out) if resume else None, log=log)
     mfile = MetricsFile(out, resume)

@@ -140,6 +140,9 @@ def format_confusion(conf: list[list[int]]) -> str:
 def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, resume: str | None = None,
           progress: bool = True, log=print) -> StudyResult:
     """Train and write ``out`` (checkpoint), ``out``.metrics.jsonl and ``out``.png; returns final metrics."""
+    from hakisa.limits import STUDY, check_config
+
+    check_config(cfg, STUDY)
     out = Path(out)
     rng = set_up_torch(cfg.seed, cfg.threads)
     dev = pick_device(cfg.device)

@@ -64,6 +64,10 @@ def _episodes_summary(stats) -> dict:
 def train(profile: Profile, demos: list[str], start: str, workdir: str | Path, cfg: TrainConfig,
           progress: bool = True, log=print) -> dict:
     """Run (or resume) the rounds; returns the run record (also in ``workdir/train.json``)."""
+    from hakisa.limits import CONSOLIDATE, TRAIN, check_config
+
+    check_config(cfg, TRAIN)
+    check_config(cfg.consolidate, CONSOLIDATE)
     wd = Path(workdir)
     load_checkpoint(start, profile)  # refuses a missing file or another profile's checkpoint up front
     wd.mkdir(parents=True, exist_ok=True)

@@ -31,3 +31,7 @@ class DeviceError(HakisaError):
 
 class ConfigError(HakisaError):
     """A command-line flag or config field is out of its allowed range."""
+
+
+class ResourceError(HakisaError):
+    """The machine lacks what a run needs (memory, disk space) or a declared size is past a limit."""

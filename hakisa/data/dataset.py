@@ -37,6 +37,7 @@ import datetime as _dt
 import errno
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -77,6 +78,91 @@ class Observation:
     mouse_xy: tuple[int, int] = (-1, -1)
     mouse_buttons: int = 0
     events: list[tuple[float, int, int, int, int]] = field(default_factory=list)  # time, kind, code, x, y
+
+
+MAX_PROFILE_BYTES = 1 << 20
+_KIND_NAMES = {"u": "unsigned integers", "i": "integers", "f": "floats", "b": "booleans"}
+# per array: accepted dtype kinds and the shape of one row (observations: the dataset's frame_shape)
+_ARRAY_SPECS: dict[str, tuple[str, tuple[int, ...]]] = {
+    "observations": ("u", ()), "obs_time": ("f", ()), "tick": ("iu", ()), "held_keys": ("u", (MASK_BYTES,)),
+    "mouse_xy": ("iu", (2,)), "mouse_buttons": ("u", ()), "command_type": ("iu", ()), "action_1": ("iu", ()),
+    "action_2": ("iu", ()), "actor": ("u", ()), "q_value": ("f", ()), "rewards": ("f", ()),
+    "reward_human": ("f", ()), "terminations": ("b", ()), "truncations": ("b", ()),
+    "events_time": ("f", ()), "events_kind": ("u", ()), "events_code": ("iu", ()), "events_x": ("iu", ()),
+    "events_y": ("iu", ()), "events_step": ("iu", ()),
+}
+
+
+def _attr(attrs, key: str, default=None):
+    """An attribute's value, or ``default``; values h5py cannot decode count as damaged."""
+    try:
+        v = attrs.get(key, default)
+    except (OSError, TypeError, ValueError) as exc:
+        raise DatasetError(f"the '{key}' attribute cannot be read ({exc}); the file is damaged.") from None
+    if isinstance(v, np.ndarray) and v.shape == ():
+        v = v.item()
+    if isinstance(v, np.generic):
+        v = v.item()
+    return v
+
+
+def _num_attr(attrs, key: str, default: float) -> float:
+    v = _attr(attrs, key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+        return float(default)
+    return float(v)
+
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _codec_info(text: str, where: str) -> dict:
+    """The codec description stored in datasets and checkpoints, checked field by field."""
+    try:
+        c = json.loads(text)
+    except ValueError:
+        raise DatasetError(f"{where} is not JSON ({_short(text)}); the file is damaged.") from None
+    if not isinstance(c, dict):
+        raise DatasetError(f"{where} is {_short(c)}, not a JSON object; the file is damaged.")
+
+    def ints(key: str, n: int, lo: int, hi: int) -> None:
+        v = c.get(key)
+        if (not isinstance(v, list) or len(v) != n
+                or not all(isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi for x in v)):
+            raise DatasetError(f"{where}: '{key}' is {_short(v)}; expected {n} integers from {lo} to {hi}.")
+
+    ints("capture_size", 2, 1, 65536)
+    for key in ("n_action_1", "n_action_2"):
+        v = c.get(key, 1)
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 65536:
+            raise DatasetError(f"{where}: '{key}' is {_short(v)}; expected an integer from 1 to 65536.")
+    if "grid" in c:
+        ints("grid", 2, 1, 65536)
+    chords = c.get("chords", [])
+    if not isinstance(chords, list) or not all(isinstance(x, str) for x in chords) or len(chords) > 65536:
+        raise DatasetError(f"{where}: 'chords' is {_short(chords)}; expected a list of key chords as text.")
+    return c
+
+
+def _stored_rows(ds) -> int:
+    """Rows of ``ds`` the file really holds data for.  An array can declare any number of rows while
+    storing none of them (its chunks are never written, and read as zeros); hakisa's writer stores
+    every chunk from the first row on, so the stored chunks say how far the real data goes."""
+    n = ds.shape[0] if ds.shape else 0
+    if n == 0:
+        return 0
+    if ds.chunks is None:  # contiguous or compact: all or nothing
+        return n if ds.id.get_storage_size() >= ds.nbytes or ds.nbytes == 0 else 0
+    per_block = 1
+    for size, chunk in zip(ds.shape[1:], ds.chunks[1:]):
+        per_block *= -(-size // chunk)
+    needed = -(-n // ds.chunks[0]) * per_block
+    stored = ds.id.get_num_chunks()
+    if stored >= needed:
+        return n
+    return min(n, (stored // per_block) * ds.chunks[0])
 
 
 def held_mask(names) -> np.ndarray:
@@ -373,27 +459,66 @@ class DatasetReader:
             raise
 
     def _validate_root(self) -> None:
+        """Every root attribute hakisa uses, checked for type and range before anything relies on it."""
         a = self.f.attrs
-        fmt = a.get("format")
+        fmt = _attr(a, "format")
         if fmt != FORMAT_NAME:
             raise DatasetError(f"{self.path} is an HDF5 file but not a hakisa dataset "
-                               f"(format attribute is {fmt!r}, expected {FORMAT_NAME!r}).")
-        ver = int(a.get("format_version", -1))
-        if ver != FORMAT_VERSION:
-            raise DatasetError(f"{self.path} has dataset format version {ver}; this hakisa "
+                               f"(format attribute is {_short(fmt)}, expected {FORMAT_NAME!r}).")
+        ver = _attr(a, "format_version")
+        if not isinstance(ver, (int, np.integer)) or isinstance(ver, bool):
+            raise DatasetError(f"{self.path}: format_version is {_short(ver)}, not a number; the file is damaged "
+                               "or was not written by hakisa.")
+        if int(ver) != FORMAT_VERSION:
+            raise DatasetError(f"{self.path} has dataset format version {int(ver)}; this hakisa "
                                f"({__version__}) reads version {FORMAT_VERSION}.")
         for key in ("profile_sha256", "profile_name", "profile_toml", "frame_shape", "codec"):
             if key not in a:
                 raise DatasetError(f"{self.path} lacks the '{key}' attribute; the file is damaged.")
-        if "episodes" not in self.f:
+        self.profile_sha256 = self._text(a, "profile_sha256", 64)
+        if not re.fullmatch(r"[0-9a-f]{64}", self.profile_sha256):
+            raise DatasetError(f"{self.path}: profile_sha256 is {_short(self.profile_sha256)}, not a sha256 hex digest; "
+                               "the file is damaged.")
+        self.profile_name = self._text(a, "profile_name", 200)
+        self.profile_text = self._text(a, "profile_toml", MAX_PROFILE_BYTES)
+        fs = np.asarray(_attr(a, "frame_shape"))
+        if (fs.shape != (3,) or fs.dtype.kind not in "iu" or not 16 <= fs[0] <= 1024 or not 16 <= fs[1] <= 1024
+                or fs[2] not in (1, 3)):
+            raise DatasetError(f"{self.path}: frame_shape is {_short(fs.tolist())}; expected [height, width, channels] "
+                               "with sides 16..1024 and 1 or 3 channels. The file is damaged.")
+        self.frame_shape = tuple(int(x) for x in fs)
+        self.codec_info = _codec_info(self._text(a, "codec", 1 << 20), f"{self.path}: the codec attribute")
+        hz = _attr(a, "tick_hz", 0.0)
+        if isinstance(hz, bool) or not isinstance(hz, (int, float, np.number)) or not 0 <= float(hz) <= 1000:
+            raise DatasetError(f"{self.path}: tick_hz is {_short(hz)}; expected a number of ticks per second "
+                               "(0..1000). The file is damaged.")
+        self.tick_hz = float(hz)
+        src = _attr(a, "source", "?")
+        self.source = src if isinstance(src, str) else "?"
+        eps = self.f.get("episodes", getclass=True)
+        if eps is None:
             raise DatasetError(f"{self.path} has no 'episodes' group; the file is damaged.")
-        self.profile_sha256 = str(a["profile_sha256"])
-        self.profile_name = str(a["profile_name"])
-        self.profile_text = str(a["profile_toml"])
-        self.frame_shape = tuple(int(x) for x in a["frame_shape"])
-        self.codec_info = json.loads(a["codec"])
-        self.tick_hz = float(a.get("tick_hz", 0))
-        self.source = str(a.get("source", "?"))
+        if eps is not h5py.Group:
+            raise DatasetError(f"{self.path}: /episodes is not a group (it is a {eps.__name__}); the file is damaged.")
+        for name in self.f["episodes"]:
+            kind = self.f["episodes"].get(name, getclass=True)
+            if kind is not h5py.Group:
+                raise DatasetError(f"{self.path}: /episodes/{name} is not an episode group (it is a "
+                                   f"{getattr(kind, '__name__', kind)}); the file is damaged.")
+
+    def _text(self, attrs, key: str, limit: int) -> str:
+        v = _attr(attrs, key)
+        if isinstance(v, bytes):
+            try:
+                v = v.decode("utf-8")
+            except UnicodeDecodeError:
+                v = None
+        if not isinstance(v, str):
+            raise DatasetError(f"{self.path}: the '{key}' attribute is {_short(v)}, not text; the file is damaged.")
+        if len(v) > limit:
+            raise DatasetError(f"{self.path}: the '{key}' attribute is {len(v)} characters long (at most {limit}); "
+                               "the file is damaged or crafted.")
+        return v
 
     def __enter__(self) -> "DatasetReader":
         return self
@@ -409,30 +534,72 @@ class DatasetReader:
         return sorted(self.f["episodes"].keys())
 
     def info(self, name: str) -> EpisodeInfo:
-        """Episode summary, with a list of consistency problems (empty when healthy)."""
+        """Episode summary, with a list of consistency problems (empty when healthy).
+
+        Each array's type and shape are checked, and its row count is the rows the file really holds:
+        an array declaring more rows than it has stored chunks for (a damaged or crafted file) is cut to
+        what is stored and reported, so nothing is ever allocated for data that is not there."""
         g = self.f["episodes"][name]
         problems = []
-        missing = [k for k in _OBS_FIELDS + _ACT_FIELDS if k not in g]
+        missing = [k for k in _OBS_FIELDS + _ACT_FIELDS + _EVT_FIELDS if k not in g]
         if missing:
             return EpisodeInfo(name, 0, "broken", 0.0, 0, 0.0, [f"missing arrays: {', '.join(missing)}"])
-        n_obs = min(g[k].shape[0] for k in _OBS_FIELDS)
-        n_act = min(g[k].shape[0] for k in _ACT_FIELDS)
+        rows: dict[str, int] = {}
+        for k in _OBS_FIELDS + _ACT_FIELDS + _OPT_ACT_FIELDS + _EVT_FIELDS:
+            if k not in g:
+                continue
+            why = self._check_array(g, k)
+            if why:
+                return EpisodeInfo(name, 0, "broken", 0.0, 0, 0.0, [why])
+            ds = g[k]
+            real = _stored_rows(ds)
+            if ds.shape[0] - real > 2 * (ds.chunks[0] if ds.chunks else 0):  # more than a killed writer leaves
+                problems.append(f"{k} declares {ds.shape[0]} rows but the file holds data for {real}; the rest "
+                                "is missing (damaged or crafted file)")
+            rows[k] = real
+        n_obs = min(rows[k] for k in _OBS_FIELDS)
+        n_act = min(rows[k] for k in _ACT_FIELDS)
         if n_obs != n_act + 1:
             problems.append(f"{n_obs} observations for {n_act} actions (expected N+1 for N)")
-        shape = tuple(g["observations"].shape[1:])
-        if shape != self.frame_shape:
-            problems.append(f"frame shape {shape} != dataset frame shape {self.frame_shape}")
         n_steps = max(0, min(n_act, n_obs - 1))
-        status = str(g.attrs.get("status", "recording"))
+        status = _attr(g.attrs, "status", "recording")
+        if status not in ("recording", "terminated", "truncated"):
+            problems.append(f"status attribute is {_short(status)}")
+            status = "recording"
         t = g["obs_time"]
         duration = float(t[n_steps] - t[0]) if n_steps else 0.0
-        return EpisodeInfo(name, n_steps, status, float(g.attrs.get("tick_hz", self.tick_hz)),
-                           int(g.attrs.get("missed_ticks", 0)), duration, problems)
+        if not np.isfinite(duration):
+            problems.append("obs_time holds NaN or infinite times")
+            duration = 0.0
+        return EpisodeInfo(name, n_steps, status, _num_attr(g.attrs, "tick_hz", self.tick_hz),
+                           int(_num_attr(g.attrs, "missed_ticks", 0)), duration, problems)
+
+    def _check_array(self, g, key: str) -> str | None:
+        """Why array ``key`` of episode ``g`` cannot be used (wrong kind, type or shape), or None."""
+        obj = g.get(key, getclass=True)
+        if obj is not h5py.Dataset:
+            return f"{key} is not an array"
+        ds = g[key]
+        kind, tail = _ARRAY_SPECS[key]
+        if key == "observations":
+            tail = self.frame_shape
+        if ds.dtype.kind not in kind:
+            return f"{key} has type {ds.dtype}, expected {'/'.join(_KIND_NAMES[c] for c in kind)}"
+        if ds.ndim != 1 + len(tail) or tuple(ds.shape[1:]) != tuple(tail):
+            return f"{key} has shape {ds.shape}, expected (rows, {', '.join(map(str, tail))})".replace(", )", ")")
+        return None
 
     def load(self, name: str, frames: bool = True) -> dict[str, np.ndarray]:
         """Load one episode's arrays, cut to a consistent N actions / N+1 observations."""
         g = self.f["episodes"][name]
-        n = self.info(name).n_steps
+        info = self.info(name)
+        if info.status == "broken":
+            raise DatasetError(f"{self.path} {name}: {info.problems[0]}; the file is damaged.")
+        n = info.n_steps
+        from hakisa.resources import check_memory
+
+        row_bytes = 64 + (int(np.prod(self.frame_shape)) if frames else 0)  # 64: the per-step arrays
+        check_memory((n + 1) * row_bytes, f"reading {self.path} {name} ({n} steps{' with frames' * frames})")
         out = {}
         for k in _OBS_FIELDS:
             if k == "observations" and not frames:
@@ -442,10 +609,11 @@ class DatasetReader:
             out[k] = g[k][:n]
         for k in _OPT_ACT_FIELDS:
             out[k] = g[k][:n] if k in g else np.zeros(n, np.float32)
-        ev_step = g["events_step"][:]
+        n_ev = min(_stored_rows(g[k]) for k in _EVT_FIELDS)
+        ev_step = g["events_step"][:n_ev]
         keep = ev_step <= n
         for k in _EVT_FIELDS:
-            out[k] = g[k][:][keep]
+            out[k] = g[k][:n_ev][keep]
         if str(g.attrs.get("status", "recording")) == "recording" and n:
             out["truncations"][-1] = True  # a killed recording ends in a truncation
         return out

@@ -4,8 +4,10 @@ calls one function and prints a summary; errors print one clear line (exit 2).""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,12 +24,13 @@ def _fmt_status(stats) -> str:
 def cmd_record(args: argparse.Namespace) -> int:
     from hakisa.codec import ActionCodec
     from hakisa.data.dataset import DatasetWriter, check_output_path
-    from hakisa.record.inputlog import InputTracker
     from hakisa.profile import load_profile
-    from hakisa.record.recorder import Recorder, summarize_grab_ms
+    from hakisa.record.recorder import summarize_grab_ms
+    from hakisa.resources import check_writable
 
     profile = load_profile(args.profile)
     check_output_path(args.out, args.force)
+    check_writable(args.out, need_bytes=RECORD_MIN_FREE, what="recording")
     if args.hz is not None:  # its range (1-60) is checked with every other flag in hakisa.limits
         from dataclasses import replace
         profile = replace(profile, capture=replace(profile.capture, tick_hz=float(args.hz)))
@@ -35,12 +38,48 @@ def cmd_record(args: argparse.Namespace) -> int:
     from hakisa.live import require_display
 
     require_display("record")
-    from hakisa.live.listen import InputListener
-    from hakisa.live.sources import FocusProbe, WindowFrameSource, find_game
+    from hakisa.live.sources import find_game
 
     win, area = find_game(profile, args.wait)
     codec = ActionCodec(profile.actions, (area[2], area[3]))
-    writer = DatasetWriter(args.out, profile, codec, source="record", force=args.force)
+    # an existing file (--force) is replaced only once the new recording holds something
+    out = Path(args.out)
+    target = out.with_name(f"{out.stem}.recording-{os.getpid()}{out.suffix}") if out.exists() else out
+    writer = DatasetWriter(target, profile, codec, source="record", force=args.force)
+    try:
+        stats, tracker = _record_into(args, profile, win, area, codec, writer)
+    except BaseException:
+        writer.discard_if_empty()  # nothing recorded: nothing left behind, an older file untouched
+        if target != out and target.exists():
+            os.replace(target, out)
+        raise
+    if target != out:
+        if writer.discard_if_empty():
+            raise HakisaError(f"nothing was recorded (stopped: {stats.stop_reason}); {out} was left as it was.")
+        os.replace(target, out)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    p50, p99 = summarize_grab_ms(stats)
+    elapsed = time.monotonic() - stats.started
+    print(f"stopped: {stats.stop_reason}\n"
+          f"  {stats.steps} steps in {stats.episodes} episodes ({stats.terminated} ended by game over) over "
+          f"{elapsed:.1f} s\n"
+          f"  achieved {stats.rate():.2f} Hz of {profile.capture.tick_hz:g}, missed ticks {stats.missed} "
+          f"({stats.missed_pct():.2f}%), ticks without focus {stats.unfocused}\n"
+          f"  grab+preprocess p50 {p50:.2f} ms, p99 {p99:.2f} ms; keys rejected (other window) "
+          f"{tracker.rejected_keys}\n  wrote {args.out}")
+    return 0
+
+
+RECORD_MIN_FREE = 64 << 20  # record refuses to start with less free space than this
+
+
+def _record_into(args, profile, win, area, codec, writer):
+    from hakisa.live.listen import InputListener
+    from hakisa.live.sources import FocusProbe, WindowFrameSource
+    from hakisa.record.inputlog import InputTracker
+    from hakisa.record.recorder import Recorder
+
     source = WindowFrameSource(win.wid, win.title, profile.capture.region)
     recorder: Recorder | None = None
 
@@ -72,18 +111,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             stats = recorder.wait(on_tick=show)
     finally:
         writer.close("truncated")
-    if tty:
-        print(file=sys.stderr)
-    p50, p99 = summarize_grab_ms(stats)
-    elapsed = time.monotonic() - stats.started
-    print(f"stopped: {stats.stop_reason}\n"
-          f"  {stats.steps} steps in {stats.episodes} episodes ({stats.terminated} ended by game over) over "
-          f"{elapsed:.1f} s\n"
-          f"  achieved {stats.rate():.2f} Hz of {profile.capture.tick_hz:g}, missed ticks {stats.missed} "
-          f"({stats.missed_pct():.2f}%), ticks without focus {stats.unfocused}\n"
-          f"  grab+preprocess p50 {p50:.2f} ms, p99 {p99:.2f} ms; keys rejected (other window) "
-          f"{tracker.rejected_keys}\n  wrote {args.out}")
-    return 0
+    return stats, tracker
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -140,14 +168,40 @@ def _checkpoint_out(args: argparse.Namespace) -> Path:
     """--out of study / consolidate, checked against --force and --resume before any work starts."""
     from hakisa.learn.checkpoint import CheckpointError
 
+    from hakisa.learn.checkpoint import clean_stale_tmp
+    from hakisa.resources import check_writable
+
     out = Path(args.out)
+    if out.is_dir():
+        raise HakisaError(f"--out {out} is a folder; give a checkpoint file name, e.g. {out / 'run.pt'}.")
     if out.exists() and not (args.force or args.resume):
         raise HakisaError(f"{out} already exists; pass --force to overwrite it or --resume to continue it.")
-    if not out.parent.is_dir():
-        raise HakisaError(f"cannot write {out}: folder {out.parent} does not exist.")
     if args.resume and not out.exists():
         raise CheckpointError(f"--resume: {out} does not exist yet; run without --resume first.")
+    check_writable(out, need_bytes=_checkpoint_bytes(args), what="its checkpoints")
+    for sibling in (out.with_name(out.name + ext) for ext in (".metrics.jsonl", ".png")):
+        if sibling.is_dir():
+            raise HakisaError(f"{sibling} is a folder, so the run could not write it; move it away or choose "
+                              "another --out.")
+    for tmp in clean_stale_tmp(out):
+        print(f"removed {tmp}, left by an earlier run that was killed while writing a checkpoint", file=sys.stderr)
     return out
+
+
+def _checkpoint_bytes(args: argparse.Namespace) -> int:
+    """Disk space a study/consolidate run needs: two copies of a checkpoint (the new one is written beside the
+    old) of the network, its target and Adam's two moments, plus room for metrics and plots."""
+    from hakisa.learn.checkpoint import expected_shapes
+    from hakisa.learn.model import ModelConfig
+    from hakisa.profile import load_profile
+
+    try:
+        cap = load_profile(args.profile).capture
+        cfg = ModelConfig(frame_shape=cap.frame_shape, stack=getattr(args, "stack", 4))
+        n = sum(t.numel() for t in expected_shapes(cfg).values())
+    except HakisaError:
+        return 64 << 20
+    return 2 * 4 * 4 * n + (16 << 20)
 
 
 def _data_paths(patterns: list[str]) -> list[str]:
@@ -590,6 +644,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     command = args.command
+    old_term = None
+    if command in _OFFLINE and threading.current_thread() is threading.main_thread():
+        old_term = signal.signal(signal.SIGTERM, _term_to_interrupt)  # finally blocks run; nothing half-written
     try:
         from hakisa.limits import check_command
 
@@ -613,6 +670,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hakisa {command}: internal error ({type(exc).__name__}: {_one_line(exc)[:300]}). This is a bug in "
               f"hakisa, not in what you gave it{where}; please report it with that file.", file=sys.stderr)
         return 1
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+_OFFLINE = ("study", "consolidate", "train", "inspect", "replay")
+
+
+def _term_to_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _one_line(exc: BaseException) -> str:

@@ -118,11 +118,12 @@ def _short(v) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _codec_info(text: str, where: str) -> dict:
+def _codec_info(text, where: str, error: type[Exception] = DatasetError) -> dict:
     """The codec description stored in datasets and checkpoints, checked field by field."""
+    DatasetError = error  # noqa: N806 - the caller's error class
     try:
         c = json.loads(text)
-    except ValueError:
+    except (ValueError, TypeError):
         raise DatasetError(f"{where} is not JSON ({_short(text)}); the file is damaged.") from None
     if not isinstance(c, dict):
         raise DatasetError(f"{where} is {_short(c)}, not a JSON object; the file is damaged.")
@@ -197,6 +198,24 @@ def check_output_path(path: str | Path, force: bool) -> Path:
     return p
 
 
+def keep_crashed_part(part: str | Path) -> Path | None:
+    """An earlier session's unfinished ``OUT.part`` (it crashed or was killed) is never deleted: it is
+    renamed ``OUT-stem.crashed-YYYYmmdd-HHMMSS.h5`` beside it (still a readable dataset, see `hakisa
+    inspect`) and the new path is returned (None when there was no ``.part``)."""
+    part = Path(part)
+    if not part.exists():
+        return None
+    final = Path(str(part)[: -len(".part")]) if str(part).endswith(".part") else part
+    stamp = _dt.datetime.fromtimestamp(part.stat().st_mtime).strftime("%Y%m%d-%H%M%S")
+    kept = final.with_name(f"{final.stem}.crashed-{stamp}{final.suffix}")
+    n = 1
+    while kept.exists():
+        n += 1
+        kept = final.with_name(f"{final.stem}.crashed-{stamp}-{n}{final.suffix}")
+    os.replace(part, kept)
+    return kept
+
+
 class DatasetWriter:
     """Appends episodes to a new dataset file; use from one thread only."""
 
@@ -213,6 +232,7 @@ class DatasetWriter:
         self.failed = False  # a write failed: the file may be inconsistent, nothing more is written
         self.disk_full = False  # stopped before the disk filled: the file is intact and closes normally
         self.reserve_bytes = reserve_bytes
+        self.steps_written = 0  # actions handed to HDF5 so far, all episodes
         try:
             self.f = h5py.File(self.path, "w")
         except OSError as exc:
@@ -308,8 +328,9 @@ class DatasetWriter:
             raise ValueError(f"status must be 'terminated' or 'truncated', got {status!r}")
         self._write_buffer(flush=False)
         g = self.group
-        if self._n_steps:
-            # make the last step's flags agree with how the episode ended
+        if self._n_steps and g["terminations"].shape[0] and not self.disk_full:
+            # make the last step's flags agree with how the episode ended (rows a full disk dropped are
+            # not on disk, and the last stored step is then a cut, not an end)
             g["terminations"][-1] = status == "terminated"
             g["truncations"][-1] = status == "truncated"
         g.attrs["status"] = status
@@ -379,7 +400,7 @@ class DatasetWriter:
                 rows.clear()  # no room for them; what is already on disk stays intact
             self.disk_full = True
             raise OutputError(f"the disk holding {self.path} is full ({free / 1e6:.1f} MB free); recording "
-                              f"stopped and everything up to the last second is saved. Free space and record again.")
+                              f"stopped{self._what_is_kept()}. Free space and record again.")
 
     def _write_buffer(self, flush: bool) -> None:
         g = self.group
@@ -388,6 +409,7 @@ class DatasetWriter:
         self._check_space()
 
         def write():
+            n_new = len(self._buf["command_type"])
             for key, rows in self._buf.items():
                 if not rows:
                     continue
@@ -397,6 +419,7 @@ class DatasetWriter:
                 ds.resize(n + len(arr), axis=0)
                 ds[n:] = arr
                 rows.clear()
+            self.steps_written += n_new
             if flush:
                 self.f.flush()
 
@@ -413,8 +436,29 @@ class DatasetWriter:
             self.failed = True
             full = getattr(exc, "errno", None) == errno.ENOSPC or "No space" in str(exc) or "errno = 28" in str(exc)
             reason = "the disk is full" if full else str(exc)
-            raise OutputError(f"writing {self.path} failed: {reason}. Everything up to the last flush "
-                              f"(at most {self.flush_interval:g} s ago) is saved; free space and record again.") from None
+            raise OutputError(f"writing {self.path} failed: {reason}{self._what_is_kept()}; free space and record "
+                              "again.") from None
+
+    def _what_is_kept(self) -> str:
+        if self.steps_written == 0:
+            return " before anything was recorded"
+        return (f" and everything up to the last flush (at most {self.flush_interval:g} s ago, {self.steps_written} "
+                "steps) is saved")
+
+    def discard_if_empty(self) -> bool:
+        """Close, and delete the file when it holds no step at all (a run that failed before recording
+        anything leaves nothing behind); returns whether it was deleted."""
+        try:
+            self.close("truncated")
+        except Exception:  # noqa: BLE001 - closing after a failure; the file is deleted or kept as it is
+            pass
+        if self.steps_written == 0:
+            try:
+                self.path.unlink()
+                return True
+            except OSError:
+                return False
+        return False
 
 
 # ======================================================================================

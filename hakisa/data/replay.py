@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -78,10 +79,28 @@ def write_replay(path: str, out: str, episode: str | None = None, max_steps: int
     suffix = outp.suffix.lower()
     if suffix not in (".mp4", ".gif"):
         raise OutputError(f"--out {out!r}: choose a file ending in .mp4 or .gif.")
-    if outp.exists() and not force:
+    if outp.exists() and not force and not outp.is_dir():
         raise OutputError(f"{out} already exists; pass --force to overwrite it.")
-    if not outp.parent.is_dir():
-        raise OutputError(f"cannot write {out}: folder {outp.parent} does not exist.")
+    from hakisa.resources import check_writable
+
+    check_writable(outp, need_bytes=16 << 20, what="the clip")
+    with DatasetReader(path):  # the dataset is checked before anything is written
+        pass
+    # written under a temporary name and renamed when complete: a failure leaves nothing behind and
+    # an older clip (--force) untouched
+    tmp = outp.with_name(f".{outp.stem}.{os.getpid()}.part{suffix}")
+    try:
+        n = _write_clip(path, tmp, suffix, episode, max_steps, width)
+        if n == 0:
+            raise DatasetError(f"{path} has no frames to replay.")
+        os.replace(tmp, outp)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return n
+
+
+def _write_clip(path: str, outp: Path, suffix: str, episode, max_steps, width) -> int:
     frames = render_frames(path, episode, max_steps, width)
     n = 0
     if suffix == ".mp4":
@@ -90,7 +109,7 @@ def write_replay(path: str, out: str, episode: str | None = None, max_steps: int
             if writer is None:
                 writer = cv2.VideoWriter(str(outp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (img.shape[1], img.shape[0]))
                 if not writer.isOpened():
-                    raise OutputError(f"cannot open a video writer for {out}; try a .gif instead.")
+                    raise OutputError(f"cannot open a video writer for {outp.name}; try a .gif instead.")
             writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
             n += 1
         if writer is not None:
@@ -105,7 +124,5 @@ def write_replay(path: str, out: str, episode: str | None = None, max_steps: int
             images[0].save(outp, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0,
                            optimize=False)
         n = len(images)
-    if n == 0:
-        raise DatasetError(f"{path} has no frames to replay.")
     return n
 

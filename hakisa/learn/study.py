@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hakisa.learn.checkpoint import CheckpointError, load_checkpoint
+from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
 from hakisa.codec import COMMANDS, NOOP
 from hakisa.data.transitions import Transitions, load_transitions
 from hakisa.learn.losses import HeadMasks, double_dqn_target, greedy, joint_q, margin_loss, td_loss
 from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
-from hakisa.learn.training import (MetricsFile, actions_of, build_codec, config_dict, dataset_lineage, model_config,
-                             new_optimizer, pick_device, plot_curves, random_shift, save_run, set_up_torch,
+from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_same_data, config_dict,
+                             dataset_lineage, model_config, new_optimizer, pick_device, plot_curves, random_shift, save_run, set_up_torch,
                              tensorboard)
 
 
@@ -157,12 +157,13 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     step, history = 0, []
     if resume:
         blob = load_checkpoint(resume, profile)
+        check_same_data(blob, dataset_lineage(data), resume)
         if blob["model_config"] != mcfg.to_dict():
             raise CheckpointError(f"{resume} has model config {blob['model_config']}, this run {mcfg.to_dict()}; "
                                   "resume with the same --stack/--channels/--hidden.")
         model.load_state_dict(blob["model"])
         if blob["optimizer"]:
-            opt.load_state_dict(blob["optimizer"])
+            load_optimizer(opt, blob["optimizer"], resume)
         step = int(blob["state"].get("step", 0))
         history = list(blob["state"].get("history", []))
     target = QNetwork(mcfg).to(dev)

@@ -338,7 +338,16 @@ def cmd_regions(args: argparse.Namespace) -> int:
     from hakisa.screen.regions import (annotate, describe, glyphs_toml, learn_glyphs, load_screenshot, region_fraction,
                                 save_image)
 
+    from hakisa.resources import check_writable
+
     profile = load_profile(args.profile)
+    for flag, path in (("--out", args.out), ("--save", args.save)):
+        if path is not None:  # checked before the screenshot is taken
+            if Path(path).suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+                raise HakisaError(f"{flag} {path!r}: give an image file name ending in .png (or .jpg, .bmp).")
+            if Path(path).exists() and Path(path).is_dir():
+                raise HakisaError(f"{flag} {path!r} is a folder; give an image file name inside it.")
+            check_writable(path, flag)
     if args.screenshot:
         shot = load_screenshot(args.screenshot)
     else:

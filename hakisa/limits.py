@@ -198,7 +198,7 @@ COMMANDS: dict[str, tuple[Field, ...]] = {
     "replay": REPLAY,
     "study": STUDY_FLAGS,
     "consolidate": CONSOLIDATE_FLAGS,
-    "train": CONSOLIDATE_FLAGS + TRAIN,
+    "train": CONSOLIDATE_FLAGS + tuple(f for f in TRAIN if f.name not in {c.name for c in CONSOLIDATE_FLAGS}),
     "play": PLAY,
     "explore": EXPLORE,
     "regions": REGIONS,

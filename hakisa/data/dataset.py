@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
+import hashlib
 import json
 import os
 import re
@@ -506,7 +507,7 @@ class DatasetReader:
         """Every root attribute hakisa uses, checked for type and range before anything relies on it."""
         a = self.f.attrs
         fmt = _attr(a, "format")
-        if fmt != FORMAT_NAME:
+        if not isinstance(fmt, str) or fmt != FORMAT_NAME:
             raise DatasetError(f"{self.path} is an HDF5 file but not a hakisa dataset "
                                f"(format attribute is {_short(fmt)}, expected {FORMAT_NAME!r}).")
         ver = _attr(a, "format_version")
@@ -525,6 +526,9 @@ class DatasetReader:
                                "the file is damaged.")
         self.profile_name = self._text(a, "profile_name", 200)
         self.profile_text = self._text(a, "profile_toml", MAX_PROFILE_BYTES)
+        if hashlib.sha256(self.profile_text.encode()).hexdigest() != self.profile_sha256:
+            raise DatasetError(f"{self.path}: its copy of the profile does not match its profile hash; the file was "
+                               "damaged or edited after it was written.")
         fs = np.asarray(_attr(a, "frame_shape"))
         if (fs.shape != (3,) or fs.dtype.kind not in "iu" or not 16 <= fs[0] <= 1024 or not 16 <= fs[1] <= 1024
                 or fs[2] not in (1, 3)):

@@ -251,7 +251,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hakisa.profile import load_profile
     from hakisa.learn.train import TrainConfig, train
 
+    from hakisa.resources import check_writable
+
     profile = load_profile(args.profile)
+    wd = Path(args.workdir)
+    if wd.exists() and not wd.is_dir():
+        raise HakisaError(f"--workdir {wd} is a file; give a folder for the rounds.")
+    existing = next(p for p in (wd, *wd.parents) if p.exists())  # the folder the rounds' folders will go in
+    check_writable(existing / "train.json", "--workdir", need_bytes=_checkpoint_bytes(args) + RECORD_MIN_FREE,
+                   what="a round's data and checkpoints")
     cfg = TrainConfig(rounds=args.rounds, explore_steps=args.explore_steps, epsilon=args.epsilon,
                       epsilon_end=args.epsilon_end, headless=args.headless, size=_size(args.size), focus=args.focus,
                       wait=args.wait, seed=args.seed, consolidate=_consolidate_config(args))
@@ -296,9 +304,16 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
     from hakisa.act.loop import Schedule
     from hakisa.act.session import SessionSpec, episode_line, run_agent, summary
 
+    out = args.out if command == "explore" else args.record
+    if out:  # before the checkpoint is read or a window is looked for
+        from hakisa.data.dataset import check_output_path
+        from hakisa.resources import check_writable
+
+        check_output_path(out, args.force)
+        check_writable(out, "--out" if command == "explore" else "--record", need_bytes=RECORD_MIN_FREE,
+                       what="recording the agent's play")
     blob = load_checkpoint(args.checkpoint)
     profile = _agent_profile(args, blob)
-    out = args.out if command == "explore" else args.record
     if command == "explore":
         if args.steps is None and args.minutes is None:
             raise HakisaError("say how long to explore: --steps N or --minutes M.")

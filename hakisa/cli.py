@@ -620,8 +620,14 @@ def write_crash_log(command: str, argv: list[str], exc: BaseException) -> Path |
     for folder in (log_dir(), Path(tempfile.gettempdir()) / "hakisa-logs"):
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"hakisa-{command}-{stamp}-{os.getpid()}.log"
-            path.write_text(text, encoding="utf-8")
+            for n in range(1, 100):
+                path = folder / f"hakisa-{command}-{stamp}-{os.getpid()}{'' if n == 1 else f'-{n}'}.log"
+                try:
+                    with open(path, "x", encoding="utf-8") as f:
+                        f.write(text)
+                    break
+                except FileExistsError:
+                    continue
         except OSError:
             continue
         try:
@@ -668,6 +674,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     command = args.command
+    old_hooks = (threading.excepthook, sys.unraisablehook)
+    threading.excepthook = lambda a: _background_failure(command, argv, a.exc_value, f"thread {a.thread.name}"
+                                                         if a.thread else "a thread")
+    sys.unraisablehook = lambda u: _background_failure(command, argv, u.exc_value, "cleanup", quiet=True)
     old_term = None
     if command in _OFFLINE and threading.current_thread() is threading.main_thread():
         old_term = signal.signal(signal.SIGTERM, _term_to_interrupt)  # finally blocks run; nothing half-written
@@ -697,6 +707,19 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
+        threading.excepthook, sys.unraisablehook = old_hooks
+
+
+def _background_failure(command: str, argv: list[str], exc: BaseException | None, where: str,
+                        quiet: bool = False) -> None:
+    """An exception in a background thread (or one ignored during cleanup) goes to the log, not the screen;
+    a thread's failure is still announced in one line."""
+    if exc is None or isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return
+    log = write_crash_log(command, argv, exc)
+    if not quiet:
+        print(f"hakisa {command}: error in {where}: {type(exc).__name__}: {_one_line(exc)[:200]}"
+              + (f"; the traceback is in {log}" if log else ""), file=sys.stderr)
 
 
 _OFFLINE = ("study", "consolidate", "train", "inspect", "replay")

@@ -499,6 +499,11 @@ class DatasetReader:
             raise DatasetError(f"{self.path} is truncated or corrupt and cannot be opened ({exc}).") from None
         try:
             self._validate_root()
+        except DatasetError as exc:
+            self.f.close()
+            if str(self.path) not in str(exc):
+                raise DatasetError(f"{self.path}: {exc}") from None
+            raise
         except Exception:
             self.f.close()
             raise
@@ -611,7 +616,7 @@ class DatasetReader:
             problems.append(f"{n_obs} observations for {n_act} actions (expected N+1 for N)")
         n_steps = max(0, min(n_act, n_obs - 1))
         status = _attr(g.attrs, "status", "recording")
-        if status not in ("recording", "terminated", "truncated"):
+        if not isinstance(status, str) or status not in ("recording", "terminated", "truncated"):
             problems.append(f"status attribute is {_short(status)}")
             status = "recording"
         t = g["obs_time"]

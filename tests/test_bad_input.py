@@ -582,3 +582,23 @@ def test_environment_failures_anywhere_are_explained(exc, status, expect, tmp_pa
     rc, out, err = run_main(["inspect", "x.h5"], capsys)
     assert rc == status and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert expect in err and str(next(tmp_path.glob("hakisa-inspect-*.log"))) in err
+
+
+def test_a_failing_background_thread_is_one_line_and_a_log(tmp_path, monkeypatch, capsys):
+    import threading
+
+    monkeypatch.setenv("HAKISA_LOG_DIR", str(tmp_path))
+
+    def work(args):
+        t = threading.Thread(target=lambda: 1 / 0, name="grabber")
+        t.start()
+        t.join()
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_inspect", work)
+    hook = threading.excepthook
+    rc, out, err = run_main(["inspect", "x.h5"], capsys)
+    assert rc == 0 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "thread grabber" in err and "ZeroDivisionError" in err
+    assert "Traceback" in next(tmp_path.glob("hakisa-inspect-*.log")).read_text()
+    assert threading.excepthook is hook  # restored after the command

@@ -63,6 +63,17 @@ def check_memory(need: int, what: str) -> None:
                             f"{MEMORY_BUDGET_ENV} if the machine really has the memory.")
 
 
+def check_batch_memory(batch_size: int, stack: int, frame_shape: tuple[int, int, int], flag: str = "--batch-size") -> None:
+    """A training batch (input and next-state frame stacks as uint8, then float32 inside the network, with
+    the first layers' activations and gradients: about 24 bytes per input byte) must fit the budget."""
+    h, w, c = frame_shape
+    need = 24 * batch_size * stack * h * w * c
+    try:
+        check_memory(need, f"{flag} {batch_size} (x {stack} stacked {w}x{h}x{c} frames)")
+    except ResourceError as exc:
+        raise ResourceError(f"{exc} Choose a smaller {flag}.") from None
+
+
 def check_writable(path: str | Path, flag: str = "--out", need_bytes: int = 0, what: str = "") -> Path:
     """The folder of ``path`` exists, can really be written (a probe file is created and removed, which
     also catches read-only mounts that permission bits do not show) and has ``need_bytes`` free;

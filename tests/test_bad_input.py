@@ -602,3 +602,12 @@ def test_a_failing_background_thread_is_one_line_and_a_log(tmp_path, monkeypatch
     assert "thread grabber" in err and "ZeroDivisionError" in err
     assert "Traceback" in next(tmp_path.glob("hakisa-inspect-*.log")).read_text()
     assert threading.excepthook is hook  # restored after the command
+
+
+def test_a_batch_past_the_memory_budget_is_refused_before_loading(base, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HAKISA_MEMORY_BUDGET", "50M")  # 4096 x 4 frames of 64x64 need about 1.5 GB
+    monkeypatch.setenv("HAKISA_LOG_DIR", str(tmp_path / "logs"))
+    rc, _, err = run_main(["study", "--profile", base / "p.toml", "--data", base / "d.h5", "--out", tmp_path / "o.pt",
+                           "--batch-size", "4096"], capsys)
+    assert rc == 2 and "--batch-size 4096" in err and "smaller --batch-size" in err, err
+    assert not list(tmp_path.iterdir())

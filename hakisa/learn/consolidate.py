@@ -248,6 +248,9 @@ def consolidate(profile: Profile, data: list[str], out: str | Path, cfg: Consoli
     from hakisa.limits import CONSOLIDATE, check_config
 
     check_config(cfg, CONSOLIDATE)
+    from hakisa.resources import check_batch_memory
+
+    check_batch_memory(cfg.batch_size, cfg.stack, profile.capture.frame_shape)
     out = Path(out)
     c = Consolidator(profile, data, cfg, parent=parent, resume=str(out) if resume else None, log=log)
     mfile = MetricsFile(out, resume)

@@ -143,6 +143,9 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     from hakisa.limits import STUDY, check_config
 
     check_config(cfg, STUDY)
+    from hakisa.resources import check_batch_memory
+
+    check_batch_memory(cfg.batch_size, cfg.stack, profile.capture.frame_shape)
     out = Path(out)
     rng = set_up_torch(cfg.seed, cfg.threads)
     dev = pick_device(cfg.device)

@@ -326,7 +326,8 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
                        size=_size(args.size), seed=args.seed, focus=args.focus, wait=args.wait,
                        tick_hz=None if args.no_tick_limit else -1, max_steps=getattr(args, "steps", None),
                        max_episodes=args.episodes,
-                       max_seconds=(args.minutes * 60 if getattr(args, "minutes", None) else getattr(args, "seconds", None)),
+                       max_seconds=(args.minutes * 60 if getattr(args, "minutes", None)
+                                    else getattr(args, "seconds", None)),  # explore has no --seconds
                        checkpoint_name=str(args.checkpoint))
     stats = run_agent(profile, blob, spec, on_episode=lambda r: print(episode_line(r), flush=True),
                       announce=lambda m: print(m, file=sys.stderr, flush=True))
@@ -597,8 +598,6 @@ LOG_DIR_ENV = "HAKISA_LOG_DIR"
 def log_dir() -> Path:
     """Where tracebacks of failed runs go: $HAKISA_LOG_DIR, else $XDG_CACHE_HOME/hakisa/logs
     (~/.cache/hakisa/logs)."""
-    import os
-
     if os.environ.get(LOG_DIR_ENV):
         return Path(os.environ[LOG_DIR_ENV])
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -609,7 +608,6 @@ def write_crash_log(command: str, argv: list[str], exc: BaseException) -> Path |
     """Write the traceback of ``exc`` to a new file under :func:`log_dir` (the 50 newest are kept);
     returns its path, or None when no folder for it can be written."""
     import datetime as dt
-    import os
     import tempfile
     import traceback
 

@@ -63,7 +63,8 @@ def check_memory(need: int, what: str) -> None:
                             f"{MEMORY_BUDGET_ENV} if the machine really has the memory.")
 
 
-def check_batch_memory(batch_size: int, stack: int, frame_shape: tuple[int, int, int], flag: str = "--batch-size") -> None:
+def check_batch_memory(batch_size: int, stack: int, frame_shape: tuple[int, int, int],
+                       flag: str = "--batch-size") -> None:
     """A training batch (input and next-state frame stacks as uint8, then float32 inside the network, with
     the first layers' activations and gradients: about 24 bytes per input byte) must fit the budget."""
     h, w, c = frame_shape

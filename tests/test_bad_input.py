@@ -252,7 +252,8 @@ CASES: list[Case] = [
          write_file("p.toml", PROFILE_TEXT.replace("tick_hz = 20", 'tick_hz = "fast"'))),
     Case("profile-tick-nan", study(), ("capture.tick_hz",), write_file("p.toml", PROFILE_TEXT.replace("tick_hz = 20",
                                                                                                      "tick_hz = nan"))),
-    Case("profile-unknown-section", study(), ("unknown field",), write_file("p.toml", PROFILE_TEXT + "\n[evil]\nx=1\n")),
+    Case("profile-unknown-section", study(), ("unknown field",),
+         write_file("p.toml", PROFILE_TEXT + "\n[evil]\nx=1\n")),
     Case("profile-deep-nesting", study(), ("p.toml",), write_file("p.toml", "x = " + "[" * 5000 + "]" * 5000)),
     Case("profile-other-than-data", study(), ("recorded with profile",), other_profile_data),
     # ----- datasets ---------------------------------------------------------------------------------
@@ -435,7 +436,8 @@ def _attr_fuzz_cases() -> list[Case]:
     cases = []
     for key in keys:
         for label, v in weird:
-            if (key == "profile_name" and label in ("text", "empty", "json-null")) or (key == "tick_hz" and label == "int"):
+            if ((key == "profile_name" and label in ("text", "empty", "json-null"))
+                    or (key == "tick_hz" and label == "int")):
                 continue  # valid values: any text is a name (the hash is what counts), a whole tick rate
             cases.append(Case(f"h5attr-{key}-{label}", study(), (), h5_attr(key, v)))
     return cases

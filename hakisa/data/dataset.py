@@ -527,8 +527,8 @@ class DatasetReader:
                 raise DatasetError(f"{self.path} lacks the '{key}' attribute; the file is damaged.")
         self.profile_sha256 = self._text(a, "profile_sha256", 64)
         if not re.fullmatch(r"[0-9a-f]{64}", self.profile_sha256):
-            raise DatasetError(f"{self.path}: profile_sha256 is {_short(self.profile_sha256)}, not a sha256 hex digest; "
-                               "the file is damaged.")
+            raise DatasetError(f"{self.path}: profile_sha256 is {_short(self.profile_sha256)}, not a sha256 hex "
+                               "digest; the file is damaged.")
         self.profile_name = self._text(a, "profile_name", 200)
         self.profile_text = self._text(a, "profile_toml", MAX_PROFILE_BYTES)
         if hashlib.sha256(self.profile_text.encode()).hexdigest() != self.profile_sha256:

@@ -205,7 +205,8 @@ def load_checkpoint(path: str | Path, profile: Profile | None = None) -> dict:
         try:
             value = json.loads(blob[key])
         except (ValueError, TypeError):
-            raise CheckpointError(f"{p}: '{key}' is not JSON ({_short(blob[key])}); the checkpoint is damaged.") from None
+            raise CheckpointError(f"{p}: '{key}' is not JSON ({_short(blob[key])}); the checkpoint is "
+                                  "damaged.") from None
         if not isinstance(value, dict):
             raise CheckpointError(f"{p}: '{key}' is {_short(value)}, not a JSON object; the checkpoint is damaged.")
         blob[key] = value
@@ -231,6 +232,7 @@ def load_checkpoint(path: str | Path, profile: Profile | None = None) -> dict:
     if not isinstance(blob.get("optimizer", {}), dict):
         raise CheckpointError(f"{p}: 'optimizer' is not a state dict; the checkpoint is damaged.")
     st = blob["state"]
-    if not (_is_int(st.get("step", 0)) and 0 <= st.get("step", 0) <= 10**10) or not isinstance(st.get("history", []), list):
+    step = st.get("step", 0)
+    if not (_is_int(step) and 0 <= step <= 10**10) or not isinstance(st.get("history", []), list):
         raise CheckpointError(f"{p}: its training state (step {_short(st.get('step'))}) is damaged.")
     return blob

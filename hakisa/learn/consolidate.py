@@ -36,8 +36,8 @@ from hakisa.learn.losses import HeadMasks, cql_penalty, double_dqn_target, greed
 from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
 from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_model_fits, check_same_data,
-                             config_dict, dataset_lineage, file_digest, model_config, new_optimizer, plot_curves, random_shift, save_run,
-                             set_up_torch, tensorboard)
+                                   config_dict, dataset_lineage, file_digest, model_config, new_optimizer, plot_curves,
+                                   random_shift, save_run, set_up_torch, tensorboard)
 
 
 @dataclass

@@ -32,8 +32,8 @@ from hakisa.learn.losses import HeadMasks, double_dqn_target, greedy, joint_q, m
 from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
 from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_same_data, config_dict,
-                             dataset_lineage, model_config, new_optimizer, pick_device, plot_curves, random_shift, save_run, set_up_torch,
-                             tensorboard)
+                                   dataset_lineage, model_config, new_optimizer, pick_device, plot_curves, random_shift,
+                                   save_run, set_up_torch, tensorboard)
 
 
 @dataclass

@@ -305,6 +305,10 @@ CASES: list[Case] = [
     Case("memory-budget-garbage", study(), ("hakisa_memory_budget",), env={"HAKISA_MEMORY_BUDGET": "lots"}),
     Case("replay-episode-unknown", ["replay", "{d}/d.h5", "--out", "{d}/c.gif", "--episode", "ep_9"],
          ("no episode",)),
+    Case("replay-action-outside-codec", ["replay", "{d}/d.h5", "--out", "{d}/c.gif"], ("action_1", "outside"),
+         h5_edit(lambda f: (ep_set("command_type", 1, 3)(f), ep_set("action_1", 1, 2**31 - 1)(f)))),
+    Case("replay-reward-inf", ["replay", "{d}/d.h5", "--out", "{d}/c.mp4"], ("rewards",),
+         h5_edit(ep_set("rewards", 4, np.inf))),
     Case("replay-broken-data", ["replay", "{d}/d.h5", "--out", "{d}/c.gif"], ("not json",), h5_attr("codec", "x")),
     # ----- checkpoints ------------------------------------------------------------------------------
     Case("ckpt-missing", consolidate(ckpt="{d}/none.pt"), ("does not exist",)),
@@ -318,6 +322,10 @@ CASES: list[Case] = [
          ckpt_edit(lambda b: b.__setitem__("format_version", "1"))),
     Case("ckpt-no-profile", consolidate(), ("profile_toml", "profile"),
          ckpt_edit(lambda b: b.__delitem__("profile_toml"))),
+    Case("ckpt-profile-name-path", consolidate(), ("profile_name", "not a game name"),
+         ckpt_edit(lambda b: b.__setitem__("profile_name", "../../../etc/passwd"))),
+    Case("data-profile-name-path", study(), ("profile_name", "not a game name"),
+         h5_attr("profile_name", "../x/../../evil")),
     Case("ckpt-sha-garbage", consolidate(), ("profile_sha256",),
          ckpt_edit(lambda b: b.__setitem__("profile_sha256", "zz"))),
     Case("ckpt-other-profile", consolidate(), ("was made for profile",),
@@ -436,7 +444,7 @@ def _attr_fuzz_cases() -> list[Case]:
     cases = []
     for key in keys:
         for label, v in weird:
-            if ((key == "profile_name" and label in ("text", "empty", "json-null"))
+            if ((key == "profile_name" and label in ("text", "json-null"))
                     or (key == "tick_hz" and label == "int")):
                 continue  # valid values: any text is a name (the hash is what counts), a whole tick rate
             cases.append(Case(f"h5attr-{key}-{label}", study(), (), h5_attr(key, v)))

@@ -199,6 +199,24 @@ def check_output_path(path: str | Path, force: bool) -> Path:
     return p
 
 
+def check_episode_values(path, name: str, ep: dict, codec: dict) -> None:
+    """An episode's recorded actions must lie inside the codec (``n_action_1`` / ``n_action_2``), its actors
+    be known and its rewards finite; raises :class:`DatasetError` naming the file, episode and value."""
+    from hakisa.codec import COMMANDS
+
+    limits = (("command_type", len(COMMANDS)), ("action_1", int(codec.get("n_action_1", 1))),
+              ("action_2", int(codec.get("n_action_2", 1))), ("actor", len(ACTORS)))
+    for key, n in limits:
+        a = ep[key]
+        if len(a) and (int(a.min()) < 0 or int(a.max()) >= n):
+            bad = int(a.min()) if int(a.min()) < 0 else int(a.max())
+            what = "the known actors" if key == "actor" else "the dataset's codec"
+            raise DatasetError(f"{path} {name}: {key} holds {bad}, outside 0..{n - 1} of {what}; the file is "
+                               "damaged or was not written by hakisa.")
+    if not np.isfinite(ep["rewards"]).all():
+        raise DatasetError(f"{path} {name}: rewards hold NaN or infinite values; the file is damaged.")
+
+
 def keep_crashed_part(part: str | Path) -> Path | None:
     """An earlier session's unfinished ``OUT.part`` (it crashed or was killed) is never deleted: it is
     renamed ``OUT-stem.crashed-YYYYmmdd-HHMMSS.h5`` beside it (still a readable dataset, see `hakisa
@@ -530,6 +548,9 @@ class DatasetReader:
             raise DatasetError(f"{self.path}: profile_sha256 is {_short(self.profile_sha256)}, not a sha256 hex "
                                "digest; the file is damaged.")
         self.profile_name = self._text(a, "profile_name", 200)
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,200}", self.profile_name):  # a game name: never a path
+            raise DatasetError(f"{self.path}: profile_name {_short(self.profile_name)} is not a game name (letters, "
+                               "digits, '_', '.', '-'); the file is damaged or crafted.")
         self.profile_text = self._text(a, "profile_toml", MAX_PROFILE_BYTES)
         if hashlib.sha256(self.profile_text.encode()).hexdigest() != self.profile_sha256:
             raise DatasetError(f"{self.path}: its copy of the profile does not match its profile hash; the file was "

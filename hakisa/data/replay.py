@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from hakisa.codec import LEFT_CLICK, MOUSE_COMMANDS, RIGHT_CLICK, ActionCodec
-from hakisa.data.dataset import ACTORS, DatasetReader, mask_names
+from hakisa.data.dataset import ACTORS, DatasetReader, check_episode_values, mask_names
 from hakisa.errors import DatasetError, OutputError
 from hakisa.profile import parse_profile
 
@@ -36,6 +36,7 @@ def render_frames(path: str, episode: str | None = None, max_steps: int | None =
         count = 0
         for name in names:
             ep = r.load(name)
+            check_episode_values(path, name, ep, r.codec_info)
             obs = ep["observations"]
             n = len(obs)
             scale = width / obs.shape[2]
@@ -48,9 +49,9 @@ def render_frames(path: str, episode: str | None = None, max_steps: int | None =
                 held = mask_names(ep["held_keys"][i])
                 _text(img, f"{name}  step {i}/{n - 1}  t={ep['obs_time'][i] - ep['obs_time'][0]:6.2f}s", 16)
                 _text(img, "held: " + (" ".join(held) or "-"), 34, _YELLOW)
-                mx, my = ep["mouse_xy"][i]
-                if mx >= 0:
-                    px, py = int(mx * img.shape[1] / cap_w), int(my * img.shape[0] / cap_h)
+                mx, my = (int(v) for v in ep["mouse_xy"][i])
+                px, py = mx * img.shape[1] // cap_w, my * img.shape[0] // cap_h
+                if 0 <= px < img.shape[1] and 0 <= py < img.shape[0]:  # the pointer may be outside the area
                     cv2.drawMarker(img, (px, py), _GREEN, cv2.MARKER_CROSS, 12, 1)
                 if i < n - 1:
                     c, a1, a2 = int(ep["command_type"][i]), int(ep["action_1"][i]), int(ep["action_2"][i])

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hakisa.codec import COMMANDS
-from hakisa.data.dataset import ACTORS, DatasetReader
+from hakisa.data.dataset import ACTORS, DatasetReader, check_episode_values
 from hakisa.errors import DatasetError
 from hakisa.resources import check_memory
 from hakisa.profile import Profile
@@ -163,20 +162,6 @@ def _plan(paths: list[str]) -> tuple[list[tuple[str, list[str]]], int, int]:
     return plan, n_frames, n_steps
 
 
-def _check_episode(p: str, name: str, ep: dict, codec: dict) -> None:
-    """Recorded actions must lie inside the codec, actors be known, rewards be finite."""
-    limits = (("command_type", len(COMMANDS)), ("action_1", int(codec.get("n_action_1", 1))),
-              ("action_2", int(codec.get("n_action_2", 1))), ("actor", len(ACTORS)))
-    for key, n in limits:
-        a = ep[key]
-        if len(a) and (int(a.min()) < 0 or int(a.max()) >= n):
-            bad = int(a.min()) if int(a.min()) < 0 else int(a.max())
-            raise DatasetError(f"{p} {name}: {key} holds {bad}, outside 0..{n - 1} of the dataset's codec; the file "
-                               "is damaged or was not written by hakisa.")
-    if not np.isfinite(ep["rewards"]).all():
-        raise DatasetError(f"{p} {name}: rewards hold NaN or infinite values; the file is damaged.")
-
-
 def load_transitions(paths: list[str], profile: Profile | None = None) -> Transitions:
     """Load every complete step of ``paths`` into memory (after :func:`check_same_profile`).
 
@@ -200,7 +185,7 @@ def load_transitions(paths: list[str], profile: Profile | None = None) -> Transi
                 n = len(ep["command_type"])
                 if n == 0:
                     continue
-                _check_episode(p, name, ep, codec)
+                check_episode_values(p, name, ep, codec)
                 frames.append(ep["observations"])
                 obs.append(base + np.arange(n))
                 ep_start.append(np.full(n, base))

@@ -191,6 +191,9 @@ def load_checkpoint(path: str | Path, profile: Profile | None = None) -> dict:
         if not isinstance(blob[key], str) or len(blob[key]) > limit:
             raise CheckpointError(f"{p}: '{key}' is {_short(blob[key])}, not text of at most {limit} characters; "
                                   "the checkpoint is damaged.")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,200}", blob["profile_name"]):  # a game name: never a path
+        raise CheckpointError(f"{p}: profile_name {_short(blob['profile_name'])} is not a game name (letters, "
+                              "digits, '_', '.', '-'); the checkpoint is damaged or crafted.")
     if not re.fullmatch(r"[0-9a-f]{64}", blob["profile_sha256"]):
         raise CheckpointError(f"{p}: profile_sha256 {_short(blob['profile_sha256'])} is not a sha256 digest; the "
                               "checkpoint is damaged.")

@@ -4,8 +4,10 @@ calls one function and prints a summary; errors print one clear line (exit 2).""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,27 +24,62 @@ def _fmt_status(stats) -> str:
 def cmd_record(args: argparse.Namespace) -> int:
     from hakisa.codec import ActionCodec
     from hakisa.data.dataset import DatasetWriter, check_output_path
-    from hakisa.record.inputlog import InputTracker
     from hakisa.profile import load_profile
-    from hakisa.record.recorder import Recorder, summarize_grab_ms
+    from hakisa.record.recorder import summarize_grab_ms
+    from hakisa.resources import check_writable
 
     profile = load_profile(args.profile)
     check_output_path(args.out, args.force)
-    if args.hz:
-        if not 1 <= args.hz <= 60:
-            raise HakisaError(f"--hz {args.hz}: choose a tick rate from 1 to 60.")
+    check_writable(args.out, need_bytes=RECORD_MIN_FREE, what="recording")
+    if args.hz is not None:  # its range (1-60) is checked with every other flag in hakisa.limits
         from dataclasses import replace
         profile = replace(profile, capture=replace(profile.capture, tick_hz=float(args.hz)))
 
     from hakisa.live import require_display
 
     require_display("record")
-    from hakisa.live.listen import InputListener
-    from hakisa.live.sources import FocusProbe, WindowFrameSource, find_game
+    from hakisa.live.sources import find_game
 
     win, area = find_game(profile, args.wait)
     codec = ActionCodec(profile.actions, (area[2], area[3]))
-    writer = DatasetWriter(args.out, profile, codec, source="record", force=args.force)
+    # an existing file (--force) is replaced only once the new recording holds something
+    out = Path(args.out)
+    target = out.with_name(f"{out.stem}.recording-{os.getpid()}{out.suffix}") if out.exists() else out
+    writer = DatasetWriter(target, profile, codec, source="record", force=args.force)
+    try:
+        stats, tracker = _record_into(args, profile, win, area, codec, writer)
+    except BaseException:
+        writer.discard_if_empty()  # nothing recorded: nothing left behind, an older file untouched
+        if target != out and target.exists():
+            os.replace(target, out)
+        raise
+    if target != out:
+        if writer.discard_if_empty():
+            raise HakisaError(f"nothing was recorded (stopped: {stats.stop_reason}); {out} was left as it was.")
+        os.replace(target, out)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    p50, p99 = summarize_grab_ms(stats)
+    elapsed = time.monotonic() - stats.started
+    print(f"stopped: {stats.stop_reason}\n"
+          f"  {stats.steps} steps in {stats.episodes} episodes ({stats.terminated} ended by game over) over "
+          f"{elapsed:.1f} s\n"
+          f"  achieved {stats.rate():.2f} Hz of {profile.capture.tick_hz:g}, missed ticks {stats.missed} "
+          f"({stats.missed_pct():.2f}%), ticks without focus {stats.unfocused}\n"
+          f"  grab+preprocess p50 {p50:.2f} ms, p99 {p99:.2f} ms; keys rejected (other window) "
+          f"{tracker.rejected_keys}\n  wrote {args.out}")
+    return 0
+
+
+RECORD_MIN_FREE = 64 << 20  # record refuses to start with less free space than this
+
+
+def _record_into(args, profile, win, area, codec, writer):
+    from hakisa.live.listen import InputListener
+    from hakisa.live.sources import FocusProbe, WindowFrameSource
+    from hakisa.record.inputlog import InputTracker
+    from hakisa.record.recorder import Recorder
+
     source = WindowFrameSource(win.wid, win.title, profile.capture.region)
     recorder: Recorder | None = None
 
@@ -74,18 +111,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             stats = recorder.wait(on_tick=show)
     finally:
         writer.close("truncated")
-    if tty:
-        print(file=sys.stderr)
-    p50, p99 = summarize_grab_ms(stats)
-    elapsed = time.monotonic() - stats.started
-    print(f"stopped: {stats.stop_reason}\n"
-          f"  {stats.steps} steps in {stats.episodes} episodes ({stats.terminated} ended by game over) over "
-          f"{elapsed:.1f} s\n"
-          f"  achieved {stats.rate():.2f} Hz of {profile.capture.tick_hz:g}, missed ticks {stats.missed} "
-          f"({stats.missed_pct():.2f}%), ticks without focus {stats.unfocused}\n"
-          f"  grab+preprocess p50 {p50:.2f} ms, p99 {p99:.2f} ms; keys rejected (other window) "
-          f"{tracker.rejected_keys}\n  wrote {args.out}")
-    return 0
+    return stats, tracker
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -143,14 +169,40 @@ def _checkpoint_out(args: argparse.Namespace) -> Path:
     """--out of study / consolidate, checked against --force and --resume before any work starts."""
     from hakisa.learn.checkpoint import CheckpointError
 
+    from hakisa.learn.checkpoint import clean_stale_tmp
+    from hakisa.resources import check_writable
+
     out = Path(args.out)
+    if out.is_dir():
+        raise HakisaError(f"--out {out} is a folder; give a checkpoint file name, e.g. {out / 'run.pt'}.")
     if out.exists() and not (args.force or args.resume):
         raise HakisaError(f"{out} already exists; pass --force to overwrite it or --resume to continue it.")
-    if not out.parent.is_dir():
-        raise HakisaError(f"cannot write {out}: folder {out.parent} does not exist.")
     if args.resume and not out.exists():
         raise CheckpointError(f"--resume: {out} does not exist yet; run without --resume first.")
+    check_writable(out, need_bytes=_checkpoint_bytes(args), what="its checkpoints")
+    for sibling in (out.with_name(out.name + ext) for ext in (".metrics.jsonl", ".png")):
+        if sibling.is_dir():
+            raise HakisaError(f"{sibling} is a folder, so the run could not write it; move it away or choose "
+                              "another --out.")
+    for tmp in clean_stale_tmp(out):
+        print(f"removed {tmp}, left by an earlier run that was killed while writing a checkpoint", file=sys.stderr)
     return out
+
+
+def _checkpoint_bytes(args: argparse.Namespace) -> int:
+    """Disk space a study/consolidate run needs: two copies of a checkpoint (the new one is written beside the
+    old) of the network, its target and Adam's two moments, plus room for metrics and plots."""
+    from hakisa.learn.checkpoint import expected_shapes
+    from hakisa.learn.model import ModelConfig
+    from hakisa.profile import load_profile
+
+    try:
+        cap = load_profile(args.profile).capture
+        cfg = ModelConfig(frame_shape=cap.frame_shape, stack=getattr(args, "stack", 4))
+        n = sum(t.numel() for t in expected_shapes(cfg).values())
+    except HakisaError:
+        return 64 << 20
+    return 2 * 4 * 4 * n + (16 << 20)
 
 
 def _data_paths(patterns: list[str]) -> list[str]:
@@ -200,7 +252,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hakisa.profile import load_profile
     from hakisa.learn.train import TrainConfig, train
 
+    from hakisa.resources import check_writable
+
     profile = load_profile(args.profile)
+    wd = Path(args.workdir)
+    if wd.exists() and not wd.is_dir():
+        raise HakisaError(f"--workdir {wd} is a file; give a folder for the rounds.")
+    existing = next(p for p in (wd, *wd.parents) if p.exists())  # the folder the rounds' folders will go in
+    check_writable(existing / "train.json", "--workdir", need_bytes=_checkpoint_bytes(args) + RECORD_MIN_FREE,
+                   what="a round's data and checkpoints")
     cfg = TrainConfig(rounds=args.rounds, explore_steps=args.explore_steps, epsilon=args.epsilon,
                       epsilon_end=args.epsilon_end, headless=args.headless, size=_size(args.size), focus=args.focus,
                       wait=args.wait, seed=args.seed, consolidate=_consolidate_config(args))
@@ -245,9 +305,16 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
     from hakisa.act.loop import Schedule
     from hakisa.act.session import SessionSpec, episode_line, run_agent, summary
 
+    out = args.out if command == "explore" else args.record
+    if out:  # before the checkpoint is read or a window is looked for
+        from hakisa.data.dataset import check_output_path
+        from hakisa.resources import check_writable
+
+        check_output_path(out, args.force)
+        check_writable(out, "--out" if command == "explore" else "--record", need_bytes=RECORD_MIN_FREE,
+                       what="recording the agent's play")
     blob = load_checkpoint(args.checkpoint)
     profile = _agent_profile(args, blob)
-    out = args.out if command == "explore" else args.record
     if command == "explore":
         if args.steps is None and args.minutes is None:
             raise HakisaError("say how long to explore: --steps N or --minutes M.")
@@ -260,7 +327,8 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
                        size=_size(args.size), seed=args.seed, focus=args.focus, wait=args.wait,
                        tick_hz=None if args.no_tick_limit else -1, max_steps=getattr(args, "steps", None),
                        max_episodes=args.episodes,
-                       max_seconds=(args.minutes * 60 if getattr(args, "minutes", None) else args.seconds),
+                       max_seconds=(args.minutes * 60 if getattr(args, "minutes", None)
+                                    else getattr(args, "seconds", None)),  # explore has no --seconds
                        checkpoint_name=str(args.checkpoint))
     stats = run_agent(profile, blob, spec, on_episode=lambda r: print(episode_line(r), flush=True),
                       announce=lambda m: print(m, file=sys.stderr, flush=True))
@@ -269,11 +337,9 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
 
 
 def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise HakisaError(f"--size {text!r}: write WIDTHxHEIGHT, e.g. 640x360.") from None
-    return w, h
+    from hakisa.limits import parse_size
+
+    return parse_size(text)
 
 
 def cmd_play(args: argparse.Namespace) -> int:
@@ -289,7 +355,16 @@ def cmd_regions(args: argparse.Namespace) -> int:
     from hakisa.screen.regions import (annotate, describe, glyphs_toml, learn_glyphs, load_screenshot, region_fraction,
                                 save_image)
 
+    from hakisa.resources import check_writable
+
     profile = load_profile(args.profile)
+    for flag, path in (("--out", args.out), ("--save", args.save)):
+        if path is not None:  # checked before the screenshot is taken
+            if Path(path).suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+                raise HakisaError(f"{flag} {path!r}: give an image file name ending in .png (or .jpg, .bmp).")
+            if Path(path).exists() and Path(path).is_dir():
+                raise HakisaError(f"{flag} {path!r} is a folder; give an image file name inside it.")
+            check_writable(path, flag)
     if args.screenshot:
         shot = load_screenshot(args.screenshot)
     else:
@@ -527,17 +602,140 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+LOG_DIR_ENV = "HAKISA_LOG_DIR"
+
+
+def log_dir() -> Path:
+    """Where tracebacks of failed runs go: $HAKISA_LOG_DIR, else $XDG_CACHE_HOME/hakisa/logs
+    (~/.cache/hakisa/logs)."""
+    if os.environ.get(LOG_DIR_ENV):
+        return Path(os.environ[LOG_DIR_ENV])
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "hakisa" / "logs"
+
+
+def write_crash_log(command: str, argv: list[str], exc: BaseException) -> Path | None:
+    """Write the traceback of ``exc`` to a new file under :func:`log_dir` (the 50 newest are kept);
+    returns its path, or None when no folder for it can be written."""
+    import datetime as dt
+    import tempfile
+    import traceback
+
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    text = (f"hakisa {__version__} {command}: {type(exc).__name__}: {exc}\nargv: {argv}\n"
+            f"python {sys.version.split()[0]}, cwd {os.getcwd()}\n\n"
+            + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    for folder in (log_dir(), Path(tempfile.gettempdir()) / "hakisa-logs"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for n in range(1, 100):
+                path = folder / f"hakisa-{command}-{stamp}-{os.getpid()}{'' if n == 1 else f'-{n}'}.log"
+                try:
+                    with open(path, "x", encoding="utf-8") as f:
+                        f.write(text)
+                    break
+                except FileExistsError:
+                    continue
+        except OSError:
+            continue
+        try:
+            old = sorted(folder.glob("hakisa-*.log"), key=lambda p: p.stat().st_mtime)[:-50]
+            for p in old:
+                p.unlink()
+        except OSError:
+            pass
+        return path
+    return None
+
+
+_ENV_ERRNOS = {"ENOSPC": "the disk is full", "EDQUOT": "the disk quota is used up", "EROFS": "the folder is read-only",
+               "EACCES": "permission denied", "EPERM": "operation not permitted", "ENOENT": "no such file or folder",
+               "EISDIR": "it is a folder", "ENOTDIR": "a part of the path is not a folder", "EIO": "an I/O error",
+               "EMFILE": "too many open files", "ENAMETOOLONG": "the file name is too long"}
+
+
+def _explain(exc: BaseException) -> tuple[str, int] | None:
+    """A one-line explanation and exit status for failures caused by the machine rather than a bug."""
+    import errno
+
+    if isinstance(exc, MemoryError):
+        return ("ran out of memory; use less data, a smaller --batch-size, or a machine with more memory.", 2)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        name = errno.errorcode.get(exc.errno, "")
+        if name in _ENV_ERRNOS:
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            return (f"{_ENV_ERRNOS[name]}{where}: {exc.strerror or exc}. Fix that and run the command again.", 2)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit status (0 ok, 1 a file inspected is broken or an internal error,
+    2 bad input or environment, 130 interrupted). Never lets a traceback reach the user: unexpected
+    errors print one line and write the traceback to a log file (see :func:`log_dir`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or argparse's own usage error (already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    command = args.command
+    old_hooks = (threading.excepthook, sys.unraisablehook)
+    threading.excepthook = lambda a: _background_failure(command, argv, a.exc_value, f"thread {a.thread.name}"
+                                                         if a.thread else "a thread")
+    sys.unraisablehook = lambda u: _background_failure(command, argv, u.exc_value, "cleanup", quiet=True)
+    old_term = None
+    if command in _OFFLINE and threading.current_thread() is threading.main_thread():
+        old_term = signal.signal(signal.SIGTERM, _term_to_interrupt)  # finally blocks run; nothing half-written
     try:
+        from hakisa.limits import check_command
+
+        check_command(command, args)
         return int(args.func(args) or 0)
     except HakisaError as exc:
-        print(f"hakisa {args.command}: error: {exc}", file=sys.stderr)
+        print(f"hakisa {command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"hakisa {args.command}: interrupted", file=sys.stderr)
+        print(f"hakisa {command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the one place that turns a bug into a clear line
+        log = write_crash_log(command, argv, exc)
+        where = f"; the traceback is in {log}" if log else ""
+        known = _explain(exc)
+        if known is not None:
+            print(f"hakisa {command}: error: {known[0]}{where}", file=sys.stderr)
+            return known[1]
+        print(f"hakisa {command}: internal error ({type(exc).__name__}: {_one_line(exc)[:300]}). This is a bug in "
+              f"hakisa, not in what you gave it{where}; please report it with that file.", file=sys.stderr)
+        return 1
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+        threading.excepthook, sys.unraisablehook = old_hooks
+
+
+def _background_failure(command: str, argv: list[str], exc: BaseException | None, where: str,
+                        quiet: bool = False) -> None:
+    """An exception in a background thread (or one ignored during cleanup) goes to the log, not the screen;
+    a thread's failure is still announced in one line."""
+    if exc is None or isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return
+    log = write_crash_log(command, argv, exc)
+    if not quiet:
+        print(f"hakisa {command}: error in {where}: {type(exc).__name__}: {_one_line(exc)[:200]}"
+              + (f"; the traceback is in {log}" if log else ""), file=sys.stderr)
+
+
+_OFFLINE = ("study", "consolidate", "train", "inspect", "replay")
+
+
+def _term_to_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -27,3 +27,11 @@ class OutputError(HakisaError):
 
 class DeviceError(HakisaError):
     """A compute device was asked for that this torch cannot use."""
+
+
+class ConfigError(HakisaError):
+    """A command-line flag or config field is out of its allowed range."""
+
+
+class ResourceError(HakisaError):
+    """The machine lacks what a run needs (memory, disk space) or a declared size is past a limit."""

@@ -18,6 +18,7 @@ from hakisa.errors import ProfileError
 from hakisa.keys import KEY_NAMES, normalize_key
 
 MAX_TICK_HZ = 60.0
+MAX_PROFILE_BYTES = 1 << 20
 COLOR_MODES = ("rgb", "gray")
 MOUSE_MODES = ("none", "absolute")
 EXTRACTOR_KINDS = ("color", "bar", "digits", "image", "stuck")
@@ -183,7 +184,20 @@ def load_profile(path: str | Path) -> Profile:
     if not p.is_file():
         raise ProfileError(f"profile {str(path)!r} does not exist; give a TOML file or one of the bundled "
                            f"profiles: {', '.join(bundled_profiles())}.")
-    return parse_profile(p.read_text(encoding="utf-8"), source=str(path), base_dir=str(p.resolve().parent))
+    try:
+        size = p.stat().st_size
+        if size > MAX_PROFILE_BYTES:
+            raise ProfileError(f"profile {str(path)!r} is {size} bytes; a profile is a short TOML file (at most "
+                               f"{MAX_PROFILE_BYTES} bytes). Check that --profile names the right file.")
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ProfileError(f"profile {str(path)!r} cannot be read ({exc.strerror or exc}).") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"profile {str(path)!r} is not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+                           f"{exc.start}); save it as UTF-8.") from None
+    return parse_profile(text, source=str(path), base_dir=str(p.resolve().parent))
 
 
 def parse_profile(text: str, source: str = "<string>", base_dir: str | None = None) -> Profile:
@@ -192,6 +206,8 @@ def parse_profile(text: str, source: str = "<string>", base_dir: str | None = No
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source}: not valid TOML ({exc}). Fix the syntax and try again.") from None
+    except RecursionError:
+        raise ProfileError(f"{source}: nested too deeply to be a profile.") from None
     v = _Validator(source)
     v.only(data, "", {"game", "window", "capture", "actions", "rules", "safety", "reset", "feedback"})
     game = v.table(data, "game", required=True)

@@ -253,3 +253,26 @@ def test_clear_errors_for_a_missing_window_no_display_and_bad_paths(tmp_path, xs
     r = subprocess.run(hakisa_cmd("record", "--profile", str(bad), "--out", str(tmp_path / "y.h5")), cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode == 2 and "capture.tick_hz" in r.stderr and "500" in r.stderr
+
+
+@pytest.mark.display
+def test_a_profile_error_after_the_window_is_found_leaves_no_file_and_an_old_one_untouched(tmp_path, game_window):
+    """The rules fail when the recorder starts (a missing template image): no 11 KB .h5 is left behind, and a
+    dataset given with --force stays as it was."""
+    game_window("dodge", title="hakisa rec bad rules")
+    d = tmp_path / "work"  # the game's own log is in tmp_path
+    d.mkdir()
+    prof = d / "p.toml"
+    prof.write_text(profile_text("hakisa rec bad rules", done=True)
+                    + '\n[rules.extractors.logo]\nkind = "image"\nregion = "playfield"\nimage = "missing.png"\n')
+    out = d / "r.h5"
+    r = subprocess.run(hakisa_cmd("record", "--profile", str(prof), "--out", str(out), "--seconds", "2"), cwd=ROOT,
+                       capture_output=True, text=True, timeout=60, env=dict(os.environ, HAKISA_LOG_DIR=str(tmp_path / "logs")))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "missing.png" in r.stderr, r.stderr
+    assert not out.exists() and sorted(p.name for p in d.iterdir()) == ["p.toml"]
+    out.write_bytes(b"an older recording")
+    r = subprocess.run(hakisa_cmd("record", "--profile", str(prof), "--out", str(out), "--seconds", "2", "--force"),
+                       cwd=ROOT, capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, HAKISA_LOG_DIR=str(tmp_path / "logs")))
+    assert r.returncode == 2 and out.read_bytes() == b"an older recording"
+    assert sorted(p.name for p in d.iterdir()) == ["p.toml", "r.h5"]

@@ -73,6 +73,7 @@ def test_rounds_are_kept_and_a_crash_resumes_without_repeating_or_losing_a_round
     with pytest.raises(RuntimeError, match="power cut"):
         train(DODGE, [demo], ckpt, wd, cfg(2), progress=False, log=lambda m: None)
     assert (wd / "round-2.h5").exists() and not (wd / "round-2.h5.part").exists()
+    assert [p.read_bytes() for p in wd.glob("round-2.crashed-*.h5")] == [b"half a file"]  # kept, not deleted
     assert load_checkpoint(wd / "round-2.pt", DODGE)["state"]["step"] == 10
     explored = (wd / "round-2.h5").stat().st_mtime_ns
     monkeypatch.setattr(Consolidator, "update", real_update)

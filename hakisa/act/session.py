@@ -49,8 +49,12 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
     if spec.out:
         check_output_path(spec.out, spec.force)
     part = Path(str(spec.out) + ".part") if spec.out else None
-    if part is not None and part.exists():
-        part.unlink()  # what an interrupted session left behind
+    if part is not None:  # what an interrupted session left behind is kept, renamed (hakisa.data.dataset)
+        from hakisa.data.dataset import keep_crashed_part
+
+        kept = keep_crashed_part(part)
+        if kept is not None and announce:
+            announce(f"{spec.command}: kept the unfinished dataset of an earlier run that stopped early as {kept}")
     torch.set_num_threads(1)  # the game and the capture need the other cores
     agent = Agent.from_checkpoint(blob)
     hotkeys = None
@@ -82,9 +86,14 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
     agent.codec = codec
     writer = DatasetWriter(part, profile, codec, source=spec.command, force=True,
                            extra_attrs={"checkpoint": spec.checkpoint_name}) if part else None
-    loop = AgentLoop(profile, source, actuator, AgentPolicy(agent, spec.schedule, seed=spec.seed), codec,
-                     writer=writer, clock=clock, tick_hz=spec.tick_hz, max_steps=spec.max_steps,
-                     max_episodes=spec.max_episodes, max_seconds=spec.max_seconds, on_episode=on_episode)
+    try:
+        loop = AgentLoop(profile, source, actuator, AgentPolicy(agent, spec.schedule, seed=spec.seed), codec,
+                         writer=writer, clock=clock, tick_hz=spec.tick_hz, max_steps=spec.max_steps,
+                         max_episodes=spec.max_episodes, max_seconds=spec.max_seconds, on_episode=on_episode)
+    except BaseException:
+        if writer is not None:
+            writer.discard_if_empty()  # e.g. a profile error: leave no empty dataset behind
+        raise
     kill, fb = profile.safety.kill_switch, profile.feedback
     if not spec.headless:
         hotkeys = HotkeyListener({kill: lambda: loop.stop(f"kill switch ({kill})"),
@@ -113,6 +122,8 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
             writer.close("truncated")
             if ok:
                 os.replace(part, spec.out)
+            else:
+                writer.discard_if_empty()  # failed before its first step: nothing worth keeping
     return stats
 
 

@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
+import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -79,6 +81,92 @@ class Observation:
     events: list[tuple[float, int, int, int, int]] = field(default_factory=list)  # time, kind, code, x, y
 
 
+MAX_PROFILE_BYTES = 1 << 20
+_KIND_NAMES = {"u": "unsigned integers", "i": "integers", "f": "floats", "b": "booleans"}
+# per array: accepted dtype kinds and the shape of one row (observations: the dataset's frame_shape)
+_ARRAY_SPECS: dict[str, tuple[str, tuple[int, ...]]] = {
+    "observations": ("u", ()), "obs_time": ("f", ()), "tick": ("iu", ()), "held_keys": ("u", (MASK_BYTES,)),
+    "mouse_xy": ("iu", (2,)), "mouse_buttons": ("u", ()), "command_type": ("iu", ()), "action_1": ("iu", ()),
+    "action_2": ("iu", ()), "actor": ("u", ()), "q_value": ("f", ()), "rewards": ("f", ()),
+    "reward_human": ("f", ()), "terminations": ("b", ()), "truncations": ("b", ()),
+    "events_time": ("f", ()), "events_kind": ("u", ()), "events_code": ("iu", ()), "events_x": ("iu", ()),
+    "events_y": ("iu", ()), "events_step": ("iu", ()),
+}
+
+
+def _attr(attrs, key: str, default=None):
+    """An attribute's value, or ``default``; values h5py cannot decode count as damaged."""
+    try:
+        v = attrs.get(key, default)
+    except (OSError, TypeError, ValueError) as exc:
+        raise DatasetError(f"the '{key}' attribute cannot be read ({exc}); the file is damaged.") from None
+    if isinstance(v, np.ndarray) and v.shape == ():
+        v = v.item()
+    if isinstance(v, np.generic):
+        v = v.item()
+    return v
+
+
+def _num_attr(attrs, key: str, default: float) -> float:
+    v = _attr(attrs, key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+        return float(default)
+    return float(v)
+
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _codec_info(text, where: str, error: type[Exception] = DatasetError) -> dict:
+    """The codec description stored in datasets and checkpoints, checked field by field."""
+    DatasetError = error  # noqa: N806 - the caller's error class
+    try:
+        c = json.loads(text)
+    except (ValueError, TypeError):
+        raise DatasetError(f"{where} is not JSON ({_short(text)}); the file is damaged.") from None
+    if not isinstance(c, dict):
+        raise DatasetError(f"{where} is {_short(c)}, not a JSON object; the file is damaged.")
+
+    def ints(key: str, n: int, lo: int, hi: int) -> None:
+        v = c.get(key)
+        if (not isinstance(v, list) or len(v) != n
+                or not all(isinstance(x, int) and not isinstance(x, bool) and lo <= x <= hi for x in v)):
+            raise DatasetError(f"{where}: '{key}' is {_short(v)}; expected {n} integers from {lo} to {hi}.")
+
+    ints("capture_size", 2, 1, 65536)
+    for key in ("n_action_1", "n_action_2"):
+        v = c.get(key, 1)
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 65536:
+            raise DatasetError(f"{where}: '{key}' is {_short(v)}; expected an integer from 1 to 65536.")
+    if "grid" in c:
+        ints("grid", 2, 1, 65536)
+    chords = c.get("chords", [])
+    if not isinstance(chords, list) or not all(isinstance(x, str) for x in chords) or len(chords) > 65536:
+        raise DatasetError(f"{where}: 'chords' is {_short(chords)}; expected a list of key chords as text.")
+    return c
+
+
+def _stored_rows(ds) -> int:
+    """Rows of ``ds`` the file really holds data for.  An array can declare any number of rows while
+    storing none of them (its chunks are never written, and read as zeros); hakisa's writer stores
+    every chunk from the first row on, so the stored chunks say how far the real data goes."""
+    n = ds.shape[0] if ds.shape else 0
+    if n == 0:
+        return 0
+    if ds.chunks is None:  # contiguous or compact: all or nothing
+        return n if ds.id.get_storage_size() >= ds.nbytes or ds.nbytes == 0 else 0
+    per_block = 1
+    for size, chunk in zip(ds.shape[1:], ds.chunks[1:]):
+        per_block *= -(-size // chunk)
+    needed = -(-n // ds.chunks[0]) * per_block
+    stored = ds.id.get_num_chunks()
+    if stored >= needed:
+        return n
+    return min(n, (stored // per_block) * ds.chunks[0])
+
+
 def held_mask(names) -> np.ndarray:
     """Pack canonical key names into the dataset's 16-byte held-key mask."""
     bits = np.zeros(KEY_TABLE_SIZE, dtype=np.uint8)
@@ -111,6 +199,42 @@ def check_output_path(path: str | Path, force: bool) -> Path:
     return p
 
 
+def check_episode_values(path, name: str, ep: dict, codec: dict) -> None:
+    """An episode's recorded actions must lie inside the codec (``n_action_1`` / ``n_action_2``), its actors
+    be known and its rewards finite; raises :class:`DatasetError` naming the file, episode and value."""
+    from hakisa.codec import COMMANDS
+
+    limits = (("command_type", len(COMMANDS)), ("action_1", int(codec.get("n_action_1", 1))),
+              ("action_2", int(codec.get("n_action_2", 1))), ("actor", len(ACTORS)))
+    for key, n in limits:
+        a = ep[key]
+        if len(a) and (int(a.min()) < 0 or int(a.max()) >= n):
+            bad = int(a.min()) if int(a.min()) < 0 else int(a.max())
+            what = "the known actors" if key == "actor" else "the dataset's codec"
+            raise DatasetError(f"{path} {name}: {key} holds {bad}, outside 0..{n - 1} of {what}; the file is "
+                               "damaged or was not written by hakisa.")
+    if not np.isfinite(ep["rewards"]).all():
+        raise DatasetError(f"{path} {name}: rewards hold NaN or infinite values; the file is damaged.")
+
+
+def keep_crashed_part(part: str | Path) -> Path | None:
+    """An earlier session's unfinished ``OUT.part`` (it crashed or was killed) is never deleted: it is
+    renamed ``OUT-stem.crashed-YYYYmmdd-HHMMSS.h5`` beside it (still a readable dataset, see `hakisa
+    inspect`) and the new path is returned (None when there was no ``.part``)."""
+    part = Path(part)
+    if not part.exists():
+        return None
+    final = Path(str(part)[: -len(".part")]) if str(part).endswith(".part") else part
+    stamp = _dt.datetime.fromtimestamp(part.stat().st_mtime).strftime("%Y%m%d-%H%M%S")
+    kept = final.with_name(f"{final.stem}.crashed-{stamp}{final.suffix}")
+    n = 1
+    while kept.exists():
+        n += 1
+        kept = final.with_name(f"{final.stem}.crashed-{stamp}-{n}{final.suffix}")
+    os.replace(part, kept)
+    return kept
+
+
 class DatasetWriter:
     """Appends episodes to a new dataset file; use from one thread only."""
 
@@ -127,6 +251,7 @@ class DatasetWriter:
         self.failed = False  # a write failed: the file may be inconsistent, nothing more is written
         self.disk_full = False  # stopped before the disk filled: the file is intact and closes normally
         self.reserve_bytes = reserve_bytes
+        self.steps_written = 0  # actions handed to HDF5 so far, all episodes
         try:
             self.f = h5py.File(self.path, "w")
         except OSError as exc:
@@ -222,8 +347,9 @@ class DatasetWriter:
             raise ValueError(f"status must be 'terminated' or 'truncated', got {status!r}")
         self._write_buffer(flush=False)
         g = self.group
-        if self._n_steps:
-            # make the last step's flags agree with how the episode ended
+        if self._n_steps and g["terminations"].shape[0] and not self.disk_full:
+            # make the last step's flags agree with how the episode ended (rows a full disk dropped are
+            # not on disk, and the last stored step is then a cut, not an end)
             g["terminations"][-1] = status == "terminated"
             g["truncations"][-1] = status == "truncated"
         g.attrs["status"] = status
@@ -293,7 +419,7 @@ class DatasetWriter:
                 rows.clear()  # no room for them; what is already on disk stays intact
             self.disk_full = True
             raise OutputError(f"the disk holding {self.path} is full ({free / 1e6:.1f} MB free); recording "
-                              f"stopped and everything up to the last second is saved. Free space and record again.")
+                              f"stopped{self._what_is_kept()}. Free space and record again.")
 
     def _write_buffer(self, flush: bool) -> None:
         g = self.group
@@ -302,6 +428,7 @@ class DatasetWriter:
         self._check_space()
 
         def write():
+            n_new = len(self._buf["command_type"])
             for key, rows in self._buf.items():
                 if not rows:
                     continue
@@ -311,6 +438,7 @@ class DatasetWriter:
                 ds.resize(n + len(arr), axis=0)
                 ds[n:] = arr
                 rows.clear()
+            self.steps_written += n_new
             if flush:
                 self.f.flush()
 
@@ -327,8 +455,29 @@ class DatasetWriter:
             self.failed = True
             full = getattr(exc, "errno", None) == errno.ENOSPC or "No space" in str(exc) or "errno = 28" in str(exc)
             reason = "the disk is full" if full else str(exc)
-            raise OutputError(f"writing {self.path} failed: {reason}. Everything up to the last flush "
-                              f"(at most {self.flush_interval:g} s ago) is saved; free space and record again.") from None
+            raise OutputError(f"writing {self.path} failed: {reason}{self._what_is_kept()}; free space and record "
+                              "again.") from None
+
+    def _what_is_kept(self) -> str:
+        if self.steps_written == 0:
+            return " before anything was recorded"
+        return (f" and everything up to the last flush (at most {self.flush_interval:g} s ago, {self.steps_written} "
+                "steps) is saved")
+
+    def discard_if_empty(self) -> bool:
+        """Close, and delete the file when it holds no step at all (a run that failed before recording
+        anything leaves nothing behind); returns whether it was deleted."""
+        try:
+            self.close("truncated")
+        except Exception:  # noqa: BLE001 - closing after a failure; the file is deleted or kept as it is
+            pass
+        if self.steps_written == 0:
+            try:
+                self.path.unlink()
+                return True
+            except OSError:
+                return False
+        return False
 
 
 # ======================================================================================
@@ -368,32 +517,82 @@ class DatasetReader:
             raise DatasetError(f"{self.path} is truncated or corrupt and cannot be opened ({exc}).") from None
         try:
             self._validate_root()
+        except DatasetError as exc:
+            self.f.close()
+            if str(self.path) not in str(exc):
+                raise DatasetError(f"{self.path}: {exc}") from None
+            raise
         except Exception:
             self.f.close()
             raise
 
     def _validate_root(self) -> None:
+        """Every root attribute hakisa uses, checked for type and range before anything relies on it."""
         a = self.f.attrs
-        fmt = a.get("format")
-        if fmt != FORMAT_NAME:
+        fmt = _attr(a, "format")
+        if not isinstance(fmt, str) or fmt != FORMAT_NAME:
             raise DatasetError(f"{self.path} is an HDF5 file but not a hakisa dataset "
-                               f"(format attribute is {fmt!r}, expected {FORMAT_NAME!r}).")
-        ver = int(a.get("format_version", -1))
-        if ver != FORMAT_VERSION:
-            raise DatasetError(f"{self.path} has dataset format version {ver}; this hakisa "
+                               f"(format attribute is {_short(fmt)}, expected {FORMAT_NAME!r}).")
+        ver = _attr(a, "format_version")
+        if not isinstance(ver, (int, np.integer)) or isinstance(ver, bool):
+            raise DatasetError(f"{self.path}: format_version is {_short(ver)}, not a number; the file is damaged "
+                               "or was not written by hakisa.")
+        if int(ver) != FORMAT_VERSION:
+            raise DatasetError(f"{self.path} has dataset format version {int(ver)}; this hakisa "
                                f"({__version__}) reads version {FORMAT_VERSION}.")
         for key in ("profile_sha256", "profile_name", "profile_toml", "frame_shape", "codec"):
             if key not in a:
                 raise DatasetError(f"{self.path} lacks the '{key}' attribute; the file is damaged.")
-        if "episodes" not in self.f:
+        self.profile_sha256 = self._text(a, "profile_sha256", 64)
+        if not re.fullmatch(r"[0-9a-f]{64}", self.profile_sha256):
+            raise DatasetError(f"{self.path}: profile_sha256 is {_short(self.profile_sha256)}, not a sha256 hex "
+                               "digest; the file is damaged.")
+        self.profile_name = self._text(a, "profile_name", 200)
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,200}", self.profile_name):  # a game name: never a path
+            raise DatasetError(f"{self.path}: profile_name {_short(self.profile_name)} is not a game name (letters, "
+                               "digits, '_', '.', '-'); the file is damaged or crafted.")
+        self.profile_text = self._text(a, "profile_toml", MAX_PROFILE_BYTES)
+        if hashlib.sha256(self.profile_text.encode()).hexdigest() != self.profile_sha256:
+            raise DatasetError(f"{self.path}: its copy of the profile does not match its profile hash; the file was "
+                               "damaged or edited after it was written.")
+        fs = np.asarray(_attr(a, "frame_shape"))
+        if (fs.shape != (3,) or fs.dtype.kind not in "iu" or not 16 <= fs[0] <= 1024 or not 16 <= fs[1] <= 1024
+                or fs[2] not in (1, 3)):
+            raise DatasetError(f"{self.path}: frame_shape is {_short(fs.tolist())}; expected [height, width, channels] "
+                               "with sides 16..1024 and 1 or 3 channels. The file is damaged.")
+        self.frame_shape = tuple(int(x) for x in fs)
+        self.codec_info = _codec_info(self._text(a, "codec", 1 << 20), f"{self.path}: the codec attribute")
+        hz = _attr(a, "tick_hz", 0.0)
+        if isinstance(hz, bool) or not isinstance(hz, (int, float, np.number)) or not 0 <= float(hz) <= 1000:
+            raise DatasetError(f"{self.path}: tick_hz is {_short(hz)}; expected a number of ticks per second "
+                               "(0..1000). The file is damaged.")
+        self.tick_hz = float(hz)
+        src = _attr(a, "source", "?")
+        self.source = src if isinstance(src, str) else "?"
+        eps = self.f.get("episodes", getclass=True)
+        if eps is None:
             raise DatasetError(f"{self.path} has no 'episodes' group; the file is damaged.")
-        self.profile_sha256 = str(a["profile_sha256"])
-        self.profile_name = str(a["profile_name"])
-        self.profile_text = str(a["profile_toml"])
-        self.frame_shape = tuple(int(x) for x in a["frame_shape"])
-        self.codec_info = json.loads(a["codec"])
-        self.tick_hz = float(a.get("tick_hz", 0))
-        self.source = str(a.get("source", "?"))
+        if eps is not h5py.Group:
+            raise DatasetError(f"{self.path}: /episodes is not a group (it is a {eps.__name__}); the file is damaged.")
+        for name in self.f["episodes"]:
+            kind = self.f["episodes"].get(name, getclass=True)
+            if kind is not h5py.Group:
+                raise DatasetError(f"{self.path}: /episodes/{name} is not an episode group (it is a "
+                                   f"{getattr(kind, '__name__', kind)}); the file is damaged.")
+
+    def _text(self, attrs, key: str, limit: int) -> str:
+        v = _attr(attrs, key)
+        if isinstance(v, bytes):
+            try:
+                v = v.decode("utf-8")
+            except UnicodeDecodeError:
+                v = None
+        if not isinstance(v, str):
+            raise DatasetError(f"{self.path}: the '{key}' attribute is {_short(v)}, not text; the file is damaged.")
+        if len(v) > limit:
+            raise DatasetError(f"{self.path}: the '{key}' attribute is {len(v)} characters long (at most {limit}); "
+                               "the file is damaged or crafted.")
+        return v
 
     def __enter__(self) -> "DatasetReader":
         return self
@@ -409,30 +608,72 @@ class DatasetReader:
         return sorted(self.f["episodes"].keys())
 
     def info(self, name: str) -> EpisodeInfo:
-        """Episode summary, with a list of consistency problems (empty when healthy)."""
+        """Episode summary, with a list of consistency problems (empty when healthy).
+
+        Each array's type and shape are checked, and its row count is the rows the file really holds:
+        an array declaring more rows than it has stored chunks for (a damaged or crafted file) is cut to
+        what is stored and reported, so nothing is ever allocated for data that is not there."""
         g = self.f["episodes"][name]
         problems = []
-        missing = [k for k in _OBS_FIELDS + _ACT_FIELDS if k not in g]
+        missing = [k for k in _OBS_FIELDS + _ACT_FIELDS + _EVT_FIELDS if k not in g]
         if missing:
             return EpisodeInfo(name, 0, "broken", 0.0, 0, 0.0, [f"missing arrays: {', '.join(missing)}"])
-        n_obs = min(g[k].shape[0] for k in _OBS_FIELDS)
-        n_act = min(g[k].shape[0] for k in _ACT_FIELDS)
+        rows: dict[str, int] = {}
+        for k in _OBS_FIELDS + _ACT_FIELDS + _OPT_ACT_FIELDS + _EVT_FIELDS:
+            if k not in g:
+                continue
+            why = self._check_array(g, k)
+            if why:
+                return EpisodeInfo(name, 0, "broken", 0.0, 0, 0.0, [why])
+            ds = g[k]
+            real = _stored_rows(ds)
+            if ds.shape[0] - real > 2 * (ds.chunks[0] if ds.chunks else 0):  # more than a killed writer leaves
+                problems.append(f"{k} declares {ds.shape[0]} rows but the file holds data for {real}; the rest "
+                                "is missing (damaged or crafted file)")
+            rows[k] = real
+        n_obs = min(rows[k] for k in _OBS_FIELDS)
+        n_act = min(rows[k] for k in _ACT_FIELDS)
         if n_obs != n_act + 1:
             problems.append(f"{n_obs} observations for {n_act} actions (expected N+1 for N)")
-        shape = tuple(g["observations"].shape[1:])
-        if shape != self.frame_shape:
-            problems.append(f"frame shape {shape} != dataset frame shape {self.frame_shape}")
         n_steps = max(0, min(n_act, n_obs - 1))
-        status = str(g.attrs.get("status", "recording"))
+        status = _attr(g.attrs, "status", "recording")
+        if not isinstance(status, str) or status not in ("recording", "terminated", "truncated"):
+            problems.append(f"status attribute is {_short(status)}")
+            status = "recording"
         t = g["obs_time"]
         duration = float(t[n_steps] - t[0]) if n_steps else 0.0
-        return EpisodeInfo(name, n_steps, status, float(g.attrs.get("tick_hz", self.tick_hz)),
-                           int(g.attrs.get("missed_ticks", 0)), duration, problems)
+        if not np.isfinite(duration):
+            problems.append("obs_time holds NaN or infinite times")
+            duration = 0.0
+        return EpisodeInfo(name, n_steps, status, _num_attr(g.attrs, "tick_hz", self.tick_hz),
+                           int(_num_attr(g.attrs, "missed_ticks", 0)), duration, problems)
+
+    def _check_array(self, g, key: str) -> str | None:
+        """Why array ``key`` of episode ``g`` cannot be used (wrong kind, type or shape), or None."""
+        obj = g.get(key, getclass=True)
+        if obj is not h5py.Dataset:
+            return f"{key} is not an array"
+        ds = g[key]
+        kind, tail = _ARRAY_SPECS[key]
+        if key == "observations":
+            tail = self.frame_shape
+        if ds.dtype.kind not in kind:
+            return f"{key} has type {ds.dtype}, expected {'/'.join(_KIND_NAMES[c] for c in kind)}"
+        if ds.ndim != 1 + len(tail) or tuple(ds.shape[1:]) != tuple(tail):
+            return f"{key} has shape {ds.shape}, expected (rows, {', '.join(map(str, tail))})".replace(", )", ")")
+        return None
 
     def load(self, name: str, frames: bool = True) -> dict[str, np.ndarray]:
         """Load one episode's arrays, cut to a consistent N actions / N+1 observations."""
         g = self.f["episodes"][name]
-        n = self.info(name).n_steps
+        info = self.info(name)
+        if info.status == "broken":
+            raise DatasetError(f"{self.path} {name}: {info.problems[0]}; the file is damaged.")
+        n = info.n_steps
+        from hakisa.resources import check_memory
+
+        row_bytes = 64 + (int(np.prod(self.frame_shape)) if frames else 0)  # 64: the per-step arrays
+        check_memory((n + 1) * row_bytes, f"reading {self.path} {name} ({n} steps{' with frames' * frames})")
         out = {}
         for k in _OBS_FIELDS:
             if k == "observations" and not frames:
@@ -442,10 +683,11 @@ class DatasetReader:
             out[k] = g[k][:n]
         for k in _OPT_ACT_FIELDS:
             out[k] = g[k][:n] if k in g else np.zeros(n, np.float32)
-        ev_step = g["events_step"][:]
+        n_ev = min(_stored_rows(g[k]) for k in _EVT_FIELDS)
+        ev_step = g["events_step"][:n_ev]
         keep = ev_step <= n
         for k in _EVT_FIELDS:
-            out[k] = g[k][:][keep]
+            out[k] = g[k][:n_ev][keep]
         if str(g.attrs.get("status", "recording")) == "recording" and n:
             out["truncations"][-1] = True  # a killed recording ends in a truncation
         return out

@@ -59,6 +59,12 @@ def summarize(path: str) -> Summary:
             if len(c) and (c.min() < 0 or c.max() >= len(COMMANDS)):
                 s.problems.append(f"{name}: command_type outside 0..{len(COMMANDS) - 1}")
                 continue
+            for key, n in (("action_1", n1), ("action_2", n2), ("actor", len(ACTORS))):
+                a = ep[key]
+                if len(a) and (int(a.min()) < 0 or int(a.max()) >= n):
+                    s.problems.append(f"{name}: {key} outside 0..{n - 1} of the dataset's codec")
+            if not np.isfinite(ep["rewards"]).all():
+                s.problems.append(f"{name}: rewards hold NaN or infinite values")
             s.command_hist += np.bincount(c, minlength=len(COMMANDS))[: len(COMMANDS)]
             for ci, cname in enumerate(COMMANDS):
                 sel = ep["action_1"][c == ci]

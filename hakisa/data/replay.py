@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from hakisa.codec import LEFT_CLICK, MOUSE_COMMANDS, RIGHT_CLICK, ActionCodec
-from hakisa.data.dataset import ACTORS, DatasetReader, mask_names
+from hakisa.data.dataset import ACTORS, DatasetReader, check_episode_values, mask_names
 from hakisa.errors import DatasetError, OutputError
 from hakisa.profile import parse_profile
 
@@ -35,6 +36,7 @@ def render_frames(path: str, episode: str | None = None, max_steps: int | None =
         count = 0
         for name in names:
             ep = r.load(name)
+            check_episode_values(path, name, ep, r.codec_info)
             obs = ep["observations"]
             n = len(obs)
             scale = width / obs.shape[2]
@@ -47,9 +49,9 @@ def render_frames(path: str, episode: str | None = None, max_steps: int | None =
                 held = mask_names(ep["held_keys"][i])
                 _text(img, f"{name}  step {i}/{n - 1}  t={ep['obs_time'][i] - ep['obs_time'][0]:6.2f}s", 16)
                 _text(img, "held: " + (" ".join(held) or "-"), 34, _YELLOW)
-                mx, my = ep["mouse_xy"][i]
-                if mx >= 0:
-                    px, py = int(mx * img.shape[1] / cap_w), int(my * img.shape[0] / cap_h)
+                mx, my = (int(v) for v in ep["mouse_xy"][i])
+                px, py = mx * img.shape[1] // cap_w, my * img.shape[0] // cap_h
+                if 0 <= px < img.shape[1] and 0 <= py < img.shape[0]:  # the pointer may be outside the area
                     cv2.drawMarker(img, (px, py), _GREEN, cv2.MARKER_CROSS, 12, 1)
                 if i < n - 1:
                     c, a1, a2 = int(ep["command_type"][i]), int(ep["action_1"][i]), int(ep["action_2"][i])
@@ -78,10 +80,28 @@ def write_replay(path: str, out: str, episode: str | None = None, max_steps: int
     suffix = outp.suffix.lower()
     if suffix not in (".mp4", ".gif"):
         raise OutputError(f"--out {out!r}: choose a file ending in .mp4 or .gif.")
-    if outp.exists() and not force:
+    if outp.exists() and not force and not outp.is_dir():
         raise OutputError(f"{out} already exists; pass --force to overwrite it.")
-    if not outp.parent.is_dir():
-        raise OutputError(f"cannot write {out}: folder {outp.parent} does not exist.")
+    from hakisa.resources import check_writable
+
+    check_writable(outp, need_bytes=16 << 20, what="the clip")
+    with DatasetReader(path):  # the dataset is checked before anything is written
+        pass
+    # written under a temporary name and renamed when complete: a failure leaves nothing behind and
+    # an older clip (--force) untouched
+    tmp = outp.with_name(f".{outp.stem}.{os.getpid()}.part{suffix}")
+    try:
+        n = _write_clip(path, tmp, suffix, episode, max_steps, width)
+        if n == 0:
+            raise DatasetError(f"{path} has no frames to replay.")
+        os.replace(tmp, outp)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return n
+
+
+def _write_clip(path: str, outp: Path, suffix: str, episode, max_steps, width) -> int:
     frames = render_frames(path, episode, max_steps, width)
     n = 0
     if suffix == ".mp4":
@@ -90,7 +110,7 @@ def write_replay(path: str, out: str, episode: str | None = None, max_steps: int
             if writer is None:
                 writer = cv2.VideoWriter(str(outp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (img.shape[1], img.shape[0]))
                 if not writer.isOpened():
-                    raise OutputError(f"cannot open a video writer for {out}; try a .gif instead.")
+                    raise OutputError(f"cannot open a video writer for {outp.name}; try a .gif instead.")
             writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
             n += 1
         if writer is not None:
@@ -105,7 +125,5 @@ def write_replay(path: str, out: str, episode: str | None = None, max_steps: int
             images[0].save(outp, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0,
                            optimize=False)
         n = len(images)
-    if n == 0:
-        raise DatasetError(f"{path} has no frames to replay.")
     return n
 

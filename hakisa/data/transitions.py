@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hakisa.data.dataset import ACTORS, DatasetReader
+from hakisa.data.dataset import ACTORS, DatasetReader, check_episode_values
 from hakisa.errors import DatasetError
+from hakisa.resources import check_memory
 from hakisa.profile import Profile
 
 HUMAN = ACTORS.index("human")
@@ -132,23 +133,59 @@ def check_same_profile(paths: list[str], profile: Profile | None = None) -> tupl
     return seen[0], text
 
 
-def load_transitions(paths: list[str], profile: Profile | None = None) -> Transitions:
-    """Load every complete step of ``paths`` into memory (after :func:`check_same_profile`)."""
-    check_same_profile(paths, profile)
-    frames, obs, ep_start, episode, cmd, a1, a2, actor, rew, term, trunc, sources = ([] for _ in range(12))
-    base = 0
-    shape = None
+def _plan(paths: list[str]) -> tuple[list[tuple[str, list[str]]], int, int]:
+    """What :func:`load_transitions` will load, checked before anything is allocated: per file the
+    episodes with steps; the number of frames and of steps.  Damaged episodes and data past the memory
+    budget are refused here, with the file and episode named."""
+    plan, n_frames, n_steps, shape = [], 0, 0, None
     for p in paths:
         with DatasetReader(p) as r:
             if shape is not None and r.frame_shape != shape:
                 raise DatasetError(f"{p} stores frames of shape {r.frame_shape}, others {shape}.")
             shape = r.frame_shape
+            names = []
             for name in r.episode_names():
                 info = r.info(name)
-                if info.n_steps == 0:
-                    continue
+                if info.problems:
+                    raise DatasetError(f"{p} {name}: {info.problems[0]}. Check the file with `hakisa inspect {p}`; "
+                                       "leave it out or record it again.")
+                if info.n_steps:
+                    names.append(name)
+                    n_frames += info.n_steps + 1
+                    n_steps += info.n_steps
+            plan.append((p, names))
+    if shape is not None:
+        # frames once, plus the per-step arrays (about 100 bytes a step with the n-step returns)
+        check_memory(n_frames * int(np.prod(shape)) + 100 * n_steps,
+                     f"loading {n_steps} steps ({n_frames} frames of {shape[1]}x{shape[0]}x{shape[2]}) from "
+                     f"{len(paths)} dataset{'s' * (len(paths) != 1)}")
+    return plan, n_frames, n_steps
+
+
+def load_transitions(paths: list[str], profile: Profile | None = None) -> Transitions:
+    """Load every complete step of ``paths`` into memory (after :func:`check_same_profile`).
+
+    Everything is checked before frames are read: each episode's structure, the real (not declared)
+    number of rows, and the memory it all needs against the budget (see :mod:`hakisa.resources`)."""
+    check_same_profile(paths, profile)
+    plan, _, _ = _plan(paths)
+    frames, obs, ep_start, episode, cmd, a1, a2, actor, rew, term, trunc, sources = ([] for _ in range(12))
+    base = 0
+    for p, names in plan:
+        with DatasetReader(p) as r:
+            if profile is not None:
+                from hakisa.codec import ActionCodec
+
+                want = ActionCodec(profile.actions, tuple(r.codec_info["capture_size"]))
+                codec = {"n_action_1": want.n_action_1, "n_action_2": want.n_action_2}
+            else:
+                codec = r.codec_info
+            for name in names:
                 ep = r.load(name)
-                n = info.n_steps
+                n = len(ep["command_type"])
+                if n == 0:
+                    continue
+                check_episode_values(p, name, ep, codec)
                 frames.append(ep["observations"])
                 obs.append(base + np.arange(n))
                 ep_start.append(np.full(n, base))

@@ -29,15 +29,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hakisa.learn.checkpoint import CheckpointError, load_checkpoint
+from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
 from hakisa.codec import COMMANDS
 from hakisa.data.transitions import HUMAN, load_transitions
 from hakisa.learn.losses import HeadMasks, cql_penalty, double_dqn_target, greedy, joint_q, margin_loss, td_loss
 from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
-from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_model_fits, config_dict, dataset_lineage,
-                             file_digest, model_config, new_optimizer, plot_curves, random_shift, save_run,
-                             set_up_torch, tensorboard)
+from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_model_fits, check_same_data,
+                                   config_dict, dataset_lineage, file_digest, model_config, new_optimizer, plot_curves,
+                                   random_shift, save_run, set_up_torch, tensorboard)
 
 
 @dataclass
@@ -115,8 +115,9 @@ class Consolidator:
                 raise CheckpointError(f"--resume: {resume} is a {blob['state'].get('phase')} checkpoint, not an "
                                       "unfinished consolidate run; use --from to start from it.")
             if blob["optimizer"]:
-                self.opt.load_state_dict(blob["optimizer"])
+                load_optimizer(self.opt, blob["optimizer"], resume)
             st = blob["state"]
+            check_same_data(blob, self.lineage["datasets"], resume)
             self.step, self.history = int(st.get("step", 0)), list(st.get("history", []))
             self.lineage = st.get("lineage", self.lineage)
             target_sd = blob.get("target")
@@ -245,6 +246,12 @@ class Consolidator:
 def consolidate(profile: Profile, data: list[str], out: str | Path, cfg: ConsolidateConfig, parent: str | None = None,
                 resume: bool = False, progress: bool = True, log=print) -> ConsolidateResult:
     """Train and write ``out`` (checkpoint), ``out``.metrics.jsonl and ``out``.png."""
+    from hakisa.limits import CONSOLIDATE, check_config
+
+    check_config(cfg, CONSOLIDATE)
+    from hakisa.resources import check_batch_memory
+
+    check_batch_memory(cfg.batch_size, cfg.stack, profile.capture.frame_shape)
     out = Path(out)
     c = Consolidator(profile, data, cfg, parent=parent, resume=str(out) if resume else None, log=log)
     mfile = MetricsFile(out, resume)

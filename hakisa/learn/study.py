@@ -25,15 +25,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hakisa.learn.checkpoint import CheckpointError, load_checkpoint
+from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
 from hakisa.codec import COMMANDS, NOOP
 from hakisa.data.transitions import Transitions, load_transitions
 from hakisa.learn.losses import HeadMasks, double_dqn_target, greedy, joint_q, margin_loss, td_loss
 from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
-from hakisa.learn.training import (MetricsFile, actions_of, build_codec, config_dict, dataset_lineage, model_config,
-                             new_optimizer, pick_device, plot_curves, random_shift, save_run, set_up_torch,
-                             tensorboard)
+from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_same_data, config_dict,
+                                   dataset_lineage, model_config, new_optimizer, pick_device, plot_curves, random_shift,
+                                   save_run, set_up_torch, tensorboard)
 
 
 @dataclass
@@ -185,6 +185,12 @@ def format_confusion(conf: list[list[int]]) -> str:
 def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, resume: str | None = None,
           progress: bool = True, log=print) -> StudyResult:
     """Train and write ``out`` (checkpoint), ``out``.metrics.jsonl and ``out``.png; returns final metrics."""
+    from hakisa.limits import STUDY, check_config
+
+    check_config(cfg, STUDY)
+    from hakisa.resources import check_batch_memory
+
+    check_batch_memory(cfg.batch_size, cfg.stack, profile.capture.frame_shape)
     out = Path(out)
     rng = set_up_torch(cfg.seed, cfg.threads)
     dev = pick_device(cfg.device)
@@ -199,12 +205,13 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     step, history = 0, []
     if resume:
         blob = load_checkpoint(resume, profile)
+        check_same_data(blob, dataset_lineage(data), resume)
         if blob["model_config"] != mcfg.to_dict():
             raise CheckpointError(f"{resume} has model config {blob['model_config']}, this run {mcfg.to_dict()}; "
                                   "resume with the same --stack/--channels/--hidden.")
         model.load_state_dict(blob["model"])
         if blob["optimizer"]:
-            opt.load_state_dict(blob["optimizer"])
+            load_optimizer(opt, blob["optimizer"], resume)
         step = int(blob["state"].get("step", 0))
         history = list(blob["state"].get("history", []))
     target = QNetwork(mcfg).to(dev)

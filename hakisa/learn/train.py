@@ -9,7 +9,8 @@ after every phase). On restart:
 * a round whose checkpoint is final is skipped;
 * a round whose dataset is complete but whose consolidate was cut short resumes it from its last
   checkpoint (same update count, same data);
-* an exploration cut short left only ``round-k.h5.part``, which is discarded and the exploration redone.
+* an exploration cut short left only ``round-k.h5.part``; it is kept as ``round-k.crashed-<time>.h5`` (not used
+  by later rounds) and the exploration redone.
 """
 
 from __future__ import annotations
@@ -64,8 +65,17 @@ def _episodes_summary(stats) -> dict:
 def train(profile: Profile, demos: list[str], start: str, workdir: str | Path, cfg: TrainConfig,
           progress: bool = True, log=print) -> dict:
     """Run (or resume) the rounds; returns the run record (also in ``workdir/train.json``)."""
+    from hakisa.limits import CONSOLIDATE, TRAIN, check_config
+
+    check_config(cfg, TRAIN)
+    check_config(cfg.consolidate, CONSOLIDATE)
     wd = Path(workdir)
     load_checkpoint(start, profile)  # refuses a missing file or another profile's checkpoint up front
+    from hakisa.data.transitions import check_same_profile
+
+    check_same_profile([str(d) for d in demos], profile)  # and data that cannot be used, before --workdir is made
+    if wd.exists() and not wd.is_dir():
+        raise HakisaError(f"--workdir {wd} is a file; give a folder for the rounds.")
     wd.mkdir(parents=True, exist_ok=True)
     record_path = wd / "train.json"
     if record_path.exists():

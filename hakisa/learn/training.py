@@ -111,6 +111,20 @@ def dataset_lineage(paths: list[str]) -> list[dict]:
     return out
 
 
+def check_same_data(blob: dict, now: list[dict], path: str | Path) -> None:
+    """--resume must continue on the data the run started with (compared by content digest, in order)."""
+    then = (blob["state"].get("lineage") or {}).get("datasets")
+    if not isinstance(then, list):
+        return  # made before lineage was recorded: nothing to compare
+    d_then = [d.get("digest") if isinstance(d, dict) else None for d in then]
+    d_now = [d["digest"] for d in now]
+    if d_then != d_now:
+        names = ", ".join(str(d.get("path")) if isinstance(d, dict) else "?" for d in then) or "none"
+        raise CheckpointError(f"--resume: {path} was trained on {names}, but this run gives --data "
+                              f"{', '.join(d['path'] for d in now)} (different files or contents). Resume with the "
+                              "same --data, or start a new run (another --out, or --force to replace it).")
+
+
 def save_run(out: Path, model: QNetwork, opt, mcfg: ModelConfig, codec: ActionCodec, profile: Profile,
              state: dict, extra: dict | None = None) -> None:
     """Write a study/consolidate checkpoint (atomically)."""
@@ -132,15 +146,20 @@ class MetricsFile:
 
     def __init__(self, out: Path, resume: bool):
         self.path = out.with_name(out.name + ".metrics.jsonl")
-        self.f = open(self.path, "a" if resume else "w", encoding="utf-8")
+        self.mode = "a" if resume else "w"
+        self.f = None  # opened at the first row: a run that fails before it leaves no empty file, and
+        # --force keeps the old run's metrics until the new run has something to say
 
     def write(self, row: dict) -> None:
+        if self.f is None:
+            self.f = open(self.path, self.mode, encoding="utf-8")
         self.f.write(json.dumps(row) + "\n")
         self.f.flush()
         os.fsync(self.f.fileno())
 
     def close(self) -> None:
-        self.f.close()
+        if self.f is not None:
+            self.f.close()
 
 
 def tensorboard(out: Path, history: list) -> None:

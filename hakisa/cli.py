@@ -278,8 +278,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _agent_profile(args: argparse.Namespace, blob: dict):
-    """The profile to play with: --profile if given (must match the checkpoint), else the bundled profile
-    of the same name and hash, else the checkpoint's own copy of the profile text."""
+    """The profile to play with. A profile says which window hakisa types into and which keys it
+    presses, so a copy inside a checkpoint is data, never trust: on a real window the profile is
+    --profile (it must match the checkpoint) or the bundled profile of the same name and hash. The
+    checkpoint's own copy is used only with --headless, where no OS input is sent at all."""
     from hakisa.learn.checkpoint import CheckpointError
     from hakisa.profile import BUNDLED_PROFILES, load_profile, parse_profile
 
@@ -296,7 +298,50 @@ def _agent_profile(args: argparse.Namespace, blob: dict):
         profile = load_profile(bundled)
         if profile.sha256 == blob["profile_sha256"]:
             return profile
-    return parse_profile(blob["profile_toml"], source=f"{args.checkpoint} (its copy of the profile)")
+    copy = parse_profile(blob["profile_toml"], source=f"{args.checkpoint} (its copy of the profile)")
+    if copy.sha256 != blob["profile_sha256"]:
+        raise CheckpointError(f"{args.checkpoint}: its copy of the profile does not match the profile hash it "
+                              "declares; the checkpoint is damaged or crafted.")
+    if args.headless:
+        return copy  # the bundled game in memory: nothing reaches the desktop
+    raise CheckpointError(
+        f"{args.checkpoint} brings its own profile '{copy.name}' (sha256 {copy.sha256[:12]}), which matches "
+        f"no profile you have, and hakisa does not let a file it was given choose a window to type into. "
+        f"{describe_input(copy)} If that is what you want, save the profile with `hakisa "
+        f"play --checkpoint {args.checkpoint} --save-profile {copy.name}.toml`, read it, and run "
+        f"again with --profile {copy.name}.toml.")
+
+
+def describe_input(profile) -> str:
+    """One sentence: which windows a profile aims input at and what it may send."""
+    keys = ", ".join("+".join(c) for c in profile.actions.keys) or "none"
+    reset = profile.reset
+    resets = ", ".join(reset.keys) if reset.keys else "no keys"
+    if reset.clicks:
+        resets += f" and {len(reset.clicks)} click(s)"
+    win = profile.window
+    target = f"title /{win.title}/" + (f", class /{win.window_class}/" if win.window_class else "") + (
+        f", process {win.process!r}" if win.process else "")
+    return (f"It would send input to the window matching {target}: keys {keys}; mouse {profile.actions.mouse}; "
+            f"after game over it taps {resets}.")
+
+
+def _save_profile(args: argparse.Namespace, blob: dict) -> int:
+    """--save-profile: write the checkpoint's copy of its profile, byte for byte, for the user to read."""
+    from hakisa.resources import check_writable
+
+    out = Path(args.save_profile)
+    if out.exists() and not args.force:
+        raise HakisaError(f"--save-profile {out} exists; choose another name or add --force.")
+    check_writable(out, "--save-profile", need_bytes=len(blob["profile_toml"].encode()) + 4096,
+                   what="saving the profile")
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(blob["profile_toml"].encode())
+    os.replace(tmp, out)
+    print(f"wrote {out}: the profile '{blob['profile_name']}' stored in {args.checkpoint} (sha256 "
+          f"{blob['profile_sha256'][:12]}). Read it, above all [window], [actions] and [reset], then run with "
+          f"--profile {out}.")
+    return 0
 
 
 def _run_agent(args: argparse.Namespace, command: str) -> int:
@@ -305,6 +350,8 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
     from hakisa.act.loop import Schedule
     from hakisa.act.session import SessionSpec, episode_line, run_agent, summary
 
+    if args.save_profile:
+        return _save_profile(args, load_checkpoint(args.checkpoint))
     out = args.out if command == "explore" else args.record
     if out:  # before the checkpoint is read or a window is looked for
         from hakisa.data.dataset import check_output_path
@@ -315,6 +362,9 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
                        what="recording the agent's play")
     blob = load_checkpoint(args.checkpoint)
     profile = _agent_profile(args, blob)
+    if not args.headless:
+        print(f"{command}: profile '{profile.name}' from {profile.source}. {describe_input(profile)}",
+              file=sys.stderr, flush=True)
     if command == "explore":
         if args.steps is None and args.minutes is None:
             raise HakisaError("say how long to explore: --steps N or --minutes M.")
@@ -498,7 +548,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "stops at once and every held key is released on any exit.")
         a.add_argument("--checkpoint", required=True, help="checkpoint from study / consolidate")
         a.add_argument("--profile", default=None,
-                       help="profile file (default: the bundled one of the checkpoint's game, or its own copy)")
+                       help="profile file; it must be the one the checkpoint was trained with (default: the bundled "
+                            "profile of the checkpoint's game; a checkpoint's own copy is used only with --headless)")
+        a.add_argument("--save-profile", default=None, metavar="FILE",
+                       help="write the checkpoint's copy of its profile to FILE, to read before using it with "
+                            "--profile, and exit")
         if name == "explore":
             a.add_argument("--out", required=True, help="dataset file to create, e.g. datasets/explore1.h5")
             a.add_argument("--steps", type=int, default=None, help="stop after this many actions")

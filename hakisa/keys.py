@@ -9,6 +9,7 @@ this table is part of the dataset format: append new names, never reorder.
 from __future__ import annotations
 
 import string
+from collections.abc import Iterable
 
 _LETTERS = list(string.ascii_lowercase)
 _DIGITS = list(string.digits)
@@ -122,3 +123,69 @@ _KEYSYM_TO_NAME.update({0xFFE2: "shift", 0xFFE4: "ctrl", 0xFFEA: "alt", 0xFE03: 
 def name_from_keysym(keysym: int) -> str | None:
     """Canonical name for an X11 keysym, or None."""
     return _KEYSYM_TO_NAME.get(keysym)
+
+
+# ----- keys and chords that belong to the desktop, not to a game -------------------------------------
+
+_LOCK_KEYS = ("caps_lock", "num_lock", "scroll_lock")
+_ALT_FUNCTION = {"f1": "opens the desktop's application menu", "f2": "opens the desktop's run-a-command dialog",
+                 "f4": "closes the focused window"}
+_ALT_FUNCTION_OTHER = "is a window-manager shortcut (move, resize, maximize, menus)"
+
+#: Why a chord is a system chord: each entry is (keys, reason); a chord that holds *all* of an entry's
+#: keys (and maybe more: ``ctrl+shift+w`` holds ``ctrl+w``) is a system chord.  Checked in this order,
+#: so the first reason that applies is the one reported.
+#:
+#: * ``cmd`` (super / meta / the Windows key), alone or in any chord: the desktop's launcher, window
+#:   tiling, workspace and lock-screen shortcuts;
+#: * ``ctrl+alt`` with anything: switch virtual terminals (``ctrl+alt+f1``), kill the X server
+#:   (``ctrl+alt+backspace``), log out or lock (``ctrl+alt+delete``, ``ctrl+alt+l``), open a terminal;
+#: * ``alt`` with a function key (``alt+f4`` closes the window, ``alt+f2`` runs a command), ``tab``,
+#:   ``grave`` or ``esc`` (switch windows), ``space`` (the window menu) or ``print_screen`` (the
+#:   kernel's magic SysRq key);
+#: * ``ctrl`` with ``w``, ``q``, ``t``, ``n`` (close, quit, new tab or window), ``tab`` or ``esc``
+#:   (switch tabs, the start menu), ``c``, ``d``, ``z``, ``backslash`` or ``pause`` (interrupt, end of
+#:   input, suspend, quit or break a program in a terminal); ``shift`` variants included;
+#: * lone keys: ``menu`` (a context menu outside the game), ``print_screen`` (the desktop's screenshot
+#:   tool takes the focus) and the lock keys ``caps_lock``, ``num_lock``, ``scroll_lock`` (they toggle a
+#:   state that stays after hakisa releases every key; ``scroll_lock`` twice switches some KVMs).
+#:
+#: ``pause`` alone is not refused: it is a common in-game pause key and the desktop gives it no job.
+SYSTEM_CHORDS: tuple[tuple[frozenset[str], str], ...] = (
+    (frozenset({"cmd"}), "the super/meta key (cmd) drives the desktop's launcher, windows and lock screen"),
+    (frozenset({"ctrl", "alt"}), "ctrl+alt chords switch virtual terminals, kill the X server or log out"),
+    *((frozenset({"alt", k}), f"alt+{k} {_ALT_FUNCTION.get(k, _ALT_FUNCTION_OTHER)}") for k in _FUNCTION),
+    (frozenset({"alt", "tab"}), "alt+tab switches to another window"),
+    (frozenset({"alt", "grave"}), "alt+grave switches to another window"),
+    (frozenset({"alt", "esc"}), "alt+esc switches to another window"),
+    (frozenset({"alt", "space"}), "alt+space opens the window menu"),
+    (frozenset({"alt", "print_screen"}), "alt+print_screen is the kernel's magic SysRq key"),
+    (frozenset({"ctrl", "w"}), "ctrl+w closes the tab or window"),
+    (frozenset({"ctrl", "q"}), "ctrl+q quits the application"),
+    (frozenset({"ctrl", "t"}), "ctrl+t opens a new tab"),
+    (frozenset({"ctrl", "n"}), "ctrl+n opens a new window"),
+    (frozenset({"ctrl", "tab"}), "ctrl+tab switches tabs"),
+    (frozenset({"ctrl", "esc"}), "ctrl+esc opens the desktop's start menu"),
+    (frozenset({"ctrl", "c"}), "ctrl+c interrupts a program in a terminal"),
+    (frozenset({"ctrl", "d"}), "ctrl+d ends the input of a program in a terminal"),
+    (frozenset({"ctrl", "z"}), "ctrl+z suspends a program in a terminal"),
+    (frozenset({"ctrl", "backslash"}), "ctrl+backslash kills a program in a terminal"),
+    (frozenset({"ctrl", "pause"}), "ctrl+pause (break) interrupts a program"),
+    (frozenset({"menu"}), "the menu key opens a context menu outside the game"),
+    (frozenset({"print_screen"}), "print_screen starts the desktop's screenshot tool, which takes the focus"),
+    *((frozenset({k}), f"{k} toggles a keyboard state that stays after hakisa stops") for k in _LOCK_KEYS),
+)
+assert all(k in KEY_INDEX for keys, _ in SYSTEM_CHORDS for k in keys)
+
+
+def system_chord_reason(chord: Iterable[str]) -> str | None:
+    """Why holding ``chord`` (canonical key names) together would act on the desktop, or None if it is safe.
+
+    See :data:`SYSTEM_CHORDS` for the table.  Keys held at different times never form a chord: a
+    profile may list ``alt`` and ``f4`` as two actions, since the injector never holds both at once.
+    """
+    held = frozenset(chord)
+    for keys, reason in SYSTEM_CHORDS:
+        if keys <= held:
+            return reason
+    return None

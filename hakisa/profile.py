@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from hakisa.errors import ProfileError
-from hakisa.keys import KEY_NAMES, normalize_key
+from hakisa.keys import KEY_NAMES, normalize_key, system_chord_reason
+from hakisa.patterns import pattern_problem
 
 MAX_TICK_HZ = 60.0
 MAX_PROFILE_BYTES = 1 << 20
@@ -29,10 +30,10 @@ _CONDITION_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """How to find the game's window: a regular expression searched in the title."""
+    """How to find the game's window: a regular expression (RE2 syntax) searched in the title."""
 
     title: str
-    window_class: str | None = None  # optional regex on WM_CLASS
+    window_class: str | None = None  # optional regex (RE2 syntax) on WM_CLASS
     process: str | None = None  # optional process name (matched against _NET_WM_PID's command)
 
 
@@ -112,6 +113,9 @@ class SafetySpec:
 
     kill_switch: str  # stops record / play / explore at once, from any window
     max_apm: float = 0.0  # cap on the agent's actions (input changes) per minute; 0 = no cap
+    # system chords (hakisa.keys.SYSTEM_CHORDS) the profile may still use, each a canonical chord
+    # listed in actions.keys or a key of reset.keys
+    allow_system_keys: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,9 +252,8 @@ def parse_profile(text: str, source: str = "<string>", base_dir: str | None = No
         v.fail("actions.keys", keys_raw, 'a list of key names or chords such as ["left", "space", "left+space"]')
     chords: list[tuple[str, ...]] = []
     for entry in keys_raw:
-        parts = [s.strip() for s in entry.split("+")] if entry.strip() != "+" else ["+"]
         chord = []
-        for part in parts:
+        for part in _chord_parts(entry):
             canon = normalize_key(part)
             if canon is None:
                 v.fail("actions.keys", entry, f"known key names joined by '+'; {part!r} is not a key "
@@ -277,9 +280,9 @@ def parse_profile(text: str, source: str = "<string>", base_dir: str | None = No
     rules = _parse_rules(v, v.table(data, "rules"))
 
     saf = v.table(data, "safety")
-    v.only(saf, "safety", {"kill_switch", "max_apm"})
+    v.only(saf, "safety", {"kill_switch", "max_apm", "allow_system_keys"})
     kill_canon = v.key(saf, "safety.kill_switch", "f12", forbidden=actions.key_set)
-    safety = SafetySpec(kill_switch=kill_canon, max_apm=float(v.number(saf, "safety.max_apm", 0, 0, 100_000)))
+    max_apm = float(v.number(saf, "safety.max_apm", 0, 0, 100_000))
 
     rs = v.table(data, "reset")
     v.only(rs, "reset", {"keys", "clicks", "wait", "retry", "timeout"})
@@ -297,6 +300,8 @@ def parse_profile(text: str, source: str = "<string>", base_dir: str | None = No
                       timeout=float(v.number(rs, "reset.timeout", 30.0, 0.1, 3600)))
     if kill_canon in reset.keys:
         v.fail("reset.keys", rkeys, f"keys other than the kill switch ({kill_canon})")
+    allowed = _check_system_keys(v, saf, keys_raw, actions, rkeys, reset)
+    safety = SafetySpec(kill_switch=kill_canon, max_apm=max_apm, allow_system_keys=allowed)
 
     fb = v.table(data, "feedback")
     v.only(fb, "feedback", {"good", "bad", "value", "window", "delay"})
@@ -309,6 +314,58 @@ def parse_profile(text: str, source: str = "<string>", base_dir: str | None = No
     return Profile(name=name, window=window, capture=capture, actions=actions, rules=rules,
                    safety=safety, text=text, source=source, reset=reset, feedback=feedback, base_dir=base_dir)
 
+
+
+def _chord_parts(text: str) -> list[str]:
+    """The key names of a chord such as "left+space" (a lone "+" is the key itself)."""
+    return [s.strip() for s in text.split("+")] if text.strip() != "+" else ["+"]
+
+
+def _parse_chord(text: str) -> tuple[str, ...] | None:
+    """A chord as sorted canonical names (as in ActionSpec.keys), or None if a part is not a key."""
+    canon = [normalize_key(part) for part in _chord_parts(text)]
+    if any(c is None for c in canon):
+        return None
+    return tuple(sorted({c for c in canon if c is not None}))
+
+
+def _check_system_keys(v: "_Validator", saf: dict, keys_raw: list[str], actions: ActionSpec, rkeys: list[str],
+                       reset: ResetSpec) -> tuple[tuple[str, ...], ...]:
+    """Refuse desktop chords (alt+f4, ctrl+alt+..., super, ...) unless ``[safety] allow_system_keys`` names them.
+
+    Only what is held at one time can form a chord, so each actions.keys entry is checked on its own and
+    each reset key alone: the injector releases the keys of one action before it presses the next
+    action's (``Injector.hold_only``), every exit from an episode releases everything before the reset
+    sequence, and that sequence taps its keys one after another.  So a profile that lists ``alt`` and
+    ``f4`` as two separate actions is fine: they are never held together.  Returns the opt-ins.
+    """
+    raw = saf.get("allow_system_keys", [])
+    if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw):
+        v.fail("safety.allow_system_keys", raw, 'a list of chords from actions.keys or reset.keys, e.g. ["ctrl+w"]')
+    used = set(actions.keys) | {(key,) for key in reset.keys}
+    allowed: list[tuple[str, ...]] = []
+    for entry in raw:
+        chord = _parse_chord(entry)
+        if chord is None:
+            v.fail("safety.allow_system_keys", entry, "known key names joined by '+', as in actions.keys")
+        if chord not in used:
+            v.fail("safety.allow_system_keys", entry, "a chord listed in actions.keys or a key listed in "
+                   "reset.keys (an opt-in for a key the profile never sends is a mistake)")
+        if system_chord_reason(chord) is None:
+            v.fail("safety.allow_system_keys", entry, "a system chord that needs an opt-in; this one is "
+                   "allowed anyway, remove it from the list")
+        if chord in allowed:
+            v.fail("safety.allow_system_keys", entry, "each chord listed once")
+        allowed.append(chord)
+    for fieldname, chords in (("actions.keys", zip(actions.keys, keys_raw)),
+                              ("reset.keys", (((k,), t) for k, t in zip(reset.keys, rkeys)))):
+        for chord, text in chords:
+            reason = system_chord_reason(chord)
+            if reason is not None and chord not in allowed:
+                name = "+".join(chord)
+                v.fail(fieldname, text, f"keys and chords that do not act on the desktop ({reason}); if the game "
+                       f'really needs it, opt in with [safety] allow_system_keys = ["{name}"]')
+    return tuple(allowed)
 
 
 def _parse_rules(v: "_Validator", rules: dict) -> RulesSpec:
@@ -431,12 +488,12 @@ class _Validator:
         return val
 
     def regex(self, data: dict, key: str, required: bool = False) -> str | None:
+        """A regular expression matched against outside text: RE2 syntax, capped (see hakisa.patterns)."""
         val = self.string(data, key, required)
         if val is not None:
-            try:
-                re.compile(val)
-            except re.error as exc:
-                self.fail(key, val, f"a valid regular expression ({exc})")
+            problem = pattern_problem(val)
+            if problem is not None:
+                self.fail(key, val, problem)
         return val
 
     def number(self, data: dict, key: str, default: float, lo: float, hi: float, integer: bool = False) -> float:

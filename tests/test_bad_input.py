@@ -207,7 +207,13 @@ def unsafe_pickle(d: Path) -> None:
     torch.save({"format": "hakisa-checkpoint", "x": Evil()}, d / "c.pt")
 
 
+def with_action(chord: str) -> Callable[[Path], None]:
+    """The base profile with one more action, ``chord``."""
+    return write_file("p.toml", PROFILE_TEXT.replace('"right+space"]', f'"right+space", "{chord}"]'))
+
+
 PLAY = ["play", "--checkpoint", "{d}/c.pt", "--profile", "{d}/p.toml", "--headless", "dodge", "--episodes", "1"]
+RECORD = ["record", "--profile", "{d}/p.toml", "--out", "{d}/r.h5"]
 
 CASES: list[Case] = [
     # ----- flags named in the issue ---------------------------------------------------------------
@@ -256,6 +262,26 @@ CASES: list[Case] = [
          write_file("p.toml", PROFILE_TEXT + "\n[evil]\nx=1\n")),
     Case("profile-deep-nesting", study(), ("p.toml",), write_file("p.toml", "x = " + "[" * 5000 + "]" * 5000)),
     Case("profile-other-than-data", study(), ("recorded with profile",), other_profile_data),
+    Case("profile-alt-f4-record", RECORD, ("actions.keys", "'alt+f4'", 'allow_system_keys = ["alt+f4"]'),
+         with_action("alt+f4")),
+    Case("profile-ctrl-alt-backspace", study(), ("actions.keys", "ctrl+alt", "allow_system_keys"),
+         with_action("ctrl+alt+backspace")),
+    Case("profile-super-reset-key", RECORD, ("reset.keys", "'super'", 'allow_system_keys = ["cmd"]'),
+         write_file("p.toml", PROFILE_TEXT + '\n[reset]\nkeys = ["enter", "super"]\n')),
+    Case("profile-allow-unused-chord", RECORD, ("safety.allow_system_keys", "'ctrl+w'", "actions.keys"),
+         write_file("p.toml", PROFILE_TEXT.replace('kill_switch = "f12"',
+                                                   'kill_switch = "f12"\nallow_system_keys = ["ctrl+w"]'))),
+    Case("profile-allow-not-a-list", study(), ("safety.allow_system_keys", "a list of chords"),
+         write_file("p.toml", PROFILE_TEXT.replace('kill_switch = "f12"',
+                                                   'kill_switch = "f12"\nallow_system_keys = "alt+f4"'))),
+    Case("profile-title-lookaround", RECORD, ("window.title", "re2 syntax"),
+         write_file("p.toml", PROFILE_TEXT.replace('title = "^T$"', 'title = "^T(?! Launcher)"'))),
+    Case("profile-title-huge-repeat", RECORD, ("window.title", "repetition"),
+         write_file("p.toml", PROFILE_TEXT.replace('title = "^T$"', 'title = "((a{1000}){1000}){1000}"'))),
+    Case("profile-title-too-long", RECORD, ("window.title", "at most 512 characters"),
+         write_file("p.toml", PROFILE_TEXT.replace('title = "^T$"', f'title = "{"T" * 513}"'))),
+    Case("profile-class-backreference", RECORD, ("window.class", "re2 syntax"),
+         write_file("p.toml", PROFILE_TEXT.replace('title = "^T$"', 'title = "^T$"\nclass = "(a)\\\\1"'))),
     # ----- datasets ---------------------------------------------------------------------------------
     Case("data-no-match", study(data="{d}/nothing*.h5"), ("matches no file",)),
     Case("data-empty-file", study(), ("empty",), write_file("d.h5", b"")),
@@ -489,7 +515,22 @@ def _episode_attr_cases() -> list[Case]:
     return cases
 
 
-ALL = CASES + _flag_cases() + _attr_fuzz_cases() + _profile_fuzz_cases() + _episode_attr_cases()
+def _system_chord_cases() -> list[Case]:
+    """A chord of each kind in hakisa.keys.SYSTEM_CHORDS, as an action (record) and, alone, as a reset key."""
+    chords = ["cmd", "meta+left", "ctrl+alt+f1", "ctrl+alt+delete", "alt+f2", "alt+tab", "alt+esc", "alt+space",
+              "alt+grave", "alt+print_screen", "ctrl+q", "ctrl+shift+w", "ctrl+t", "ctrl+n", "ctrl+tab", "ctrl+esc",
+              "ctrl+c", "ctrl+d", "ctrl+z", "ctrl+backslash", "ctrl+pause", "menu", "print_screen", "caps_lock",
+              "num_lock", "scroll_lock"]
+    cases = [Case(f"system-chord-action-{c}", RECORD, ("actions.keys", f"'{c}'", "allow_system_keys"),
+                  with_action(c)) for c in chords]
+    cases += [Case(f"system-chord-reset-{c}", study(), ("reset.keys", f"'{c}'", "allow_system_keys"),
+                   write_file("p.toml", PROFILE_TEXT + f'\n[reset]\nkeys = ["{c}"]\n'))
+              for c in chords if "+" not in c]
+    return cases
+
+
+ALL = (CASES + _flag_cases() + _attr_fuzz_cases() + _profile_fuzz_cases() + _episode_attr_cases()
+       + _system_chord_cases())
 
 
 def test_the_corpus_is_large_enough():

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 from dataclasses import dataclass
 
 from Xlib import X, Xatom, display as xdisplay
 from Xlib.error import BadDrawable, BadMatch, BadWindow, XError
 
+from hakisa import patterns
 from hakisa.errors import WindowNotFoundError
 from hakisa.profile import WindowSpec
 
@@ -81,10 +81,14 @@ def _process_name(pid: int | None) -> str:
 
 
 def matches(info: WindowInfo, spec: WindowSpec) -> bool:
-    """True if a window matches the profile's title (and class / process, when given)."""
-    if not re.search(spec.title, info.title):
+    """True if a window matches the profile's title (and class / process, when given).
+
+    Titles and classes are whatever other programs chose, so the patterns are matched in linear time
+    (RE2) on a bounded prefix of them (see :mod:`hakisa.patterns`): no title can hang hakisa.
+    """
+    if not patterns.search(spec.title, info.title, "[window] title"):
         return False
-    if spec.window_class and not re.search(spec.window_class, info.wm_class):
+    if spec.window_class and not patterns.search(spec.window_class, info.wm_class, "[window] class"):
         return False
     if spec.process and spec.process not in _process_name(info.pid):
         return False

@@ -152,7 +152,7 @@ def cmd_study(args: argparse.Namespace) -> int:
                       augment=args.augment, keyframe=args.keyframe, keyframe_by=args.keyframe_by, select=args.select,
                       boost_noop=args.boost_noop, forget_before_loss=args.forget_before_loss,
                       loss_reward=args.loss_reward, eval_every=args.eval_every, seed=args.seed,
-                      threads=args.threads, device=args.device)
+                      threads=args.threads, device=args.device, norm=args.norm, warmup=args.warmup)
     res = study(profile, paths, out, cfg, resume=str(out) if args.resume else None,
                 progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
     m = res.metrics
@@ -161,6 +161,7 @@ def cmd_study(args: argparse.Namespace) -> int:
           f"acted {m['acc_active']:.3f} ({100 * m['share_active']:.0f}% of ticks)")
     print(format_confusion(m["confusion"]))
     print(f"training {m['samples_per_s']:.0f} samples/s, reading data {100 * m['read_share']:.1f}% of step time")
+    print(res.verdict)
     print(f"wrote {out}, {out}.metrics.jsonl, {out}.png")
     return 0
 
@@ -243,6 +244,9 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
     from hakisa.learn.training import build_codec
 
     print("greedy choices on the evaluation sample:\n" + format_histogram(m["histogram"], build_codec(profile, paths)))
+    if res.health is not None:
+        print("health: " + res.health.summary()
+              + "".join(f"\nWARNING: {p.message}" for p in res.health.problems))
     print(f"{m['updates_per_s']:.1f} updates/s, {m['samples_per_s']:.0f} samples/s\nwrote {out}, {out}.metrics.jsonl, "
           f"{out}.png")
     return 0
@@ -363,6 +367,9 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
     blob = load_checkpoint(args.checkpoint)
     profile = _agent_profile(args, blob)
     if not args.headless:
+        from hakisa.live import require_display
+
+        require_display(command)  # before saying what it would drive: a refusal stays one line
         print(f"{command}: profile '{profile.name}' from {profile.source}. {describe_input(profile)}",
               file=sys.stderr, flush=True)
     if command == "explore":
@@ -493,6 +500,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-step", type=int, default=10, help="n of the n-step TD term (default 10)")
     s.add_argument("--td-weight", type=float, default=1.0, help="weight of the TD term (default 1)")
     s.add_argument("--stack", type=int, default=4, help="frames per network input (default 4)")
+    s.add_argument("--norm", choices=["layer", "none"], default="layer",
+                   help="layer: LayerNorm before every ReLU, which keeps units from dying; none: a plain network "
+                        "(default layer)")
+    s.add_argument("--warmup", type=int, default=0,
+                   help="updates of linear learning-rate warm-up (default 0)")
     s.add_argument("--keyframe", type=float, default=4.0,
                    help="extra loss weight on keyframes, the ticks that say why to act (default 4; 0 = off)")
     s.add_argument("--keyframe-by", choices=["change", "surprise"], default="change",

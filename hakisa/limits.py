@@ -109,6 +109,7 @@ STUDY: tuple[Field, ...] = (
     _f("target_every", POSITIVE_INT),
     _f("stack", STACK, hint="frames per network input"),
     _f("hidden", HIDDEN),
+    _f("warmup", Range(0, 10_000_000, integer=True), hint="updates of learning-rate warm-up"),
     _f("keyframe", Range(0, 1e6)),
     _f("augment", AUGMENT, hint="pixels of random shift"),
     _f("balance", Range(0, 10)),

@@ -57,6 +57,8 @@ def check_model_config(d: dict, where: str | Path) -> ModelConfig:
     if not (isinstance(fs, list) and len(fs) == 3 and all(_is_int(x) for x in fs) and 16 <= fs[0] <= 1024
             and 16 <= fs[1] <= 1024 and fs[2] in (1, 3)):
         raise bad("frame_shape", "[height, width, channels] with sides 16..1024 and 1 or 3 channels")
+    if "norm" in d and d["norm"] not in ModelConfig.NORMS:
+        raise bad("norm", " or ".join(repr(n) for n in ModelConfig.NORMS))
     ch = d.get("channels", list(ModelConfig().channels))
     if not (isinstance(ch, list) and 1 <= len(ch) <= 8 and all(_is_int(x) and 1 <= x <= 1024 for x in ch)):
         raise bad("channels", "a list of 1 to 8 integers from 1 to 1024")

@@ -32,6 +32,7 @@ import torch
 from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
 from hakisa.codec import COMMANDS
 from hakisa.data.transitions import HUMAN, load_transitions
+from hakisa.learn.health import Health, check_health
 from hakisa.learn.losses import HeadMasks, cql_penalty, double_dqn_target, greedy, joint_q, margin_loss, td_loss
 from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
@@ -70,6 +71,7 @@ class ConsolidateConfig:
     stack: int = 4
     channels: tuple[int, ...] = (32, 64, 64)
     hidden: int = 256
+    norm: str = "layer"
 
 
 @dataclass
@@ -77,6 +79,7 @@ class ConsolidateResult:
     step: int
     metrics: dict
     history: list = field(default_factory=list)
+    health: Health | None = None
 
 
 class Consolidator:
@@ -97,7 +100,7 @@ class Consolidator:
         is_h = T.actor == HUMAN
         self.human_idx, self.agent_idx = np.flatnonzero(is_h), np.flatnonzero(~is_h)
         self.is_human = torch.from_numpy(is_h)
-        want = model_config(profile, self.codec, cfg.stack, cfg.channels, cfg.hidden)
+        want = model_config(profile, self.codec, cfg.stack, cfg.channels, cfg.hidden, cfg.norm)
         self.step, self.history = 0, []
         start = resume or parent
         blob = load_checkpoint(start, profile) if start else None
@@ -235,6 +238,14 @@ class Consolidator:
                 "agree_agent": float(same[~human].mean()) if (~human).any() else math.nan,
                 "histogram": hist}
 
+    def health(self, losses: list[float] | None = None) -> Health:
+        """:func:`hakisa.learn.health.check_health` on up to 512 of the evaluation steps (against the data's
+        own actions there)."""
+        idx = self.eval_idx[np.linspace(0, len(self.eval_idx) - 1, min(512, len(self.eval_idx))).astype(np.int64)]
+        x, _ = self._inputs(idx)
+        return check_health(self.model, x, actions_of(self.T, idx).numpy(), self.masks,
+                            self.cfg.select == "joint", losses=losses, what="the network")
+
     def save(self, out: Path, final: bool, last: dict) -> None:
         state = {"step": self.step, "history": self.history, "config": config_dict(self.cfg),
                  "datasets": self.data, "phase": "consolidate", "metrics": last, "lineage": self.lineage,
@@ -263,6 +274,9 @@ def consolidate(profile: Profile, data: list[str], out: str | Path, cfg: Consoli
     run: dict[str, float] = {}
     n, busy = 0, 0.0
     last: dict = c.history[-1] if c.history else {}
+    health: Health | None = None
+    warned: set[str] = set()
+    seen_before: set[str] = set()
     try:
         while c.step < cfg.steps:
             t0 = time.perf_counter()
@@ -275,9 +289,18 @@ def consolidate(profile: Profile, data: list[str], out: str | Path, cfg: Consoli
                 bar.update(1)
             if c.step % cfg.eval_every == 0 or c.step == cfg.steps:
                 ev = c.evaluate()
+                health = c.health([h["train_loss"] for h in c.history if "train_loss" in h]
+                                  + ([run["loss"] / n] if "loss" in run else []))
+                for prob in health.problems:  # once per kind, once it has lasted two evaluations or at the end
+                    if prob.kind not in warned and (prob.kind in seen_before or c.step >= cfg.steps):
+                        warned.add(prob.kind)
+                        (bar.write if bar else log)(f"consolidate: WARNING at update {c.step}: {prob.message}")
+                seen_before = {prob.kind for prob in health.problems}
                 last = {"step": c.step, **{f"train_{k}": v / n for k, v in run.items()},
-                        "updates_per_s": n / busy, "samples_per_s": n * cfg.batch_size / busy, **ev}
-                c.history.append({k: v for k, v in last.items() if k != "histogram"})
+                        "updates_per_s": n / busy, "samples_per_s": n * cfg.batch_size / busy, **ev,
+                        "dead_max": max(health.dead.values(), default=0.0), "input_std": health.input_std,
+                        "top_share": health.top_share, "health": health.to_dict()}
+                c.history.append({k: v for k, v in last.items() if k not in ("histogram", "health")})
                 mfile.write(last)
                 if bar:
                     bar.set_postfix(td=f"{ev['td_error']:.3f}", q=f"{ev['mean_q']:.2f}", human=f"{ev['agree_human']:.2f}")
@@ -293,7 +316,7 @@ def consolidate(profile: Profile, data: list[str], out: str | Path, cfg: Consoli
                     [("TD error (held sample)", ("td_error", "train_td_error"), None),
                      ("Q of the greedy action", ("mean_q", "max_q"), None),
                      ("agreement with the data", ("agree_human", "agree_agent"), (0, 1))])
-    return ConsolidateResult(c.step, last, c.history)
+    return ConsolidateResult(c.step, last, c.history, health)
 
 
 def format_histogram(hist: dict, codec) -> str:

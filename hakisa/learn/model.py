@@ -23,6 +23,9 @@ class ModelConfig:
     n_action_2: int = 1
     channels: tuple[int, ...] = (32, 64, 64)  # conv widths; kernels/strides 8/4, 4/2, 3/1 then 3/1 for more
     hidden: int = 256  # width of the shared fully connected layer
+    norm: str = "none"  # "layer": LayerNorm before every ReLU (conv maps and the shared layer); "none": plain
+
+    NORMS = ("none", "layer")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -33,6 +36,7 @@ class ModelConfig:
     def from_dict(cls, d: dict) -> "ModelConfig":
         d = dict(d)
         d["frame_shape"], d["channels"] = tuple(d["frame_shape"]), tuple(d["channels"])
+        d.setdefault("norm", "none")  # checkpoints from before the field existed had no normalisation
         return cls(**d)
 
 
@@ -50,12 +54,18 @@ class QNetwork(nn.Module):
         cin = cfg.stack * C
         for i, cout in enumerate(cfg.channels):
             k, s = _KERNELS[i] if i < len(_KERNELS) else (3, 1)
-            layers += [nn.Conv2d(cin, cout, k, s), nn.ReLU(inplace=True)]
+            layers.append(nn.Conv2d(cin, cout, k, s))
+            if cfg.norm == "layer":
+                layers.append(nn.GroupNorm(1, cout))  # one group: LayerNorm over the whole feature map
+            layers.append(nn.ReLU(inplace=True))
             cin = cout
         self.trunk = nn.Sequential(*layers, nn.Flatten())
         with torch.no_grad():
             n_flat = self.trunk(torch.zeros(1, cfg.stack * C, H, W)).shape[1]
-        self.fc = nn.Sequential(nn.Linear(n_flat, cfg.hidden), nn.ReLU(inplace=True))
+        fc: list[nn.Module] = [nn.Linear(n_flat, cfg.hidden)]
+        if cfg.norm == "layer":
+            fc.append(nn.LayerNorm(cfg.hidden))
+        self.fc = nn.Sequential(*fc, nn.ReLU(inplace=True))
         self.value = nn.Linear(cfg.hidden, 1)
         self.heads = nn.ModuleList([nn.Linear(cfg.hidden, n) for n in (cfg.n_command, cfg.n_action_1, cfg.n_action_2)])
         self.to(memory_format=torch.channels_last)  # about 2x faster convolutions on CPU (oneDNN)

@@ -28,12 +28,13 @@ import torch
 from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
 from hakisa.codec import COMMANDS, NOOP
 from hakisa.data.transitions import Transitions, load_transitions
+from hakisa.learn.health import Health, check_health, human_shares, verdict
 from hakisa.learn.losses import HeadMasks, double_dqn_target, greedy, joint_q, margin_loss, td_loss
 from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
 from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_same_data, config_dict,
                                    dataset_lineage, model_config, new_optimizer, pick_device, plot_curves, random_shift,
-                                   save_run, set_up_torch, tensorboard)
+                                   save_run, set_up_torch, tensorboard, warmup_schedule)
 
 
 @dataclass
@@ -53,6 +54,9 @@ class StudyConfig:
     stack: int = 4  # frames per input
     channels: tuple[int, ...] = (32, 64, 64)
     hidden: int = 256
+    norm: str = "layer"  # LayerNorm before every ReLU ("none": plain); without it most units of a layer died on
+    #                      bricks at lr 1e-3 and the clone held one key forever (README, "Training that cannot die")
+    warmup: int = 0  # linear learning-rate warm-up over this many updates (0 = off)
     keyframe: float = 4.0  # extra margin weight on keyframes (0 = off); see keyframe_by
     keyframe_by: str = "change"  # "change": ticks where the action changed; "surprise": weight by how poorly
     #                              the action is predicted from the previous action alone (1 - P(a_t | a_t-1))
@@ -74,6 +78,16 @@ class StudyResult:
     step: int
     metrics: dict
     history: list = field(default_factory=list)
+    health: Health | None = None
+    verdict: str = ""
+    degenerate: bool = False
+
+
+def probe_indices(idx: np.ndarray, n: int = 512) -> np.ndarray:
+    """Up to ``n`` steps spread evenly over ``idx``: frames from many different moments."""
+    if len(idx) <= n:
+        return idx
+    return idx[np.linspace(0, len(idx) - 1, n).round().astype(np.int64)]
 
 
 @torch.no_grad()
@@ -199,7 +213,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     masks = HeadMasks(codec, dev)
     train_idx, held_idx = T.split(cfg.holdout, cfg.seed)
     returns, boot, disc = T.n_step(cfg.n_step, cfg.gamma)
-    mcfg = model_config(profile, codec, cfg.stack, cfg.channels, cfg.hidden)
+    mcfg = model_config(profile, codec, cfg.stack, cfg.channels, cfg.hidden, cfg.norm)
     model = QNetwork(mcfg).to(dev)
     opt = new_optimizer(model, cfg.lr, cfg.weight_decay)
     step, history = 0, []
@@ -208,7 +222,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
         check_same_data(blob, dataset_lineage(data), resume)
         if blob["model_config"] != mcfg.to_dict():
             raise CheckpointError(f"{resume} has model config {blob['model_config']}, this run {mcfg.to_dict()}; "
-                                  "resume with the same --stack/--channels/--hidden.")
+                                  "resume with the same --stack/--norm.")
         model.load_state_dict(blob["model"])
         if blob["optimizer"]:
             load_optimizer(opt, blob["optimizer"], resume)
@@ -217,6 +231,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     target = QNetwork(mcfg).to(dev)
     target.load_state_dict(model.state_dict())
     target.eval()
+    sched = warmup_schedule(opt, cfg.warmup, step)
 
     joint = cfg.select == "joint"
     w, p = command_weights(T.command[train_idx], codec.n_command, cfg.balance, cfg.boost_noop)
@@ -237,6 +252,14 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     log("study: command_type share in training data: "
         + ", ".join(f"{n} {100 * v:.1f}%" for n, v in zip(COMMANDS, p) if v > 0)
         + f"; margin weights {', '.join(f'{n} {v:.2f}' for n, v in zip(COMMANDS, w) if v > 0)}")
+
+    probe = probe_indices(held_idx if len(held_idx) >= 32 else train_idx)
+    probe_x = torch.from_numpy(T.stacked(T.obs[probe], T.ep_start[probe], cfg.stack)).to(dev)
+    probe_h = actions_of(T, probe).numpy()
+    human = human_shares(T.command[held_idx if len(held_idx) else train_idx])
+    health: Health | None = None
+    warned: set[str] = set()
+    seen_before: set[str] = set()
 
     mfile = MetricsFile(out, bool(resume))
     lineage = {"datasets": dataset_lineage(data), "parent": None}
@@ -280,6 +303,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
             opt.step()
+            sched.step()
             step += 1
             if step % cfg.target_every == 0:
                 target.load_state_dict(model.state_dict())
@@ -295,10 +319,19 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
                 total_time = time.perf_counter() - seg_t0  # wall time of these updates, evaluation not counted
                 mean_loss, mean_margin, mean_td = (sums / n_run).tolist()
                 ev = evaluate(model, T, held_idx, masks, cfg.stack, joint=joint)
+                health = check_health(model, probe_x, probe_h, masks, joint,
+                                      losses=[h["loss"] for h in history] + [mean_loss], what="the clone")
+                for prob in health.problems:  # once per kind, in plain words, once it has lasted two
+                    # evaluations (a young network often still picks one action) or at the end
+                    if prob.kind not in warned and (prob.kind in seen_before or step == cfg.steps):
+                        warned.add(prob.kind)
+                        (bar.write if bar else log)(f"study: WARNING at update {step}: {prob.message}")
+                seen_before = {prob.kind for prob in health.problems}
                 last = {"step": step, "loss": mean_loss, "margin_loss": mean_margin, "td_loss": mean_td,
                         "samples_per_s": n_run * cfg.batch_size / total_time, "read_share": data_time / total_time,
-                        **ev}
-                history.append({k: v for k, v in last.items() if k != "confusion"})
+                        **ev, "dead_max": max(health.dead.values(), default=0.0), "input_std": health.input_std,
+                        "q_spread": health.q_spread, "top_share": health.top_share, "health": health.to_dict()}
+                history.append({k: v for k, v in last.items() if k not in ("confusion", "health")})
                 mfile.write(last)
                 if bar:
                     bar.set_postfix(loss=f"{last['loss']:.3f}", acc=f"{ev['acc_exact']:.2f}",
@@ -316,5 +349,9 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
         plot_curves(history, out.with_name(out.name + ".png"), f"hakisa study: {profile.name}",
                     [("training loss", ("loss", "margin_loss", "td_loss"), None),
                      ("held-out agreement with the human",
-                      ("acc_command", "acc_exact", "acc_active", "acc_action_1", "acc_action_2"), (0, 1))])
-    return StudyResult(step, last, history)
+                      ("acc_command", "acc_exact", "acc_active", "acc_action_1", "acc_action_2"), (0, 1)),
+                     ("health", ("dead_max", "top_share"), (0, 1))])
+    if health is None:  # resumed a finished run: measure it once
+        health = check_health(model, probe_x, probe_h, masks, joint, what="the clone")
+    text, degenerate = verdict(last or evaluate(model, T, held_idx, masks, cfg.stack, joint=joint), health, human)
+    return StudyResult(step, last, history, health, text, degenerate)

@@ -28,10 +28,19 @@ def build_codec(profile: Profile, data: list[str]) -> ActionCodec:
         return ActionCodec(profile.actions, tuple(r.codec_info["capture_size"]))
 
 
-def model_config(profile: Profile, codec: ActionCodec, stack: int, channels, hidden: int) -> ModelConfig:
+def model_config(profile: Profile, codec: ActionCodec, stack: int, channels, hidden: int,
+                 norm: str = "none") -> ModelConfig:
     return ModelConfig(frame_shape=profile.capture.frame_shape, stack=stack, n_command=codec.n_command,
                        n_action_1=codec.n_action_1, n_action_2=codec.n_action_2, channels=tuple(channels),
-                       hidden=hidden)
+                       hidden=hidden, norm=norm)
+
+
+def warmup_schedule(opt: torch.optim.Optimizer, steps: int, done: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear learning-rate warm-up over the first ``steps`` updates (``done``: updates already made, when
+    resuming). Adam's first updates are its largest relative to the weights; at full rate they can push a
+    fresh network's ReLUs into never firing again."""
+    lam = (lambda k: min(1.0, (k + done + 1) / steps)) if steps > 0 else (lambda k: 1.0)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lam)
 
 
 def check_model_fits(blob: dict, want: ModelConfig, path: str | Path, what: str) -> ModelConfig:

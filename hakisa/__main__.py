@@ -1,3 +1,3 @@
-from hakisa.cli import main
+from hakisa.cli import console_main
 
-raise SystemExit(main())
+console_main()

@@ -784,6 +784,18 @@ def main(argv: list[str] | None = None) -> int:
         threading.excepthook, sys.unraisablehook = old_hooks
 
 
+def console_main() -> None:
+    """The `hakisa` command and `python -m hakisa`: :func:`main`, then exit. After an agent session
+    (play, explore) everything is already released and closed, so the process ends at once instead of
+    spending 0.4-2 s in the interpreter's teardown of torch (tools/bench_killswitch.py measures it)."""
+    code = main()
+    if sys.argv[1:2] in (["play"], ["explore"]):
+        from hakisa.act.session import exit_now
+
+        exit_now(code)
+    raise SystemExit(code)
+
+
 def _background_failure(command: str, argv: list[str], exc: BaseException | None, where: str,
                         quiet: bool = False) -> None:
     """An exception in a background thread (or one ignored during cleanup) goes to the log, not the screen;

@@ -111,6 +111,8 @@ def test_rules_read_the_score_and_lives_the_game_logs(game_window):
 
 
 def test_kill_switch_stops_within_200ms_with_nothing_held(game_window, dodge_checkpoint, tmp_path):
+    """Released within 200 ms of F12 and exited within 2 s: generous bounds for loaded CI machines (the
+    requirement is 50 ms and 500 ms; tools/bench_killswitch.py measures the real figures)."""
     game_window("dodge", title="hakisa: dodge")
     p = start_play(dodge_checkpoint, "--focus", "--record", str(tmp_path / "p.h5"))
     try:
@@ -130,11 +132,15 @@ def test_kill_switch_stops_within_200ms_with_nothing_held(game_window, dodge_che
                 break
             time.sleep(0.005)
         released_in = time.monotonic() - t0
+        while p.poll() is None and time.monotonic() - t0 < 10:
+            time.sleep(0.005)
+        exited_in = time.monotonic() - t0
         out, _ = p.communicate(timeout=10)
     finally:
         if p.poll() is None:
             p.kill()
     assert held_after == [] and released_in < 0.2, f"still held after {released_in:.3f} s: {held_after}"
+    assert exited_in < 2.0, f"the process exited {exited_in:.2f} s after F12"
     assert p.returncode == 0 and "kill switch (f12)" in out and buttons_down() == 0
     from hakisa.data.dataset import DatasetReader
 
@@ -168,7 +174,13 @@ def test_play_errors_other_profile_closed_window(game_window, dodge_checkpoint, 
     assert r.returncode == 2 and "made for profile 'dodge'" in r.stderr and "testgame" in r.stderr
     g = game_window("dodge", title="hakisa: dodge")
     p = start_play(dodge_checkpoint, "--focus", "--record", str(tmp_path / "closed.h5"))
-    time.sleep(4)
+    deadline = time.monotonic() + 30  # starting (torch) takes seconds on a loaded machine
+    while not keys_down() and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(2)
+    deadline = time.monotonic() + 15  # the game may be over (it ran alone while hakisa started): wait for play
+    while not keys_down() and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
     g.stop()  # the game window closes mid-run
     out, _ = p.communicate(timeout=20)
     assert p.returncode == 0 and "the game window closed" in out and keys_down() == []

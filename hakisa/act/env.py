@@ -280,17 +280,39 @@ def make_env(profile: str | Profile = "dodge", *, headless: str | None = None, s
     from hakisa.live import require_display
 
     require_display("the gymnasium environment")
+    import atexit
+
+    from hakisa.live.guard import InputGuard, agent_keys
     from hakisa.live.inject import LiveActuator
     from hakisa.live.listen import HotkeyListener
     from hakisa.live.sources import WindowFrameSource
 
     win, _ = find_game(prof, wait, focus=focus)
-    env = HakisaEnv(prof, WindowFrameSource(win.wid, win.title, prof.capture.region), LiveActuator(),
-                    tick_hz=tick_hz, max_episode_steps=max_episode_steps, render_mode=render_mode)
+    act = LiveActuator()
+    # as in `hakisa play`: focus events block the injector at once, no autorepeat for the agent's keys
+    guard = InputGuard(win.wid, win.title, act, agent_keys(prof)).__enter__()
+    try:
+        env = HakisaEnv(prof, WindowFrameSource(win.wid, win.title, prof.capture.region, focus_gate=guard.focused),
+                        act, tick_hz=tick_hz, max_episode_steps=max_episode_steps, render_mode=render_mode)
+    except BaseException:
+        guard.close()
+        raise
+    atexit.register(guard.close)  # an env never closed still restores autorepeat when Python exits
     kill = prof.safety.kill_switch
-    hotkeys = HotkeyListener({kill: lambda: env.stop(f"kill switch ({kill})")})
+
+    def kill_switch() -> None:
+        guard.stop_input()  # released now, in the listener's thread
+        env.stop(f"kill switch ({kill})")
+
+    hotkeys = HotkeyListener({kill: kill_switch})
     hotkeys.__enter__()
-    env._on_close = lambda: hotkeys.__exit__(None, None, None)
+
+    def on_close() -> None:
+        hotkeys.__exit__(None, None, None)
+        guard.close()
+        atexit.unregister(guard.close)
+
+    env._on_close = on_close
     return env
 
 

@@ -8,7 +8,9 @@ same loop drives a real window (``hakisa.live``) and a headless game (tests, ben
 * an :class:`Actuator` holds keys, moves and clicks inside the captured area, and releases everything.
 
 Safety: input is sent only while the game window has focus (checked every tick, just before
-injecting); losing focus releases everything and pauses.  ``stop()`` (the kill switch, a signal)
+injecting); losing focus releases everything and pauses.  On a real window
+:class:`hakisa.live.guard.InputGuard` acts first: it releases and blocks the injector at the focus
+event itself, and keeps X autorepeat off for the agent's keys.  ``stop()`` (the kill switch, a signal)
 wakes the loop at once; every exit path releases every held key and button.
 """
 

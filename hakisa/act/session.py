@@ -4,12 +4,16 @@ evaluation and exploration. Used by `hakisa play`, `hakisa explore` and `hakisa 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import gc
 import os
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NoReturn
 
 from hakisa.act.loop import EpisodeResult, LoopStats, Schedule
 from hakisa.profile import Profile
@@ -56,8 +60,10 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
         if kept is not None and announce:
             announce(f"{spec.command}: kept the unfinished dataset of an earlier run that stopped early as {kept}")
     torch.set_num_threads(1)  # the game and the capture need the other cores
+    atexit.unregister(_quick_teardown)  # once, however many sessions this process runs
+    atexit.register(_quick_teardown)
     agent = Agent.from_checkpoint(blob)
-    hotkeys = None
+    hotkeys = guard = None
     if spec.headless:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         from hakisa.games import make_game
@@ -74,13 +80,16 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
         from hakisa.live import require_display
 
         require_display(spec.command)
+        from hakisa.live.guard import InputGuard, agent_keys
         from hakisa.live.inject import LiveActuator
         from hakisa.live.listen import HotkeyListener
         from hakisa.live.sources import WindowFrameSource, find_game
 
         win, area = find_game(profile, spec.wait, focus=spec.focus)
-        source = WindowFrameSource(win.wid, win.title, profile.capture.region)
         actuator = LiveActuator()
+        # focus events block the injector at once; X autorepeat is off for the agent's keys while it runs
+        guard = InputGuard(win.wid, win.title, actuator, agent_keys(profile), announce=announce)
+        source = WindowFrameSource(win.wid, win.title, profile.capture.region, focus_gate=guard.focused)
         clock, title = None, repr(win.title)
     codec = ActionCodec(profile.actions, (area[2], area[3]))
     agent.codec = codec
@@ -96,8 +105,12 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
         raise
     kill, fb = profile.safety.kill_switch, profile.feedback
     if not spec.headless:
-        hotkeys = HotkeyListener({kill: lambda: loop.stop(f"kill switch ({kill})"),
-                                  fb.good: lambda: loop.feedback(+1), fb.bad: lambda: loop.feedback(-1)})
+        def kill_switch() -> None:
+            guard.stop_input()  # released here, in the listener's thread, not a tick later
+            loop.stop(f"kill switch ({kill})")
+
+        hotkeys = HotkeyListener({kill: kill_switch, fb.good: lambda: loop.feedback(+1),
+                                  fb.bad: lambda: loop.feedback(-1)})
     old = {}
     if threading.current_thread() is threading.main_thread():
         old = {s: signal.signal(s, lambda signum, _f: loop.stop(signal.Signals(signum).name))
@@ -108,10 +121,11 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
                  + ("" if spec.headless else f"; stop with {kill} or Ctrl+C; {fb.good} = good, {fb.bad} = bad"))
     ok = False
     try:
-        if hotkeys is not None:
-            with hotkeys:
-                stats = loop.run()
-        else:
+        with contextlib.ExitStack() as stack:  # closed in reverse: hotkeys, then the guard (autorepeat back on)
+            if guard is not None:
+                stack.enter_context(guard)
+            if hotkeys is not None:
+                stack.enter_context(hotkeys)
             stats = loop.run()
         ok = True
     finally:
@@ -125,6 +139,27 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
             else:
                 writer.discard_if_empty()  # failed before its first step: nothing worth keeping
     return stats
+
+
+def _quick_teardown() -> None:
+    """At interpreter exit: the last garbage collections need not walk every object torch made (they
+    take most of the 1-2 s Python's teardown spends once torch is loaded; nothing is left to collect
+    that matters when the process ends)."""
+    gc.freeze()
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process at once after an agent session (`python -m hakisa play|explore`): flush stdout and
+    stderr, then skip the interpreter's teardown, which takes 0.4-2 s once torch is loaded (freeing its
+    modules; tools/bench_killswitch.py measures the exit). Nothing is lost: when :func:`run_agent` has
+    returned or raised, every key is released, autorepeat is restored, the dataset is closed and renamed
+    and every thread it started has ended or is an idle daemon."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed pipe: nothing more to say anyway
+            pass
+    os._exit(code)
 
 
 def summary(stats: LoopStats, out: str | None = None) -> str:

@@ -84,6 +84,7 @@ class HotkeyListener:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._kb.stop()
-        self._kb.join(timeout=2)
+        # No join: pynput's X RECORD thread only notices the stop at the next input event anywhere (after
+        # a signal that can take seconds). It is a daemon thread and, with the actions cleared, inert.
         self.actions.clear()
+        self._kb.stop()

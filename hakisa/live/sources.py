@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
 import numpy as np
 
@@ -26,12 +27,17 @@ def find_game(profile, wait: float, focus: bool = False):
 
 
 class WindowFrameSource:
-    """Grabs a window's client area (or a region of it) with mss; open() in the grabbing thread."""
+    """Grabs a window's client area (or a region of it) with mss; open() in the grabbing thread.
+
+    ``focus_gate``: a second opinion on focus that must also say yes, e.g. an event-driven
+    :class:`hakisa.live.guard.FocusWatcher` (the per-tick question to the X server stays)."""
 
     channel_order = "bgra"
 
-    def __init__(self, wid: int, title: str, region: tuple[int, int, int, int] | None = None):
+    def __init__(self, wid: int, title: str, region: tuple[int, int, int, int] | None = None,
+                 focus_gate: Callable[[], bool] | None = None):
         self.wid, self.title, self.region = wid, title, region
+        self.focus_gate = focus_gate
         self.win: GameWindow | None = None
         self.grabber: ScreenGrabber | None = None
 
@@ -46,6 +52,8 @@ class WindowFrameSource:
         return apply_region(geo, self.region)
 
     def focused(self) -> bool:
+        if self.focus_gate is not None and not self.focus_gate():
+            return False
         return self.win.has_focus()
 
     def grab(self, rect: tuple[int, int, int, int]) -> np.ndarray:

@@ -152,7 +152,8 @@ def cmd_study(args: argparse.Namespace) -> int:
                       augment=args.augment, keyframe=args.keyframe, keyframe_by=args.keyframe_by, select=args.select,
                       boost_noop=args.boost_noop, forget_before_loss=args.forget_before_loss,
                       loss_reward=args.loss_reward, eval_every=args.eval_every, seed=args.seed,
-                      threads=args.threads, device=args.device, norm=args.norm, warmup=args.warmup)
+                      threads=args.threads, device=args.device, norm=args.norm, warmup=args.warmup,
+                      balance_by=args.balance_by)
     res = study(profile, paths, out, cfg, resume=str(out) if args.resume else None,
                 progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
     m = res.metrics
@@ -516,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--augment", type=int, default=4, help="random shift augmentation in pixels; 0 = off (default 4)")
     s.add_argument("--balance", type=float, default=0.5,
                    help="exponent of inverse-frequency weights on command_type; 0 turns balancing off (default 0.5)")
+    s.add_argument("--balance-by", choices=["command", "action"], default="command",
+                   help="what --balance counts: command = command_type; action = every key chord on its own, so "
+                        "a rare key (a launch, a jump) is not drowned out by common ones (default command)")
     s.add_argument("--boost-noop", action="store_true",
                    help="let balancing weigh no-op above the other commands (off: no-op, often a dominated action, "
                         "never weighs more than the lightest other command)")

@@ -100,3 +100,14 @@ def check_writable(path: str | Path, flag: str = "--out", need_bytes: int = 0, w
             raise OutputError(f"{flag} {p}: only {human_bytes(free)} free in {parent}, and {what or 'this run'} needs "
                               f"about {human_bytes(need_bytes)}; free some space or choose another folder.")
     return p
+
+
+def pid_alive(pid: int) -> bool:
+    """True if process ``pid`` exists (also when it belongs to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

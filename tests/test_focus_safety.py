@@ -18,6 +18,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT, hakisa_cmd
+from tests.test_live_play import keys_down
 
 pytestmark = pytest.mark.display
 
@@ -100,15 +101,6 @@ def keycode(name: str) -> int:
         d.close()
 
 
-def keys_down() -> list[int]:
-    from Xlib import display
-
-    d = display.Display()
-    try:
-        keymap = d.query_keymap()
-        return [i * 8 + b for i, byte in enumerate(keymap) for b in range(8) if byte >> b & 1]
-    finally:
-        d.close()
 
 
 def repeats(code: int) -> bool:

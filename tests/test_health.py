@@ -51,8 +51,23 @@ def test_a_network_whose_first_layer_died_is_reported_in_plain_words():
     assert h.dead["conv1"] == 1.0 and h.top_share == 1.0
     dead = next(p for p in h.problems if p.kind == "dead_units")
     assert "conv1 100%" in dead.message and "--lr" in dead.message
-    text, degenerate = verdict({"acc_exact": 0.6, "acc_active": 0.0, "acc_command": 0.6}, h, human_shares(human[:, 0]))
+    text, degenerate = verdict({"acc_exact": 0.6, "acc_active": 0.0, "acc_command": 0.6, "share_active": 0.4}, h,
+                               human_shares(human[:, 0]))
     assert degenerate and "DEGENERATE" in text and "WARNING" in text
+    assert "copies the idling" in text  # it never agreed with the human where the human acted
+
+
+def test_a_clone_that_never_does_the_rare_thing_the_human_does_is_degenerate():
+    """A runner clone that never jumps: healthy numbers, 99.6% agreement, and useless."""
+    x, human = probe()
+    h = check_health(net(), x, human, MASKS)
+    h.problems.clear()
+    text, degenerate = verdict({"acc_exact": 0.996, "acc_active": 0.0, "acc_command": 0.996,
+                                "share_active": 0.004}, h, {"noop": 0.996, "key": 0.004})
+    assert degenerate and "0.4% of held-out ticks where the human acted" in text
+    text, degenerate = verdict({"acc_exact": 0.9, "acc_active": 0.6, "acc_command": 0.95, "share_active": 0.3},
+                               h, {"noop": 0.7, "key": 0.3})
+    assert "copies the idling" not in text
 
 
 def test_a_fresh_network_is_alive_and_depends_on_its_input():

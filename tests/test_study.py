@@ -160,6 +160,26 @@ def test_balancing_never_boosts_no_op_above_the_other_commands():
     assert w[3] > w[2] and w[0] <= w[2] and (p * w).sum() == pytest.approx(1)
 
 
+def test_balancing_by_action_gives_a_rare_key_its_own_weight():
+    from types import SimpleNamespace
+
+    from hakisa.learn.study import action_classes, class_weights
+
+    # no-op 60%, chord 0 ("left") 30%, chord 2 ("space", a launch key) 2%, a left click 8%
+    command = np.array([0] * 60 + [1] * 30 + [1] * 2 + [3] * 8)
+    action_1 = np.array([0] * 60 + [0] * 30 + [2] * 2 + [5] * 8)
+    T = SimpleNamespace(command=command, action_1=action_1)
+    by_command, _ = action_classes(T, 5, 3, "command")
+    assert by_command.tolist() == command.tolist()
+    cls, labels = action_classes(T, 5, 3, "action")
+    assert labels[int(cls[0])] == ("command", 0) and labels[int(cls[60])] == ("chord", 0)
+    assert labels[int(cls[90])] == ("chord", 2) and labels[int(cls[99])] == ("command", 3)
+    w, p = class_weights(cls, len(labels), 0.5, noop=0)
+    assert w[cls[90]] > w[cls[99]] > w[cls[60]] >= w[cls[0]] and (p * w).sum() == pytest.approx(1)
+    wc, _ = command_weights(command, 5, 0.5)
+    assert wc[1] < w[cls[90]]  # by command, the rare key weighs only what every key weighs
+
+
 def test_keyframes_by_change_and_by_surprise_under_the_action_history():
     # episode 0 alternates 0/1 every step (the history predicts each change); episode 1 holds 0, then changes
     # once to a command that never followed 0 before

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from hakisa.resources import pid_alive
 from hakisa import __version__
 from hakisa.errors import HakisaError
 from hakisa.learn.model import ModelConfig
@@ -109,7 +110,7 @@ def clean_stale_tmp(path: str | Path) -> list[Path]:
     gone = []
     for tmp in p.parent.glob(f"{glob.escape(p.name)}.*.tmp"):
         pid = tmp.name[len(p.name) + 1:].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid)):
             continue
         if pid.isdigit() and int(pid) == os.getpid():
             continue
@@ -119,16 +120,6 @@ def clean_stale_tmp(path: str | Path) -> list[Path]:
         except OSError:
             pass
     return gone
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def load_optimizer(opt: torch.optim.Optimizer, state: dict, path: str | Path) -> None:

@@ -194,6 +194,12 @@ def verdict(metrics: dict, health: Health, human: dict[str, float]) -> tuple[str
         if n != COMMANDS[NOOP] and share >= 0.05 and health.greedy_share.get(n, 0) == 0:
             degenerate = True
             lines.append(f"WARNING: the human chose {n} on {100 * share:.0f}% of ticks; the clone never does.")
+    acted, agree = metrics.get("share_active", 0.0), metrics.get("acc_active", float("nan"))
+    if acted > 0 and math.isfinite(agree) and agree < 0.05:
+        # e.g. a jump or a launch on 0.5% of ticks: the clone agrees with the idling and never with the acting
+        degenerate = True
+        lines.append(f"WARNING: on the {100 * acted:.1f}% of held-out ticks where the human acted, the clone did the "
+                     f"same only {100 * agree:.0f}% of the time: it copies the idling, not the play.")
     for prob in health.problems:
         lines.append("WARNING: " + prob.message)
     lines.append("verdict: " + ("DEGENERATE: do not expect this clone to play; see the warnings above."

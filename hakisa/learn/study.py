@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
-from hakisa.codec import COMMANDS, NOOP
+from hakisa.codec import COMMANDS, KEY, NOOP
 from hakisa.data.transitions import Transitions, load_transitions
 from hakisa.learn.health import Health, check_health, human_shares, verdict
 from hakisa.learn.losses import HeadMasks, double_dqn_target, greedy, joint_q, margin_loss, td_loss
@@ -62,7 +62,9 @@ class StudyConfig:
     #                              the action is predicted from the previous action alone (1 - P(a_t | a_t-1))
     select: str = "joint"  # greedy action: "joint" (best joint value of the heads) or "heads" (head by head)
     augment: int = 4  # random shifts of up to this many pixels per sample (DrQ-style); 0 = off
-    balance: float = 0.5  # exponent of inverse-frequency weights on command_type (0 = none)
+    balance: float = 0.5  # exponent of inverse-frequency weights on the classes of balance_by (0 = none)
+    balance_by: str = "command"  # "command": command_type; "action": each key chord is its own class (a rare
+    #                              key such as a launch or jump is not drowned out by the common ones)
     boost_noop: bool = False  # let balancing weigh no-op above the other commands (it is often a dominated action)
     forget_before_loss: float = 2.0  # seconds before each loss whose actions are not imitated (0 = off)
     loss_reward: float = -0.5  # a step whose reward is at or below this is a loss (a life lost)
@@ -145,19 +147,39 @@ def imitated_steps(T: Transitions, seconds: float, loss_reward: float, tick_hz: 
     return np.where(forget, 0.0, 1.0)
 
 
-def command_weights(command: np.ndarray, n_command: int, balance: float,
-                    boost_noop: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(weight per command_type, share per command_type): weights ``share ** -balance`` normalised to a mean of 1
-    over the data, so rare commands are not drowned out. Unless ``boost_noop``, no-op never weighs more than the
-    lightest other command present: in most games standing still is dominated (firing, or moving, is never
+def class_weights(classes: np.ndarray, n_classes: int, balance: float, boost_noop: bool = False,
+                  noop: int = NOOP) -> tuple[np.ndarray, np.ndarray]:
+    """(weight per class, share per class): weights ``share ** -balance`` normalised to a mean of 1 over the
+    data, so rare classes are not drowned out. Unless ``boost_noop``, the ``noop`` class never weighs more than
+    the lightest other class present: in most games standing still is dominated (firing, or moving, is never
     worse), and boosting it teaches the clone to idle."""
-    freq = np.bincount(command, minlength=n_command).astype(np.float64)
+    freq = np.bincount(classes, minlength=n_classes).astype(np.float64)
     p = freq / max(freq.sum(), 1.0)
     w = np.where(p > 0, np.power(np.maximum(p, 1e-12), -balance), 0.0)
-    others = w[(np.arange(n_command) != NOOP) & (p > 0)]
-    if not boost_noop and len(others) and p[NOOP] > 0:
-        w[NOOP] = min(w[NOOP], others.min())
+    others = w[(np.arange(n_classes) != noop) & (p > 0)]
+    if not boost_noop and len(others) and p[noop] > 0:
+        w[noop] = min(w[noop], others.min())
     return w / max((p * w).sum(), 1e-12), p
+
+
+def command_weights(command: np.ndarray, n_command: int, balance: float,
+                    boost_noop: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`class_weights` over command_type."""
+    return class_weights(command, n_command, balance, boost_noop)
+
+
+def action_classes(T: Transitions, n_command: int, n_chords: int, by: str) -> tuple[np.ndarray, list]:
+    """(class per step, class labels) for balancing: ``by="command"``: the command_type; ``by="action"``:
+    no-op, then each key chord, then each other command (pointer cells are not split: a 32x18 grid would
+    leave most cells with a handful of ticks)."""
+    if by == "command":
+        return T.command.astype(np.int64), [("command", c) for c in range(n_command)]
+    if by != "action":
+        raise ValueError(f"balance_by must be 'command' or 'action', not {by!r}")
+    cls = np.where(T.command == KEY, 1 + T.action_1.astype(np.int64), 1 + n_chords + T.command.astype(np.int64))
+    cls = np.where(T.command == NOOP, 0, cls)
+    labels = [("command", NOOP)] + [("chord", k) for k in range(n_chords)] + [("command", c) for c in range(n_command)]
+    return cls, labels
 
 
 def keyframe_scores(T: Transitions, train_idx: np.ndarray, by: str) -> np.ndarray:
@@ -234,13 +256,14 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     sched = warmup_schedule(opt, cfg.warmup, step)
 
     joint = cfg.select == "joint"
-    w, p = command_weights(T.command[train_idx], codec.n_command, cfg.balance, cfg.boost_noop)
-    cmd_weight = torch.as_tensor(w, dtype=torch.float32, device=dev)
+    classes, labels = action_classes(T, codec.n_command, len(codec.chords), cfg.balance_by)
+    w, p = class_weights(classes[train_idx], len(labels), cfg.balance, cfg.boost_noop, noop=0 if cfg.balance_by ==
+                         "action" else NOOP)
     imitate = imitated_steps(T, cfg.forget_before_loss, cfg.loss_reward, profile.capture.tick_hz)
     if not imitate[train_idx].any():  # a tiny recording that is all run-up to losses: imitate it anyway
         log(f"study: every training step lies within {cfg.forget_before_loss:g} s of a loss; imitating them all")
         imitate[:] = 1.0
-    sample_weight = (1.0 + cfg.keyframe * keyframe_scores(T, train_idx, cfg.keyframe_by)) * imitate
+    sample_weight = (1.0 + cfg.keyframe * keyframe_scores(T, train_idx, cfg.keyframe_by)) * imitate * w[classes]
     sample_weight = torch.as_tensor(sample_weight / sample_weight[train_idx].mean(), dtype=torch.float32, device=dev)
 
     log(f"study: {len(T)} steps from {T.n_episodes} episodes ({len(train_idx)} train, {len(held_idx)} held out), "
@@ -249,9 +272,10 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
         n_loss = int((T.reward[train_idx] <= cfg.loss_reward).sum())
         log(f"study: {n_loss} losses (reward <= {cfg.loss_reward:g}) in training data; the {cfg.forget_before_loss:g} s "
             f"before each are not imitated ({100 * float((sample_weight[train_idx] == 0).float().mean()):.1f}% of steps)")
-    log("study: command_type share in training data: "
-        + ", ".join(f"{n} {100 * v:.1f}%" for n, v in zip(COMMANDS, p) if v > 0)
-        + f"; margin weights {', '.join(f'{n} {v:.2f}' for n, v in zip(COMMANDS, w) if v > 0)}")
+    names = [COMMANDS[i] if kind == "command" else "+".join(codec.chords[i]) for kind, i in labels]
+    log(f"study: share in training data by {cfg.balance_by}: "
+        + ", ".join(f"{n} {100 * v:.1f}%" for n, v in zip(names, p) if v > 0)
+        + f"; margin weights {', '.join(f'{n} {v:.2f}' for n, v in zip(names, w) if v > 0)}")
 
     probe = probe_indices(held_idx if len(held_idx) >= 32 else train_idx)
     probe_x = torch.from_numpy(T.stacked(T.obs[probe], T.ep_start[probe], cfg.stack)).to(dev)
@@ -295,7 +319,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
                 y = double_dqn_target(model(xn) if cfg.double else q_target_next, q_target_next, r, d, masks,
                                       joint)
             q_now = model(x)
-            wb = cmd_weight[acts[:, 0]] * sample_weight[torch.from_numpy(b).to(dev)]
+            wb = sample_weight[torch.from_numpy(b).to(dev)]
             lm = (margin_loss(q_now, acts, masks, cfg.margin).sum(1) * wb).mean()
             lt = td_loss(q_now, acts, y, masks).mean()
             loss = lm + cfg.td_weight * lt

@@ -27,6 +27,7 @@ from typing import Callable, Iterable
 
 from Xlib import X, display as xdisplay
 
+from hakisa.resources import pid_alive
 from hakisa.live.x11 import _BAD, GameWindow
 
 FOCUS_MASK = X.FocusChangeMask | X.StructureNotifyMask | X.EnterWindowMask | X.LeaveWindowMask
@@ -180,16 +181,6 @@ def _display_id(d: xdisplay.Display) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", m.group(1) if m else name) or "default"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _set_repeat(d: xdisplay.Display, keycodes: Iterable[int], on: bool) -> None:
     mode = X.AutoRepeatModeOn if on else X.AutoRepeatModeOff
     for kc in keycodes:
@@ -217,7 +208,7 @@ def restore_leftovers(d: xdisplay.Display, folder: Path | None = None) -> list[t
             codes = [int(k) for k in info["keycodes"] if 8 <= int(k) <= 255]
         except (OSError, ValueError, KeyError, TypeError):
             codes, pid = [], -1  # unreadable: nothing to restore from it
-        if pid == os.getpid() or (pid > 0 and _alive(pid)):
+        if pid == os.getpid() or (pid > 0 and pid_alive(pid)):
             continue
         _set_repeat(d, codes, True)
         try:

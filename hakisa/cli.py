@@ -325,8 +325,12 @@ def describe_input(profile) -> str:
     if reset.clicks:
         resets += f" and {len(reset.clicks)} click(s)"
     win = profile.window
-    target = f"title /{win.title}/" + (f", class /{win.window_class}/" if win.window_class else "") + (
-        f", process {win.process!r}" if win.process else "")
+
+    def shown(text: str) -> str:  # a crafted pattern must not reach the terminal as control sequences
+        return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+    target = f"title /{shown(win.title)}/" + (f", class /{shown(win.window_class)}/" if win.window_class else "") + (
+        f", process {shown(repr(win.process))}" if win.process else "")
     return (f"It would send input to the window matching {target}: keys {keys}; mouse {profile.actions.mouse}; "
             f"after game over it taps {resets}.")
 

@@ -684,8 +684,9 @@ def log_dir() -> Path:
     (~/.cache/hakisa/logs)."""
     if os.environ.get(LOG_DIR_ENV):
         return Path(os.environ[LOG_DIR_ENV])
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "hakisa" / "logs"
+    from hakisa.resources import cache_dir
+
+    return cache_dir() / "logs"
 
 
 def write_crash_log(command: str, argv: list[str], exc: BaseException) -> Path | None:

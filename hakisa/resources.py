@@ -111,3 +111,9 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def cache_dir() -> Path:
+    """hakisa's cache folder: $XDG_CACHE_HOME/hakisa, else ~/.cache/hakisa (crash logs, autorepeat state)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "hakisa"

@@ -32,7 +32,7 @@ import torch
 from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
 from hakisa.codec import COMMANDS
 from hakisa.data.transitions import HUMAN, load_transitions
-from hakisa.learn.health import Health, check_health
+from hakisa.learn.health import Health, HealthLog, check_health, probe_indices
 from hakisa.learn.losses import HeadMasks, cql_penalty, double_dqn_target, greedy, joint_q, margin_loss, td_loss
 from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
@@ -241,7 +241,7 @@ class Consolidator:
     def health(self, losses: list[float] | None = None) -> Health:
         """:func:`hakisa.learn.health.check_health` on up to 512 of the evaluation steps (against the data's
         own actions there)."""
-        idx = self.eval_idx[np.linspace(0, len(self.eval_idx) - 1, min(512, len(self.eval_idx))).astype(np.int64)]
+        idx = probe_indices(self.eval_idx)
         x, _ = self._inputs(idx)
         return check_health(self.model, x, actions_of(self.T, idx).numpy(), self.masks,
                             self.cfg.select == "joint", losses=losses, what="the network")
@@ -275,8 +275,7 @@ def consolidate(profile: Profile, data: list[str], out: str | Path, cfg: Consoli
     n, busy = 0, 0.0
     last: dict = c.history[-1] if c.history else {}
     health: Health | None = None
-    warned: set[str] = set()
-    seen_before: set[str] = set()
+    health_log = HealthLog("consolidate", bar.write if bar else log)
     try:
         while c.step < cfg.steps:
             t0 = time.perf_counter()
@@ -291,15 +290,10 @@ def consolidate(profile: Profile, data: list[str], out: str | Path, cfg: Consoli
                 ev = c.evaluate()
                 health = c.health([h["train_loss"] for h in c.history if "train_loss" in h]
                                   + ([run["loss"] / n] if "loss" in run else []))
-                for prob in health.problems:  # once per kind, once it has lasted two evaluations or at the end
-                    if prob.kind not in warned and (prob.kind in seen_before or c.step >= cfg.steps):
-                        warned.add(prob.kind)
-                        (bar.write if bar else log)(f"consolidate: WARNING at update {c.step}: {prob.message}")
-                seen_before = {prob.kind for prob in health.problems}
+                health_log.report(health, c.step, final=c.step >= cfg.steps)
                 last = {"step": c.step, **{f"train_{k}": v / n for k, v in run.items()},
                         "updates_per_s": n / busy, "samples_per_s": n * cfg.batch_size / busy, **ev,
-                        "dead_max": max(health.dead.values(), default=0.0), "input_std": health.input_std,
-                        "top_share": health.top_share, "health": health.to_dict()}
+                        **health.metrics(), "health": health.to_dict()}
                 c.history.append({k: v for k, v in last.items() if k not in ("histogram", "health")})
                 mfile.write(last)
                 if bar:

@@ -68,11 +68,40 @@ class Health:
                 "greedy_share": self.greedy_share, "top_share": self.top_share,
                 "human_top_share": self.human_top_share, "problems": [p.to_dict() for p in self.problems]}
 
+    def metrics(self) -> dict[str, float]:
+        """The scalars a metrics row and its learning curve carry."""
+        return {"dead_max": max(self.dead.values(), default=0.0), "input_std": self.input_std,
+                "q_spread": self.q_spread, "top_share": self.top_share}
+
     def summary(self) -> str:
         worst = max(self.dead.items(), key=lambda kv: kv[1]) if self.dead else ("-", 0.0)
         return (f"dead units: worst {worst[0]} {100 * worst[1]:.0f}%; input dependence {self.input_std:.3g}; "
                 f"Q spread {self.q_spread:.3g}; most common greedy action {100 * self.top_share:.0f}% of frames "
                 f"(human {100 * self.human_top_share:.0f}%)")
+
+
+class HealthLog:
+    """Says each kind of problem once, in plain words, once it has lasted two evaluations (a young network
+    often still picks one action) or when it is there at the last one."""
+
+    def __init__(self, phase: str, say):
+        self.phase, self.say = phase, say
+        self.warned: set[str] = set()
+        self.seen: set[str] = set()  # kinds found at the previous evaluation
+
+    def report(self, health: Health, step: int, final: bool) -> None:
+        for prob in health.problems:
+            if prob.kind not in self.warned and (prob.kind in self.seen or final):
+                self.warned.add(prob.kind)
+                self.say(f"{self.phase}: WARNING at update {step}: {prob.message}")
+        self.seen = {prob.kind for prob in health.problems}
+
+
+def probe_indices(idx: np.ndarray, n: int = 512) -> np.ndarray:
+    """Up to ``n`` steps spread evenly over ``idx``: frames from many different moments."""
+    if len(idx) <= n:
+        return idx
+    return idx[np.linspace(0, len(idx) - 1, n).round().astype(np.int64)]
 
 
 def relu_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:

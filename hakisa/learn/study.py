@@ -28,7 +28,7 @@ import torch
 from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
 from hakisa.codec import COMMANDS, KEY, NOOP
 from hakisa.data.transitions import Transitions, load_transitions
-from hakisa.learn.health import Health, check_health, human_shares, verdict
+from hakisa.learn.health import Health, HealthLog, check_health, human_shares, probe_indices, verdict
 from hakisa.learn.losses import HeadMasks, double_dqn_target, greedy, joint_q, margin_loss, td_loss
 from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
@@ -83,13 +83,6 @@ class StudyResult:
     health: Health | None = None
     verdict: str = ""
     degenerate: bool = False
-
-
-def probe_indices(idx: np.ndarray, n: int = 512) -> np.ndarray:
-    """Up to ``n`` steps spread evenly over ``idx``: frames from many different moments."""
-    if len(idx) <= n:
-        return idx
-    return idx[np.linspace(0, len(idx) - 1, n).round().astype(np.int64)]
 
 
 @torch.no_grad()
@@ -257,8 +250,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
 
     joint = cfg.select == "joint"
     classes, labels = action_classes(T, codec.n_command, len(codec.chords), cfg.balance_by)
-    w, p = class_weights(classes[train_idx], len(labels), cfg.balance, cfg.boost_noop, noop=0 if cfg.balance_by ==
-                         "action" else NOOP)
+    w, p = class_weights(classes[train_idx], len(labels), cfg.balance, cfg.boost_noop)  # no-op is class 0 in both
     imitate = imitated_steps(T, cfg.forget_before_loss, cfg.loss_reward, profile.capture.tick_hz)
     if not imitate[train_idx].any():  # a tiny recording that is all run-up to losses: imitate it anyway
         log(f"study: every training step lies within {cfg.forget_before_loss:g} s of a loss; imitating them all")
@@ -282,8 +274,6 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     probe_h = actions_of(T, probe).numpy()
     human = human_shares(T.command[held_idx if len(held_idx) else train_idx])
     health: Health | None = None
-    warned: set[str] = set()
-    seen_before: set[str] = set()
 
     mfile = MetricsFile(out, bool(resume))
     lineage = {"datasets": dataset_lineage(data), "parent": None}
@@ -300,6 +290,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
                  "phase": "study", "metrics": last, "lineage": lineage, "final": final}
         save_run(out, model, opt, mcfg, codec, profile, state)
 
+    health_log = HealthLog("study", bar.write if bar else log)
     sums = torch.zeros(3, device=dev)  # loss, margin, td summed on the device: no sync per update
     n_run = 0
     seg_t0 = time.perf_counter()
@@ -345,16 +336,10 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
                 ev = evaluate(model, T, held_idx, masks, cfg.stack, joint=joint)
                 health = check_health(model, probe_x, probe_h, masks, joint,
                                       losses=[h["loss"] for h in history] + [mean_loss], what="the clone")
-                for prob in health.problems:  # once per kind, in plain words, once it has lasted two
-                    # evaluations (a young network often still picks one action) or at the end
-                    if prob.kind not in warned and (prob.kind in seen_before or step == cfg.steps):
-                        warned.add(prob.kind)
-                        (bar.write if bar else log)(f"study: WARNING at update {step}: {prob.message}")
-                seen_before = {prob.kind for prob in health.problems}
+                health_log.report(health, step, final=step == cfg.steps)
                 last = {"step": step, "loss": mean_loss, "margin_loss": mean_margin, "td_loss": mean_td,
                         "samples_per_s": n_run * cfg.batch_size / total_time, "read_share": data_time / total_time,
-                        **ev, "dead_max": max(health.dead.values(), default=0.0), "input_std": health.input_std,
-                        "q_spread": health.q_spread, "top_share": health.top_share, "health": health.to_dict()}
+                        **ev, **health.metrics(), "health": health.to_dict()}
                 history.append({k: v for k, v in last.items() if k not in ("confusion", "health")})
                 mfile.write(last)
                 if bar:

@@ -27,17 +27,11 @@ from typing import Callable, Iterable
 
 from Xlib import X, display as xdisplay
 
-from hakisa.resources import pid_alive
+from hakisa.resources import cache_dir, pid_alive
 from hakisa.live.x11 import _BAD, GameWindow
 
 FOCUS_MASK = X.FocusChangeMask | X.StructureNotifyMask | X.EnterWindowMask | X.LeaveWindowMask
 FRAME_MASK = X.FocusChangeMask | X.StructureNotifyMask  # on window-manager frames around the game window
-
-
-def cache_dir() -> Path:
-    """hakisa's cache folder: $XDG_CACHE_HOME/hakisa, else ~/.cache/hakisa (crash logs go to its logs/)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "hakisa"
 
 
 def agent_keys(profile) -> tuple[str, ...]:

@@ -11,14 +11,14 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 from hakisa.act.agent import Agent
 from hakisa.learn.checkpoint import CheckpointError, load_checkpoint
-from hakisa.codec import ActionCodec
+from hakisa.codec import KEY, NOOP, ActionCodec
 from hakisa.data.transitions import Transitions, load_transitions
 from hakisa.data.dataset import DatasetWriter
 from hakisa.errors import DatasetError, DeviceError
 from hakisa.games import make_game
 from hakisa.games.policy import DemoPolicy
 from hakisa.games.source import PolicyPlayer, record_headless
-from hakisa.learn.losses import HeadMasks, greedy, margin_loss
+from hakisa.learn.losses import HeadMasks, greedy, margin_loss, sample
 from hakisa.profile import parse_profile
 from hakisa.record.recorder import VirtualClock
 from hakisa.learn.study import StudyConfig, command_weights, imitated_steps, keyframe_scores, study
@@ -145,6 +145,25 @@ def test_joint_selection_weighs_no_op_against_the_best_chord_not_the_command_hea
     assert greedy((qc, q1, q2), masks, joint=True).tolist() == [[1, 2, 0]]
     q1[0, 2] = 1.1  # (0.8 + 1.1) / 2 < 1: no-op is the better joint action now
     assert greedy((qc, q1, q2), masks).tolist() == [[0, 0, 0]]
+
+
+def test_sampling_follows_the_joint_values_and_never_picks_an_invalid_action():
+    masks = HeadMasks(ActionCodec(PROFILE.actions, (320, 180)))  # keys only: the mouse commands are invalid
+    qc = torch.tensor([[1.0, 0.8, 9.0, 9.0, 9.0]]).repeat(4000, 1)
+    q1 = torch.tensor([[0.0, 0.0, 1.6, 0.0, 0.0]]).repeat(4000, 1)  # no-op 1.0 against chord 2's (0.8 + 1.6) / 2
+    q2 = torch.zeros(4000, 1)
+    rng = np.random.default_rng(0)
+    assert torch.equal(sample((qc, q1, q2), masks, 0.0, rng), greedy((qc, q1, q2), masks))
+    cold = sample((qc, q1, q2), masks, 0.01, rng)
+    assert (cold == greedy((qc, q1, q2), masks)).all(1).float().mean() > 0.99  # 0.2 below the best is rare
+    warm = sample((qc, q1, q2), masks, 0.5, rng)
+    c, a1 = warm[:, 0].numpy(), warm[:, 1].numpy()
+    assert set(c) <= {NOOP, KEY}  # never a mouse command, though the command head scores them highest
+    assert (warm[c == NOOP, 1:] == 0).all()  # heads that do not apply stay 0
+    # softmax over the joint values 1.0 and 1.2 at T = 0.5: P(no-op) = 1 / (1 + e^0.4) = 0.40
+    assert abs((c == NOOP).mean() - 0.40) < 0.04
+    keyed = a1[c == KEY]
+    assert (keyed == 2).mean() > 0.3 and len(set(keyed)) == len(q1[0])  # chord 2 most often, every chord drawn
 
 
 def test_balancing_never_boosts_no_op_above_the_other_commands():

@@ -79,15 +79,16 @@ def _finish(game, out: Episodes) -> None:
 
 
 def play_agent(game_name: str, blob: dict, episodes: int, seed: int = EVAL_SEED_BASE, size=(640, 360),
-               max_frames: int = 18000, batch: int = 25) -> Episodes:
-    """The checkpoint's greedy agent on ``episodes`` games (seeds ``seed``, ``seed`` + 1, ...), ``batch`` at a
-    time in lockstep, acting at the profile's tick rate on rendered pixels."""
+               max_frames: int = 18000, batch: int = 25, temperature: float = 0.0) -> Episodes:
+    """The checkpoint's agent on ``episodes`` games (seeds ``seed``, ``seed`` + 1, ...), ``batch`` at a time in
+    lockstep, acting at the profile's tick rate on rendered pixels: greedy, or drawing from softmax(value /
+    ``temperature``) when it is above 0 (the draws seeded by ``seed``)."""
     import torch
 
     from hakisa.act.agent import Agent
     from hakisa.codec import COMMANDS, Action, ActionCodec
     from hakisa.data.transitions import stack_frames
-    from hakisa.learn.losses import greedy
+    from hakisa.learn.losses import sample
     from hakisa.preprocess import preprocess_frame
     from hakisa.profile import parse_profile
 
@@ -98,6 +99,7 @@ def play_agent(game_name: str, blob: dict, episodes: int, seed: int = EVAL_SEED_
     cap = profile.capture
     per_tick = max(1, round(60 / cap.tick_hz))
     S = agent.stack
+    rng = np.random.default_rng(seed)
     out = Episodes([], [])
     for start in range(0, episodes, batch):
         games = [make_game(game_name, seed=seed + i, size=size) for i in range(start, min(start + batch, episodes))]
@@ -112,7 +114,8 @@ def play_agent(game_name: str, blob: dict, episodes: int, seed: int = EVAL_SEED_
             else:
                 stacks[idx] = np.concatenate([stacks[idx, 1:], frames[:, None]], axis=1)
             with torch.inference_mode():
-                acts = greedy(agent.model(torch.from_numpy(stack_frames(stacks[idx]))), agent.masks, agent.joint)
+                acts = sample(agent.model(torch.from_numpy(stack_frames(stacks[idx]))), agent.masks, temperature, rng,
+                              agent.joint)
             for j, a in zip(idx, acts.tolist()):
                 action = Action(*a)
                 cmd = codec.decode(action)
@@ -163,6 +166,11 @@ def main() -> int:
     ap.add_argument("--episodes", type=int, default=50, help="evaluation episodes (default 50)")
     ap.add_argument("--seed", type=int, default=EVAL_SEED_BASE,
                     help=f"first game seed (default {EVAL_SEED_BASE:,}; episodes use seed, seed+1, ...)")
+    ap.add_argument("--max-minutes", type=float, default=5.0,
+                    help="cut an episode off after this much game time (default 5, as the learning benchmark)")
+    ap.add_argument("--temperature", type=float, nargs="+", default=[0.0], metavar="T",
+                    help="agents draw actions from softmax(value / T) instead of acting greedily (default 0: greedy); "
+                         "several values score each checkpoint at each")
     args = ap.parse_args()
     if args.episodes < 2:
         ap.error(f"--episodes must be at least 2 (a standard error needs two), not {args.episodes}")
@@ -172,15 +180,20 @@ def main() -> int:
     from hakisa.learn.checkpoint import load_checkpoint
 
     rows = []
-    for label, fn in [("random", lambda: play_policy(args.game, "random", args.episodes, args.seed)),
-                      ("demonstrator", lambda: play_policy(args.game, "demo", args.episodes, args.seed))] + [
-                      (os.path.basename(c), (lambda c=c: play_agent(args.game, load_checkpoint(c), args.episodes,
-                                                                   args.seed))) for c in args.checkpoint]:
+    cut = int(args.max_minutes * 3600)  # game frames at 60 per second
+    for label, fn in [("random", lambda: play_policy(args.game, "random", args.episodes, args.seed, max_frames=cut)),
+                      ("demonstrator", lambda: play_policy(args.game, "demo", args.episodes, args.seed,
+                                                           max_frames=cut))] + [
+                      (os.path.basename(c) + (f" T={t:g}" if t > 0 else ""),
+                       (lambda c=c, t=t: play_agent(args.game, load_checkpoint(c), args.episodes, args.seed,
+                                                    max_frames=cut, temperature=t)))
+                      for c in args.checkpoint for t in args.temperature]:
         t0 = time.perf_counter()
         e = fn()
         rows.append((label, e, time.perf_counter() - t0))
     demo = rows[1][1].mean
-    print(f"\n{args.game}, headless, {args.episodes} episodes (seeds {args.seed}..{args.seed + args.episodes - 1})")
+    print(f"\n{args.game}, headless, {args.episodes} episodes (seeds {args.seed}..{args.seed + args.episodes - 1}), "
+          f"cut off at {args.max_minutes:g} min; agents greedy unless a temperature T is shown")
     print(f"{'player':<28} {'mean':>8} {'+- SE':>7} {'min':>6} {'max':>6} {'% of demo':>10} {'seconds':>8}")
     for label, e, dt in rows:
         print(f"{label:<28} {e.mean:>8.1f} {e.se:>7.1f} {min(e.scores):>6.0f} {max(e.scores):>6.0f} "

@@ -9,7 +9,7 @@ import torch
 
 from hakisa.codec import Action, ActionCodec
 from hakisa.data.transitions import stack_frames
-from hakisa.learn.losses import HeadMasks, command_values, greedy, joint_q
+from hakisa.learn.losses import HeadMasks, greedy, joint_q, sample
 from hakisa.learn.model import ModelConfig, QNetwork
 
 
@@ -65,18 +65,19 @@ class Agent:
         """Action for the newest preprocessed frame (H, W, C), its Q value, and whether it was greedy.
 
         ``epsilon``: each head independently takes a uniformly random valid index with this chance;
-        ``temperature`` > 0: each head samples from softmax(Q / temperature) over its valid indices
-        instead (Boltzmann). Heads that do not apply to the chosen command stay 0. The action counts
-        as greedy when no head was drawn at random (epsilon) or off its best index (Boltzmann)."""
+        ``temperature`` > 0: the action is drawn from softmax(value / temperature) instead
+        (:func:`hakisa.learn.losses.sample`; replaces epsilon). Heads that do not apply to the chosen
+        command stay 0. The action counts as greedy when it is the greedy action."""
         qs = self.model(self._input(frame))
         a = greedy(qs, self.masks, self.joint)
         is_greedy = True
-        if epsilon > 0 or temperature > 0:
+        if temperature > 0:
+            drawn = sample(qs, self.masks, temperature, rng or np.random.default_rng(), self.joint)
+            is_greedy = bool((drawn == a).all())
+            a = drawn
+        elif epsilon > 0:
             rng = rng or np.random.default_rng()
-            c = int(a[0, 0])
-            valid_c = self.masks.command.numpy()
-            values = command_values(qs, self.masks, self.joint)[0].numpy()  # what Boltzmann samples commands by
-            c, drawn = self._pick(values, valid_c, c, epsilon, temperature, rng)
+            c, drawn = self._pick(self.masks.command.numpy(), int(a[0, 0]), epsilon, rng)
             picks = [c]
             for head, table in ((1, self.masks.a1), (2, self.masks.a2)):
                 valid = table[c].numpy()
@@ -84,7 +85,7 @@ class Agent:
                     picks.append(0)
                     continue
                 best = int(np.flatnonzero(valid)[np.argmax(qs[head][0].numpy()[valid])])
-                idx, d = self._pick(qs[head][0].numpy(), valid, best, epsilon, temperature, rng)
+                idx, d = self._pick(valid, best, epsilon, rng)
                 picks.append(idx)
                 drawn |= d
             a = torch.tensor([picks])
@@ -94,15 +95,8 @@ class Agent:
         return Action(c, a1, a2), q, is_greedy
 
     @staticmethod
-    def _pick(q: np.ndarray, valid: np.ndarray, best: int, epsilon: float, temperature: float,
-              rng: np.random.Generator) -> tuple[int, bool]:
-        """(index, drawn at random?)"""
-        idx = np.flatnonzero(valid)
-        if temperature > 0:
-            z = (q[idx] - q[idx].max()) / temperature
-            p = np.exp(z)
-            i = int(rng.choice(idx, p=p / p.sum()))
-            return i, i != best
+    def _pick(valid: np.ndarray, best: int, epsilon: float, rng: np.random.Generator) -> tuple[int, bool]:
+        """(index, drawn at random?): a uniformly random valid index with chance ``epsilon``, else ``best``."""
         if rng.random() < epsilon:
-            return int(rng.choice(idx)), True
+            return int(rng.choice(np.flatnonzero(valid))), True
         return best, False

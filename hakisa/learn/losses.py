@@ -62,6 +62,28 @@ def greedy(qs: tuple[torch.Tensor, ...], masks: HeadMasks, joint: bool = True) -
     return torch.stack([c, a1 * usage[:, 1].long(), a2 * usage[:, 2].long()], 1)
 
 
+def sample(qs: tuple[torch.Tensor, ...], masks: HeadMasks, temperature: float, rng: np.random.Generator,
+           joint: bool = True) -> torch.Tensor:
+    """(B, 3) long: a factored action drawn from softmax(value / ``temperature``): the command by
+    :func:`command_values`, then action_1 / action_2 among the command's valid indices (Gumbel-max, so the
+    draw costs one noise tensor per head). A temperature well below the margin keeps the greedy action where
+    the network is sure and spreads choices where the demonstration was split (a launch key the human
+    pressed on one waiting tick in five)."""
+    _, q1, q2 = qs
+    if temperature <= 0:
+        return greedy(qs, masks, joint)
+
+    def gumbel(q: torch.Tensor) -> torch.Tensor:
+        u = torch.from_numpy(rng.random(tuple(q.shape), dtype=np.float32)).clamp_(1e-12, 1.0 - 1e-7)
+        return q / temperature - torch.log(-torch.log(u)).to(q.device)
+
+    c = _masked(gumbel(command_values(qs, masks, joint)), masks.command.expand(q1.shape[0], -1)).argmax(1)
+    a1 = _masked(gumbel(q1), masks.a1[c]).argmax(1)
+    a2 = _masked(gumbel(q2), masks.a2[c]).argmax(1)
+    usage = masks.usage(c)
+    return torch.stack([c, a1 * usage[:, 1].long(), a2 * usage[:, 2].long()], 1)
+
+
 def q_at(qs: tuple[torch.Tensor, ...], actions: torch.Tensor) -> torch.Tensor:
     """(B, 3): each head's Q value at the given head indices."""
     return torch.stack([q.gather(1, actions[:, i : i + 1]).squeeze(1) for i, q in enumerate(qs)], 1)

@@ -174,6 +174,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.episodes < 2:
         ap.error(f"--episodes must be at least 2 (a standard error needs two), not {args.episodes}")
+    if args.max_minutes <= 0:
+        ap.error(f"--max-minutes must be above 0, not {args.max_minutes:g}")
     if args.seed < EVAL_SEED_BASE:
         print(f"warning: seed {args.seed} is below {EVAL_SEED_BASE:,}; these episodes may have been recorded or "
               "explored", file=sys.stderr)

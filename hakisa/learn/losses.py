@@ -55,7 +55,12 @@ def greedy(qs: tuple[torch.Tensor, ...], masks: HeadMasks, joint: bool = True) -
     """(B, 3) long: the best valid factored action: the best command by :func:`command_values`, then the best
     valid action_1 / action_2 for it."""
     _, q1, q2 = qs
-    c = command_values(qs, masks, joint).argmax(1)
+    return _with_indices(command_values(qs, masks, joint).argmax(1), q1, q2, masks)
+
+
+def _with_indices(c: torch.Tensor, q1: torch.Tensor, q2: torch.Tensor, masks: HeadMasks) -> torch.Tensor:
+    """(B, 3) long: commands ``c`` with the best valid action_1 / action_2 by ``q1`` / ``q2``, 0 where a head
+    does not apply."""
     a1 = _masked(q1, masks.a1[c]).argmax(1)
     a2 = _masked(q2, masks.a2[c]).argmax(1)
     usage = masks.usage(c)
@@ -78,10 +83,7 @@ def sample(qs: tuple[torch.Tensor, ...], masks: HeadMasks, temperature: float, r
         return q / temperature - torch.log(-torch.log(u)).to(q.device)
 
     c = _masked(gumbel(command_values(qs, masks, joint)), masks.command.expand(q1.shape[0], -1)).argmax(1)
-    a1 = _masked(gumbel(q1), masks.a1[c]).argmax(1)
-    a2 = _masked(gumbel(q2), masks.a2[c]).argmax(1)
-    usage = masks.usage(c)
-    return torch.stack([c, a1 * usage[:, 1].long(), a2 * usage[:, 2].long()], 1)
+    return _with_indices(c, gumbel(q1), gumbel(q2), masks)
 
 
 def q_at(qs: tuple[torch.Tensor, ...], actions: torch.Tensor) -> torch.Tensor:

@@ -66,6 +66,7 @@ class DemoPolicy:
         self._blunder_left = 0
         self._over = 0  # frames we have seen the game-over screen
         self._restart_at = 0
+        self._episode: int | None = None  # the game's episode number we last saw
         # dodge
         self._move = 0  # -1 left, 0 none, +1 right (held direction)
         self._fire_left = 0  # frames space stays held
@@ -99,6 +100,9 @@ class DemoPolicy:
         while len(self._seen) > self.reaction_frames + 1:
             self._seen.popleft()
         seen = self._seen[0]
+        if seen.get("episode") != self._episode:
+            self._episode = seen.get("episode")
+            self._forget_episode()
         self._t += 1
         self._click_cd = max(0, self._click_cd - 1)
         if self._hand is None and self.game_name == "clicker":
@@ -123,6 +127,15 @@ class DemoPolicy:
         return inp
 
     # ----------------------------------------------------------- shared
+    def _forget_episode(self) -> None:
+        """A new episode began: forget what was remembered of the last one's objects. Games number their
+        obstacles, targets and gems from 0 in every episode, so a remembered id would stand for a new object
+        (a runner that "already jumped" cactus 3 would run into the new cactus 3)."""
+        self._jumped.clear()
+        self._jitter.clear()
+        self._clicked.clear()
+        self._target = self._aim = self._goal = None
+
     def _hand_input(self, click: bool = False) -> GameInput:
         x, y = round(self._hand[0]), round(self._hand[1])
         return GameInput(frozenset(), (x, y), (("left", x, y),) if click else ())

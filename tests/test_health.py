@@ -70,6 +70,25 @@ def test_a_clone_that_never_does_the_rare_thing_the_human_does_is_degenerate():
     assert "copies the idling" not in text
 
 
+def test_half_a_layer_dead_is_a_warning_and_a_layer_nearly_all_dead_is_degenerate():
+    """A runner clone with 58% of conv3 dead scored 3x random: warn, but do not call it unplayable."""
+    from hakisa.learn.health import Problem
+
+    x, human = probe()
+    h = check_health(net(), x, human, MASKS)
+    h.problems.clear()
+    metrics = {"acc_exact": 0.9, "acc_active": 0.6, "acc_command": 0.95, "share_active": 0.3}
+    shares = {"noop": 0.7, "key": 0.3}
+    h.greedy_share = dict(shares)
+    h.problems.append(Problem("dead_units", "the clone has dead units: conv3 58%"))
+    h.dead["conv3"] = 0.58
+    text, degenerate = verdict(metrics, h, shares)
+    assert not degenerate and "WARNING: the clone has dead units" in text and "verdict: weakened" in text
+    h.dead["conv3"] = 0.95
+    text, degenerate = verdict(metrics, h, shares)
+    assert degenerate and "verdict: DEGENERATE" in text
+
+
 def test_a_fresh_network_is_alive_and_depends_on_its_input():
     for norm in ("none", "layer"):
         x, human = probe()

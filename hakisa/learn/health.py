@@ -29,6 +29,9 @@ from hakisa.codec import COMMANDS, NOOP
 
 #: a layer is dying when more than this share of its units are dead on the probe
 DEAD_LIMIT = 0.5
+#: ...and the clone is degenerate when more than this share of one layer is dead (below it, a layer with half
+#: its units dead still carried a runner clone that scored 3x random, the suite's best)
+DEAD_FATAL = 0.9
 #: the greedy action is "the same everywhere" when it covers at least this share of probe frames...
 ONE_ACTION_SHARE = 0.97
 #: ...while the human's most common action covers less than this
@@ -217,7 +220,9 @@ def verdict(metrics: dict, health: Health, human: dict[str, float]) -> tuple[str
     lines.append("commands, clone vs human: " + ", ".join(
         f"{n} {100 * health.greedy_share.get(n, 0):.0f}% vs {100 * human.get(n, 0):.0f}%" for n in names))
     lines.append("health: " + health.summary())
-    degenerate = not health.ok
+    # dead units below DEAD_FATAL weaken a network (less to learn with in consolidate) but need not stop it playing
+    degenerate = any(p.kind != "dead_units" for p in health.problems) or max(health.dead.values(),
+                                                                              default=0.0) > DEAD_FATAL
     # a clone that never does what the human mostly does besides idling (e.g. never presses a key) is degenerate
     for n, share in human.items():
         if n != COMMANDS[NOOP] and share >= 0.05 and health.greedy_share.get(n, 0) == 0:
@@ -231,6 +236,11 @@ def verdict(metrics: dict, health: Health, human: dict[str, float]) -> tuple[str
                      f"same only {100 * agree:.0f}% of the time: it copies the idling, not the play.")
     for prob in health.problems:
         lines.append("WARNING: " + prob.message)
-    lines.append("verdict: " + ("DEGENERATE: do not expect this clone to play; see the warnings above."
-                                if degenerate else "healthy; score it with `hakisa play` (or tools/eval_agent.py)."))
+    if degenerate:
+        lines.append("verdict: DEGENERATE: do not expect this clone to play; see the warnings above.")
+    elif health.problems:
+        lines.append("verdict: weakened (see the warnings above), but it may play; score it with `hakisa play` "
+                     "(or tools/eval_agent.py) before building on it.")
+    else:
+        lines.append("verdict: healthy; score it with `hakisa play` (or tools/eval_agent.py).")
     return "\n".join(lines), degenerate

@@ -153,7 +153,7 @@ def cmd_study(args: argparse.Namespace) -> int:
                       boost_noop=args.boost_noop, forget_before_loss=args.forget_before_loss,
                       loss_reward=args.loss_reward, eval_every=args.eval_every, seed=args.seed,
                       threads=args.threads, device=args.device, norm=args.norm, warmup=args.warmup,
-                      balance_by=args.balance_by)
+                      balance_by=args.balance_by, imitation=args.imitation, temperature=args.temperature)
     res = study(profile, paths, out, cfg, resume=str(out) if args.resume else None,
                 progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
     m = res.metrics
@@ -501,7 +501,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=int, default=3000, help="gradient updates (default 3000)")
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    s.add_argument("--imitation", choices=["margin", "nll"], default="margin",
+                   help="margin: the human's action must score a margin above the others (DQfD); nll: the Q "
+                        "values, as softmax(Q / --temperature), must give the human's actions their observed "
+                        "likelihood, so play drawn at that temperature acts as often as the human did "
+                        "(default margin)")
     s.add_argument("--margin", type=float, default=0.8, help="large-margin size in reward units (default 0.8)")
+    s.add_argument("--temperature", type=float, default=0.1,
+                   help="temperature of the policy softmax(Q / T) that --imitation nll fits, in reward units "
+                        "(default 0.1)")
     s.add_argument("--n-step", type=int, default=10, help="n of the n-step TD term (default 10)")
     s.add_argument("--td-weight", type=float, default=1.0, help="weight of the TD term (default 1)")
     s.add_argument("--stack", type=int, default=4, help="frames per network input (default 4)")

@@ -102,6 +102,7 @@ STUDY: tuple[Field, ...] = (
     _f("batch_size", BATCH),
     _f("lr", LR, hint="Adam learning rate"),
     _f("margin", Range(0, 1e6)),
+    _f("temperature", Range(0, 1e6, lo_open=True), hint="of the imitated policy softmax(Q / T)"),
     _f("gamma", SHARE, hint="discount"),
     _f("n_step", N_STEP),
     _f("td_weight", Range(0, 1e6)),

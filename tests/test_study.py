@@ -18,7 +18,7 @@ from hakisa.errors import DatasetError, DeviceError
 from hakisa.games import make_game
 from hakisa.games.policy import DemoPolicy
 from hakisa.games.source import PolicyPlayer, record_headless
-from hakisa.learn.losses import HeadMasks, greedy, margin_loss, sample
+from hakisa.learn.losses import HeadMasks, greedy, imitation_nll, margin_loss, sample
 from hakisa.profile import parse_profile
 from hakisa.record.recorder import VirtualClock
 from hakisa.learn.study import StudyConfig, command_weights, imitated_steps, keyframe_scores, study
@@ -164,6 +164,32 @@ def test_sampling_follows_the_joint_values_and_never_picks_an_invalid_action():
     assert abs((c == NOOP).mean() - 0.40) < 0.04
     keyed = a1[c == KEY]
     assert (keyed == 2).mean() > 0.3 and len(set(keyed)) == len(q1[0])  # chord 2 most often, every chord drawn
+
+
+def test_imitation_nll_fits_how_often_the_human_acted_and_sampling_at_its_temperature_plays_like_that():
+    """In one state the human idled 70% of the time and pressed chord 2 30% of the time (a serve after a random
+    wait): fitted Q values give no-op and the chord those odds under softmax(joint value / T), while the margin
+    loss only asks for an order, and drawing at T acts like the human."""
+    masks = HeadMasks(ActionCodec(PROFILE.actions, (320, 180)))
+    n, tau = 1000, 0.1
+    acts = torch.zeros(n, 3, dtype=torch.long)
+    acts[:300, 0], acts[:300, 1] = KEY, 2
+    params = [torch.zeros(1, 5, requires_grad=True), torch.zeros(1, 5, requires_grad=True), torch.zeros(1, 1)]
+    opt = torch.optim.Adam(params[:2], lr=0.05)
+    for _ in range(400):
+        qs = tuple(p.expand(n, -1) for p in params)
+        loss = imitation_nll(qs, acts, masks, tau).sum(1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    qs = tuple(p.detach().expand(n, -1) for p in params)
+    nll = imitation_nll(qs, acts, masks, tau)
+    assert (nll[acts[:, 0] == NOOP, 1:] == 0).all()  # a head that does not apply costs nothing
+    assert nll.sum(1).mean().item() == pytest.approx(-(0.7 * np.log(0.7) + 0.3 * np.log(0.3)), abs=0.02)
+    drawn = sample(qs, masks, tau, np.random.default_rng(0))
+    keyed = drawn[:, 0] == KEY
+    assert abs(keyed.float().mean().item() - 0.3) < 0.05 and (drawn[keyed, 1] == 2).float().mean() > 0.95
+    assert (greedy(qs, masks)[:, 0] == NOOP).all()  # greedy takes the most likely action every time
 
 
 def test_balancing_never_boosts_no_op_above_the_other_commands():

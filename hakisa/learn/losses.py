@@ -112,6 +112,20 @@ def margin_loss(qs: tuple[torch.Tensor, ...], actions: torch.Tensor, masks: Head
     return torch.stack(out, 1) * masks.usage(c)
 
 
+def imitation_nll(qs: tuple[torch.Tensor, ...], actions: torch.Tensor, masks: HeadMasks, tau: float,
+                  joint: bool = True) -> torch.Tensor:
+    """(B, 3) negative log-likelihood per head of the demonstrated action under the policy the Q values define,
+    softmax(Q / tau) (soft-Q imitation): the command from :func:`command_values` (the values greedy and
+    :func:`sample` choose by), then action_1 / action_2 among the command's valid indices; 0 where a head does
+    not apply. Unlike the margin loss it fits how *often* the human took each action where several were
+    plausible (serve now or a moment later), so drawing at temperature ``tau`` plays like the human."""
+    c = actions[:, 0]
+    out = [F.cross_entropy(command_values(qs, masks, joint) / tau, c, reduction="none")]
+    for i, (q, valid) in enumerate(((qs[1], masks.a1[c]), (qs[2], masks.a2[c])), start=1):
+        out.append(F.cross_entropy(_masked(q, valid) / tau, actions[:, i], reduction="none"))
+    return torch.stack(out, 1) * masks.usage(c)
+
+
 def td_loss(qs: tuple[torch.Tensor, ...], actions: torch.Tensor, target: torch.Tensor,
             masks: HeadMasks) -> torch.Tensor:
     """(B,) Huber loss of every applicable head's Q at the taken action against one shared target."""

@@ -29,7 +29,7 @@ from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optim
 from hakisa.codec import COMMANDS, KEY, NOOP
 from hakisa.data.transitions import Transitions, load_transitions
 from hakisa.learn.health import Health, HealthLog, check_health, human_shares, probe_indices, verdict
-from hakisa.learn.losses import HeadMasks, double_dqn_target, greedy, joint_q, margin_loss, td_loss
+from hakisa.learn.losses import HeadMasks, double_dqn_target, greedy, imitation_nll, joint_q, margin_loss, td_loss
 from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
 from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_same_data, config_dict,
@@ -44,7 +44,9 @@ class StudyConfig:
     steps: int = 3000  # gradient updates
     batch_size: int = 64
     lr: float = 1e-3  # Adam learning rate (2.5e-4 underfits: held-out accuracy 0.54 vs 0.63 after 3000 updates)
+    imitation: str = "margin"  # "margin": DQfD's large-margin loss; "nll": cross-entropy of softmax(Q / temperature)
     margin: float = 0.8  # large-margin size (in reward units)
+    temperature: float = 0.1  # of the policy softmax(Q / temperature) that --imitation nll fits (reward units)
     gamma: float = 0.99
     n_step: int = 10  # n of the n-step TD term
     td_weight: float = 1.0  # weight of the TD term against the margin loss
@@ -311,7 +313,11 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
                                       joint)
             q_now = model(x)
             wb = sample_weight[torch.from_numpy(b).to(dev)]
-            lm = (margin_loss(q_now, acts, masks, cfg.margin).sum(1) * wb).mean()
+            if cfg.imitation == "nll":
+                per_head = imitation_nll(q_now, acts, masks, cfg.temperature, joint)
+            else:
+                per_head = margin_loss(q_now, acts, masks, cfg.margin)
+            lm = (per_head.sum(1) * wb).mean()
             lt = td_loss(q_now, acts, y, masks).mean()
             loss = lm + cfg.td_weight * lt
             opt.zero_grad(set_to_none=True)

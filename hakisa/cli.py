@@ -384,7 +384,7 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
                             args.decay_steps or args.steps or int((args.minutes or 1) * 60 * profile.capture.tick_hz),
                             args.temperature)
     else:
-        schedule = Schedule(args.epsilon, args.epsilon)
+        schedule = Schedule(args.epsilon, args.epsilon, temperature=args.temperature)
     spec = SessionSpec(command, schedule, out=out, force=args.force, headless=args.headless,
                        size=_size(args.size), seed=args.seed, focus=args.focus, wait=args.wait,
                        tick_hz=None if args.no_tick_limit else -1, max_steps=getattr(args, "steps", None),
@@ -501,11 +501,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", type=int, default=3000, help="gradient updates (default 3000)")
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    s.add_argument("--imitation", choices=["margin", "nll"], default="margin",
+    s.add_argument("--imitation", choices=["nll", "margin"], default="nll",
                    help="margin: the human's action must score a margin above the others (DQfD); nll: the Q "
                         "values, as softmax(Q / --temperature), must give the human's actions their observed "
                         "likelihood, so play drawn at that temperature acts as often as the human did "
-                        "(default margin)")
+                        "(default nll)")
     s.add_argument("--margin", type=float, default=0.8, help="large-margin size in reward units (default 0.8)")
     s.add_argument("--temperature", type=float, default=0.1,
                    help="temperature of the policy softmax(Q / T) that --imitation nll fits, in reward units "
@@ -595,7 +595,10 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--record", default=None, help="also record the agent's play into this dataset")
             a.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
             a.add_argument("--epsilon", type=float, default=0.0, help="chance of a random choice per head (default 0)")
-            a.add_argument("--temperature", type=float, default=0.0, help=argparse.SUPPRESS)
+            a.add_argument("--temperature", type=float, default=0.0,
+                           help="draw each action from softmax(Q / T) instead of taking the best one (0 = "
+                                "greedy, the default); 0.1 is the policy `study --imitation nll` fits, which "
+                                "plays dodge and clicker better and runner worse (README, Results)")
         a.add_argument("--episodes", type=int, default=None, help="stop after this many episodes")
         a.add_argument("--headless", default=None, metavar="GAME", choices=BUNDLED_GAMES,
                        help="play a bundled game in memory instead of the window (no display; game time)")

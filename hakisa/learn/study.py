@@ -1,10 +1,12 @@
 """`hakisa study`: pretrain the Q-network on demonstrations the way DQfD does.
 
-Loss = large-margin loss per head under the masks (the demonstrated action must score a margin
-above every other valid action) + n-step TD on the demonstration's rewards with a lagging target
-network (which keeps Q values on the scale of returns for consolidation) + L2 (weight decay).
+Loss = imitation loss per head under the masks + n-step TD on the demonstration's rewards with a lagging
+target network (which keeps Q values on the scale of returns for consolidation) + L2 (weight decay). The
+imitation loss is by default the cross-entropy of the policy softmax(Q / temperature) (``imitation="nll"``,
+which fits how often the human took each action), or DQfD's large-margin loss (the demonstrated action
+must score a margin above every other valid action).
 
-Imbalance: most ticks are no-ops or long holds of the same chord. The margin loss of each sample
+Imbalance: most ticks are no-ops or long holds of the same chord. The imitation loss of each sample
 is weighted by (frequency of its command_type)^-balance (0.5 by default), normalised to mean 1, so
 rare commands (clicks, key presses in a mostly idle game) are not drowned out; the held-out report
 gives accuracy on the ticks where the human did something apart from the overall accuracy.
@@ -44,7 +46,8 @@ class StudyConfig:
     steps: int = 3000  # gradient updates
     batch_size: int = 64
     lr: float = 1e-3  # Adam learning rate (2.5e-4 underfits: held-out accuracy 0.54 vs 0.63 after 3000 updates)
-    imitation: str = "margin"  # "margin": DQfD's large-margin loss; "nll": cross-entropy of softmax(Q / temperature)
+    imitation: str = "nll"  # "nll": cross-entropy of softmax(Q / temperature); "margin": DQfD's large-margin loss
+    #                          (README, "What study's settings do on the suite")
     margin: float = 0.8  # large-margin size (in reward units)
     temperature: float = 0.1  # of the policy softmax(Q / temperature) that --imitation nll fits (reward units)
     gamma: float = 0.99

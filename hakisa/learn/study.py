@@ -272,7 +272,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     names = [COMMANDS[i] if kind == "command" else "+".join(codec.chords[i]) for kind, i in labels]
     log(f"study: share in training data by {cfg.balance_by}: "
         + ", ".join(f"{n} {100 * v:.1f}%" for n, v in zip(names, p) if v > 0)
-        + f"; margin weights {', '.join(f'{n} {v:.2f}' for n, v in zip(names, w) if v > 0)}")
+        + f"; imitation weights {', '.join(f'{n} {v:.2f}' for n, v in zip(names, w) if v > 0)}")
 
     probe = probe_indices(held_idx if len(held_idx) >= 32 else train_idx)
     probe_x = torch.from_numpy(T.stacked(T.obs[probe], T.ep_start[probe], cfg.stack)).to(dev)

@@ -105,7 +105,8 @@ def test_cli_consolidate_then_play_headless(tmp_path, start):
     assert run.returncode == 0, run.stderr
     assert "TD error" in run.stdout and "command_type:" in run.stdout and out.exists()
     play = subprocess.run(hakisa_cmd("play", "--checkpoint", str(out), "--headless", "dodge", "--size", "320x180",
-                                     "--episodes", "1", "--temperature", "0.1"), cwd=ROOT, capture_output=True, text=True, timeout=300)
+                                     "--episodes", "1", "--temperature", "0.1"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert play.returncode == 0, play.stderr
     assert "episode   1: terminated" in play.stdout and "1 episodes" in play.stdout
     again = subprocess.run(hakisa_cmd("consolidate", "--profile", "dodge", "--data", demo, "--out", str(out)),

@@ -52,7 +52,7 @@ class StudyConfig:
     temperature: float = 0.1  # of the policy softmax(Q / temperature) that --imitation nll fits (reward units)
     gamma: float = 0.99
     n_step: int = 10  # n of the n-step TD term
-    td_weight: float = 1.0  # weight of the TD term against the margin loss
+    td_weight: float = 1.0  # weight of the TD term against the imitation loss
     weight_decay: float = 1e-5  # L2
     target_every: int = 500  # hard copy of the target network every this many updates
     double: bool = False  # double DQN (online net picks the bootstrap action): one more forward per update
@@ -222,6 +222,8 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     from hakisa.limits import STUDY, check_config
 
     check_config(cfg, STUDY)
+    if cfg.imitation not in ("nll", "margin"):
+        raise ValueError(f"imitation must be 'nll' or 'margin', not {cfg.imitation!r}")
     from hakisa.resources import check_batch_memory
 
     check_batch_memory(cfg.batch_size, cfg.stack, profile.capture.frame_shape)

@@ -153,7 +153,8 @@ def cmd_study(args: argparse.Namespace) -> int:
                       boost_noop=args.boost_noop, forget_before_loss=args.forget_before_loss,
                       loss_reward=args.loss_reward, eval_every=args.eval_every, seed=args.seed,
                       threads=args.threads, device=args.device, norm=args.norm, warmup=args.warmup,
-                      balance_by=args.balance_by, imitation=args.imitation, temperature=args.temperature)
+                      balance_by=args.balance_by, imitation=args.imitation, temperature=args.temperature,
+                      calibrate=args.calibrate)
     res = study(profile, paths, out, cfg, resume=str(out) if args.resume else None,
                 progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
     m = res.metrics
@@ -526,6 +527,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--select", choices=["joint", "heads"], default="joint",
                    help="greedy action: joint = the best joint value of the three heads (no-op weighed against "
                         "the best chord); heads = command head first, then the others (default joint)")
+    s.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
+                   help="after training, fit one offset per action (no-op, each key chord, each pointer command) on "
+                        "held-out ticks so the greedy clone acts as often as the human did; the checkpoint keeps "
+                        "them for play and explore (default on)")
     s.add_argument("--augment", type=int, default=4, help="random shift augmentation in pixels; 0 = off (default 4)")
     s.add_argument("--balance", type=float, default=0.5,
                    help="exponent of inverse-frequency weights on command_type; 0 turns balancing off (default 0.5)")

@@ -65,6 +65,13 @@ def test_study_trains_writes_metrics_plot_and_a_safe_checkpoint(tmp_path, demo_d
     action, q, greedy_flag = agent.act(np.zeros((64, 64, 1), np.uint8))
     assert greedy_flag
     assert agent.codec.command_mask()[action.command_type] and np.isfinite(q)
+    # the calibration offsets travel in the checkpoint, and the agent acts with them
+    assert any("calibrated how often the greedy clone acts" in m for m in lines)
+    assert agent.bias is not None and agent.bias.command[NOOP] == 0
+    assert torch.equal(agent.bias.action_1, torch.tensor(blob["state"]["action_bias"]["action_1"]))
+    raw = study(PROFILE, demo_data, tmp_path / "raw.pt", StudyConfig(**TINY, calibrate=False), progress=False,
+                log=lambda m: None)
+    assert raw.step == 30 and Agent.from_checkpoint(load_checkpoint(tmp_path / "raw.pt")).bias is None
 
 
 def test_resume_continues_where_it_stopped(tmp_path, demo_data):

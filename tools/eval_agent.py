@@ -115,7 +115,7 @@ def play_agent(game_name: str, blob: dict, episodes: int, seed: int = EVAL_SEED_
                 stacks[idx] = np.concatenate([stacks[idx, 1:], frames[:, None]], axis=1)
             with torch.inference_mode():
                 acts = sample(agent.model(torch.from_numpy(stack_frames(stacks[idx]))), agent.masks, temperature, rng,
-                              agent.joint)
+                              agent.joint, agent.bias)
             for j, a in zip(idx, acts.tolist()):
                 action = Action(*a)
                 cmd = codec.decode(action)

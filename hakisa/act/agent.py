@@ -9,18 +9,20 @@ import torch
 
 from hakisa.codec import Action, ActionCodec
 from hakisa.data.transitions import stack_frames
-from hakisa.learn.losses import HeadMasks, greedy, joint_q, sample
+from hakisa.learn.losses import ActionBias, HeadMasks, greedy, joint_q, sample
 from hakisa.learn.model import ModelConfig, QNetwork
 
 
 class Agent:
     """Keeps the last ``stack`` frames of an episode and picks the greedy valid action."""
 
-    def __init__(self, model: QNetwork, codec: ActionCodec, joint: bool = True):
-        """``joint``: greedy over the heads' joint value (see :func:`hakisa.learn.losses.greedy`)."""
+    def __init__(self, model: QNetwork, codec: ActionCodec, joint: bool = True, bias: ActionBias | None = None):
+        """``joint``: greedy over the heads' joint value (see :func:`hakisa.learn.losses.greedy`); ``bias``: offsets
+        that make the greedy action as frequent as the human's (:mod:`hakisa.learn.calibrate`), or None."""
         self.model = model.eval()
         self.codec = codec
         self.joint = joint
+        self.bias = bias
         self.masks = HeadMasks(codec)
         self.stack = model.cfg.stack
         self.frames: deque[np.ndarray] = deque(maxlen=self.stack)
@@ -36,8 +38,12 @@ class Agent:
         profile = parse_profile(blob["profile_toml"], source="checkpoint profile")
         codec = ActionCodec(profile.actions, tuple(blob["codec"]["capture_size"]))
         # checkpoints from before joint selection was a setting were trained and scored head by head
-        select = (blob.get("state") or {}).get("config", {}).get("select", "heads")
-        return cls(model, codec, joint=select == "joint")
+        state = blob.get("state") or {}
+        select = state.get("config", {}).get("select", "heads")
+        bias = None
+        if state.get("action_bias"):
+            bias = ActionBias.from_dict(state["action_bias"], codec.n_command, codec.n_action_1)
+        return cls(model, codec, joint=select == "joint", bias=bias)
 
     def reset(self) -> None:
         self.frames.clear()
@@ -69,10 +75,10 @@ class Agent:
         (:func:`hakisa.learn.losses.sample`; replaces epsilon). Heads that do not apply to the chosen
         command stay 0. The action counts as greedy when it is the greedy action."""
         qs = self.model(self._input(frame))
-        a = greedy(qs, self.masks, self.joint)
+        a = greedy(qs, self.masks, self.joint, self.bias)
         is_greedy = True
         if temperature > 0:
-            drawn = sample(qs, self.masks, temperature, rng or np.random.default_rng(), self.joint)
+            drawn = sample(qs, self.masks, temperature, rng or np.random.default_rng(), self.joint, self.bias)
             is_greedy = bool((drawn == a).all())
             a = drawn
         elif epsilon > 0:
@@ -84,7 +90,10 @@ class Agent:
                 if not valid.any():
                     picks.append(0)
                     continue
-                best = int(np.flatnonzero(valid)[np.argmax(qs[head][0].numpy()[valid])])
+                values = qs[head][0].numpy()
+                if head == 1 and self.bias is not None:
+                    values = values + self.bias.action_1[c].numpy()
+                best = int(np.flatnonzero(valid)[np.argmax(values[valid])])
                 idx, d = self._pick(valid, best, epsilon, rng)
                 picks.append(idx)
                 drawn |= d

@@ -152,10 +152,11 @@ def _joint(actions: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def check_health(model: nn.Module, x: torch.Tensor, human: np.ndarray, masks, joint: bool = True,
-                 losses: list[float] | None = None, what: str = "the network") -> Health:
+                 losses: list[float] | None = None, what: str = "the network", bias=None) -> Health:
     """Measure ``model`` on probe input ``x`` (B, stack*C, H, W; frames from many states, no augmentation)
     against the human's actions there (``human``: (B, 3) head indices). ``losses``: the training loss at
-    each evaluation so far, to tell whether it moves."""
+    each evaluation so far, to tell whether it moves; ``bias``: the offsets its greedy actions are taken with
+    (:class:`hakisa.learn.losses.ActionBias`), or None."""
     from hakisa.learn.losses import command_values, greedy
 
     dead, active, qs = probe_activations(model, x)
@@ -167,7 +168,7 @@ def check_health(model: nn.Module, x: torch.Tensor, human: np.ndarray, masks, jo
     v = vals[:, ncols]
     input_std = float(v.std(0).mean()) if finite and len(v) > 1 else float("nan")
     q_spread = float((v.max(1) - v.min(1)).mean()) if finite and v.shape[1] > 1 else float("nan")
-    g = greedy(qs, masks, joint).cpu().numpy()
+    g = greedy(qs, masks, joint, bias).cpu().numpy()
     gj, hj = _joint(g), _joint(human)
     top_share = float(np.bincount(np.unique(gj, return_inverse=True)[1]).max() / len(gj)) if len(gj) else 0.0
     human_top = float(np.bincount(np.unique(hj, return_inverse=True)[1]).max() / len(hj)) if len(hj) else 0.0

@@ -35,32 +35,68 @@ def _masked(q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return q.masked_fill(~mask, NEG)
 
 
-def command_values(qs: tuple[torch.Tensor, ...], masks: HeadMasks, joint: bool = True) -> torch.Tensor:
+def command_values(qs: tuple[torch.Tensor, ...], masks: HeadMasks, joint: bool = True,
+                   bias: "ActionBias | None" = None) -> torch.Tensor:
     """(B, n_command): what each command is worth, invalid commands at -1e9.
 
     ``joint``: the value of the command's best joint action, the mean of its applicable heads' Q values at
     their best valid indices (:func:`joint_q`, the quantity the TD target trains), so no-op is weighed
     against the best chord or pointer cell, not against the key head's Q at whatever chord the data happened
-    to take. ``joint=False``: the command head's Q alone."""
+    to take. ``joint=False``: the command head's Q alone. ``bias``: offsets added to the command head and, per
+    command, to action_1 before anything is compared (:class:`ActionBias`; acting only, never in a loss)."""
     qc, q1, q2 = qs
+    q1c = q1[:, None, :]  # (B, 1 or n_command, n_action_1): action_1's values under each command
+    if bias is not None:
+        qc = qc + bias.command
+        q1c = q1c + bias.action_1[None]
     if joint:
-        best1 = _masked(q1[:, None, :], masks.a1[None]).max(2).values  # (B, n_command): best action_1 per command
+        best1 = _masked(q1c, masks.a1[None]).max(2).values  # (B, n_command): best action_1 per command
         best2 = _masked(q2[:, None, :], masks.a2[None]).max(2).values
         u = masks.uses.float()  # (n_command, 3)
         qc = (qc + best1 * u[:, 1] + best2 * u[:, 2]) / u.sum(1)  # a head that does not apply counts 0
     return _masked(qc, masks.command.expand_as(qc))
 
 
-def greedy(qs: tuple[torch.Tensor, ...], masks: HeadMasks, joint: bool = True) -> torch.Tensor:
+def greedy(qs: tuple[torch.Tensor, ...], masks: HeadMasks, joint: bool = True,
+           bias: "ActionBias | None" = None) -> torch.Tensor:
     """(B, 3) long: the best valid factored action: the best command by :func:`command_values`, then the best
-    valid action_1 / action_2 for it."""
+    valid action_1 / action_2 for it (``bias``: see :func:`command_values`)."""
     _, q1, q2 = qs
-    return _with_indices(command_values(qs, masks, joint).argmax(1), q1, q2, masks)
+    return _with_indices(command_values(qs, masks, joint, bias).argmax(1), q1, q2, masks, bias)
 
 
-def _with_indices(c: torch.Tensor, q1: torch.Tensor, q2: torch.Tensor, masks: HeadMasks) -> torch.Tensor:
-    """(B, 3) long: commands ``c`` with the best valid action_1 / action_2 by ``q1`` / ``q2``, 0 where a head
-    does not apply."""
+class ActionBias:
+    """Offsets added to the Q values when acting (:func:`hakisa.learn.calibrate.fit_action_bias` fits them so the
+    greedy clone acts as often as the human did): ``command`` (n_command,) on the command head, ``action_1``
+    (n_command, n_action_1) on action_1 under each command (a key chord's offset applies under KEY only)."""
+
+    def __init__(self, command, action_1, device: torch.device | str = "cpu"):
+        self.command = torch.as_tensor(np.asarray(command, np.float32), device=device)
+        self.action_1 = torch.as_tensor(np.asarray(action_1, np.float32), device=device)
+
+    def to(self, device: torch.device | str) -> "ActionBias":
+        return ActionBias(self.command.cpu().numpy(), self.action_1.cpu().numpy(), device)
+
+    def to_dict(self) -> dict:
+        return {"command": self.command.cpu().tolist(), "action_1": self.action_1.cpu().tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict, n_command: int, n_action_1: int) -> "ActionBias":
+        """From :meth:`to_dict`; ValueError when the shapes are not (n_command,) and (n_command, n_action_1)."""
+        command, action_1 = np.asarray(d["command"], np.float64), np.asarray(d["action_1"], np.float64)
+        if command.shape != (n_command,) or action_1.shape != (n_command, n_action_1) or not (
+                np.isfinite(command).all() and np.isfinite(action_1).all()):
+            raise ValueError(f"action bias of shapes {command.shape} and {action_1.shape}, expected ({n_command},) "
+                             f"and ({n_command}, {n_action_1}) of finite numbers")
+        return cls(command, action_1)
+
+
+def _with_indices(c: torch.Tensor, q1: torch.Tensor, q2: torch.Tensor, masks: HeadMasks,
+                  bias: ActionBias | None = None) -> torch.Tensor:
+    """(B, 3) long: commands ``c`` with the best valid action_1 / action_2 by ``q1`` / ``q2`` (plus ``bias``), 0
+    where a head does not apply."""
+    if bias is not None:
+        q1 = q1 + bias.action_1[c]
     a1 = _masked(q1, masks.a1[c]).argmax(1)
     a2 = _masked(q2, masks.a2[c]).argmax(1)
     usage = masks.usage(c)
@@ -68,7 +104,7 @@ def _with_indices(c: torch.Tensor, q1: torch.Tensor, q2: torch.Tensor, masks: He
 
 
 def sample(qs: tuple[torch.Tensor, ...], masks: HeadMasks, temperature: float, rng: np.random.Generator,
-           joint: bool = True) -> torch.Tensor:
+           joint: bool = True, bias: ActionBias | None = None) -> torch.Tensor:
     """(B, 3) long: a factored action drawn from softmax(value / ``temperature``): the command by
     :func:`command_values`, then action_1 / action_2 among the command's valid indices (Gumbel-max, so the
     draw costs one noise tensor per head). A temperature well below the margin keeps the greedy action where
@@ -76,13 +112,15 @@ def sample(qs: tuple[torch.Tensor, ...], masks: HeadMasks, temperature: float, r
     pressed on one waiting tick in five)."""
     _, q1, q2 = qs
     if temperature <= 0:
-        return greedy(qs, masks, joint)
+        return greedy(qs, masks, joint, bias)
 
     def gumbel(q: torch.Tensor) -> torch.Tensor:
         u = torch.from_numpy(rng.random(tuple(q.shape), dtype=np.float32)).clamp_(1e-12, 1.0 - 1e-7)
         return q / temperature - torch.log(-torch.log(u)).to(q.device)
 
-    c = _masked(gumbel(command_values(qs, masks, joint)), masks.command.expand(q1.shape[0], -1)).argmax(1)
+    c = _masked(gumbel(command_values(qs, masks, joint, bias)), masks.command.expand(q1.shape[0], -1)).argmax(1)
+    if bias is not None:  # the chord's offset at the draw's scale, then noise
+        q1 = q1 + bias.action_1[c]
     return _with_indices(c, gumbel(q1), gumbel(q2), masks)
 
 

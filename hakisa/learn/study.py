@@ -31,7 +31,8 @@ from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optim
 from hakisa.codec import COMMANDS, KEY, NOOP
 from hakisa.data.transitions import Transitions, load_transitions
 from hakisa.learn.health import Health, HealthLog, check_health, human_shares, probe_indices, verdict
-from hakisa.learn.losses import HeadMasks, double_dqn_target, greedy, imitation_nll, joint_q, margin_loss, td_loss
+from hakisa.learn.calibrate import describe, fit_action_bias, values_on
+from hakisa.learn.losses import ActionBias, HeadMasks, double_dqn_target, greedy, imitation_nll, joint_q, margin_loss, td_loss
 from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
 from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_same_data, config_dict,
@@ -66,6 +67,8 @@ class StudyConfig:
     keyframe_by: str = "change"  # "change": ticks where the action changed; "surprise": weight by how poorly
     #                              the action is predicted from the previous action alone (1 - P(a_t | a_t-1))
     select: str = "joint"  # greedy action: "joint" (best joint value of the heads) or "heads" (head by head)
+    calibrate: bool = True  # fit offsets on held-out ticks so the greedy clone acts as often as the human
+    #                          (hakisa/learn/calibrate.py; README, "What study's settings do on the suite")
     augment: int = 4  # random shifts of up to this many pixels per sample (DrQ-style); 0 = off
     balance: float = 0.5  # exponent of inverse-frequency weights on the classes of balance_by (0 = none)
     balance_by: str = "command"  # "command": command_type; "action": each key chord is its own class (a rare
@@ -92,15 +95,16 @@ class StudyResult:
 
 @torch.no_grad()
 def evaluate(model: QNetwork, T: Transitions, idx: np.ndarray, masks: HeadMasks, stack: int,
-             batch: int = 256, joint: bool = True) -> dict:
-    """Held-out agreement with the demonstrator: per head, on active ticks, and a command confusion table."""
+             batch: int = 256, joint: bool = True, bias: ActionBias | None = None) -> dict:
+    """Held-out agreement with the demonstrator: per head, on active ticks, and a command confusion table
+    (greedy actions, with ``bias`` when given)."""
     model.eval()
     dev = masks.command.device
     preds, qs_taken = [], []
     for s in range(0, len(idx), batch):
         b = idx[s : s + batch]
         qs = model(torch.from_numpy(T.stacked(T.obs[b], T.ep_start[b], stack)).to(dev))
-        preds.append(greedy(qs, masks, joint).cpu().numpy())
+        preds.append(greedy(qs, masks, joint, bias).cpu().numpy())
         acts = actions_of(T, b).to(dev)
         qs_taken.append(joint_q(qs, acts, masks).cpu().numpy())
     model.train()
@@ -291,10 +295,12 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
 
         bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), desc="study", unit="upd", dynamic_ncols=True)
     last = {}
+    bias: ActionBias | None = None
 
     def checkpoint(final: bool) -> None:
         state = {"step": step, "history": history, "config": config_dict(cfg), "datasets": [str(d) for d in data],
-                 "phase": "study", "metrics": last, "lineage": lineage, "final": final}
+                 "phase": "study", "metrics": last, "lineage": lineage, "final": final,
+                 "action_bias": bias.to_dict() if bias is not None else None}
         save_run(out, model, opt, mcfg, codec, profile, state)
 
     health_log = HealthLog("study", bar.write if bar else log)
@@ -371,7 +377,19 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
                      ("held-out agreement with the human",
                       ("acc_command", "acc_exact", "acc_active", "acc_action_1", "acc_action_2"), (0, 1)),
                      ("health", ("dead_max", "top_share"), (0, 1))])
-    if health is None:  # resumed a finished run: measure it once
+    metrics = last
+    if cfg.calibrate:
+        idx = held_idx if len(held_idx) else train_idx
+        scale = cfg.temperature if cfg.imitation == "nll" else cfg.margin / 8
+        bias, report = fit_action_bias(values_on(model, T, idx, cfg.stack, dev), actions_of(T, idx).numpy(), masks,
+                                       len(codec.chords), scale, joint)
+        bias = bias.to(dev)
+        log("study: calibrated how often the greedy clone acts, on held-out ticks: " + describe(report, codec))
+        checkpoint(final=step >= cfg.steps)
+        metrics = {**(last or {}), **evaluate(model, T, held_idx, masks, cfg.stack, joint=joint, bias=bias)}
+        health = check_health(model, probe_x, probe_h, masks, joint, losses=[h["loss"] for h in history],
+                              what="the clone", bias=bias)
+    elif health is None:  # resumed a finished run: measure it once
         health = check_health(model, probe_x, probe_h, masks, joint, what="the clone")
-    text, degenerate = verdict(last or evaluate(model, T, held_idx, masks, cfg.stack, joint=joint), health, human)
+    text, degenerate = verdict(metrics or evaluate(model, T, held_idx, masks, cfg.stack, joint=joint), health, human)
     return StudyResult(step, last, history, health, text, degenerate)

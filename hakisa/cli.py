@@ -527,10 +527,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--select", choices=["joint", "heads"], default="joint",
                    help="greedy action: joint = the best joint value of the three heads (no-op weighed against "
                         "the best chord); heads = command head first, then the others (default joint)")
-    s.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
+    s.add_argument("--calibrate", choices=["raise", "match", "off"], default="raise",
                    help="after training, fit one offset per action (no-op, each key chord, each pointer command) on "
-                        "held-out ticks so the greedy clone acts as often as the human did; the checkpoint keeps "
-                        "them for play and explore (default on)")
+                        "held-out ticks so the greedy clone acts as often as the human did, and keep them in the "
+                        "checkpoint for play and explore. raise: only actions the clone chooses less often than "
+                        "the human are raised; match: also lower those it over-chooses; off (default raise)")
     s.add_argument("--augment", type=int, default=4, help="random shift augmentation in pixels; 0 = off (default 4)")
     s.add_argument("--balance", type=float, default=0.5,
                    help="exponent of inverse-frequency weights on command_type; 0 turns balancing off (default 0.5)")

@@ -45,7 +45,7 @@ def test_calibrated_greedy_acts_as_often_as_the_human_on_the_frames_its_values_r
 
     bias, report = fit_action_bias(qs, human, MASKS, N_CHORDS, scale=0.1)
     assert report["tv_before"] == pytest.approx(0.2, abs=0.01) and report["tv_after"] < 0.01
-    assert bias.command[NOOP] == 0 and (bias.action_1[NOOP] == 0).all()  # offsets are relative to no-op
+    assert bias.command[NOOP] == 0 and (bias.action_1[NOOP] == 0).all()  # the human's most common class (no-op here) is the reference
     acts = greedy(qs, MASKS, bias=bias)
     keyed = (acts[:, 0] == KEY).numpy()
     assert abs(keyed.mean() - 0.2) < 0.01
@@ -53,10 +53,12 @@ def test_calibrated_greedy_acts_as_often_as_the_human_on_the_frames_its_values_r
     assert (acts[keyed, 1] == 2).all()
 
 
-def test_calibration_gives_a_rare_chord_its_share_and_sampling_uses_the_same_offsets():
-    """The human pressed chord 0 on 30% of frames and chord 3 on 10%; the network always prefers chord 0 among the
-    chords. Calibration makes chord 3 win on about 10% of frames, and draws at a low temperature follow the
-    calibrated greedy action."""
+def test_two_sided_calibration_gives_a_rare_chord_its_share_and_raise_only_leaves_an_eager_clone_alone():
+    """The human pressed chord 0 on 30% of frames and chord 3 on 10%; the network always presses, and prefers
+    chord 0 among the chords. Two-sided calibration makes it idle on 60% and press chord 3 on about 10% of
+    frames, and draws at a low temperature follow the calibrated greedy action. The default (raise only) never
+    pushes an action down against the human's most common one (no-op), so this clone, which acts more than the
+    human, still never idles; it only gets chord 3 its share."""
     rng = np.random.default_rng(1)
     n = 3000
     evidence = rng.random(n) + 1.0  # pressing always beats idling
@@ -69,7 +71,7 @@ def test_calibration_gives_a_rare_chord_its_share_and_sampling_uses_the_same_off
     human[order[:900], 0], human[order[:900], 1] = KEY, 0
     rare = order[900:1200]
     human[rare, 0], human[rare, 1] = KEY, 3
-    bias, report = fit_action_bias(qs, human, MASKS, N_CHORDS, scale=0.1)
+    bias, report = fit_action_bias(qs, human, MASKS, N_CHORDS, scale=0.1, raise_only=False)
     shares = np.asarray(report["after"])
     cls = action_classes(human, MASKS.command.shape[0], N_CHORDS)
     assert shares[1 + 3] == pytest.approx((cls == 1 + 3).mean(), abs=0.01)
@@ -77,6 +79,10 @@ def test_calibration_gives_a_rare_chord_its_share_and_sampling_uses_the_same_off
     calibrated = greedy(qs, MASKS, bias=bias)
     drawn = sample(qs, MASKS, 1e-4, np.random.default_rng(0), bias=bias)
     assert (drawn == calibrated).all(1).float().mean() > 0.99  # ties at the threshold may go either way
+    # raise only: chord 3 is still raised to its share, but pressing is never pushed down toward idling
+    kept, report = fit_action_bias(qs, human, MASKS, N_CHORDS, scale=0.1)
+    assert (kept.command == 0).all() and (kept.action_1 >= 0).all()
+    assert report["after"][0] == report["before"][0] == 0 and report["after"][1 + 3] == pytest.approx(0.1, abs=0.01)
 
 
 def test_an_action_bias_round_trips_and_refuses_the_wrong_shapes():

@@ -32,6 +32,7 @@ def class_shares(cls: np.ndarray, n_classes: int) -> np.ndarray:
 
 def _bias(theta: np.ndarray, n_command: int, n_action_1: int, n_chords: int) -> ActionBias:
     command = np.zeros(n_command)
+    command[NOOP] = theta[0]
     action_1 = np.zeros((n_command, n_action_1))
     action_1[KEY, :n_chords] = theta[1 : 1 + n_chords]
     others = [c for c in range(n_command) if c not in (NOOP, KEY)]
@@ -41,12 +42,16 @@ def _bias(theta: np.ndarray, n_command: int, n_action_1: int, n_chords: int) -> 
 
 @torch.no_grad()
 def fit_action_bias(qs: tuple[torch.Tensor, ...], human: np.ndarray, masks: HeadMasks, n_chords: int,
-                    scale: float, joint: bool = True, iters: int = 400) -> tuple[ActionBias, dict]:
+                    scale: float, joint: bool = True, iters: int = 400,
+                    raise_only: bool = True) -> tuple[ActionBias, dict]:
     """Offsets under which the greedy actions on these frames take each class as often as ``human`` (N, 3) did.
 
     ``qs``: the network's values on N held-out frames; ``scale``: Q units per nat of the policy's log-odds (the
-    temperature the clone was trained at). No-op's offset stays 0 (the others are relative to it). Fixed-point
-    iteration on the log share ratio with a shrinking step; the offsets with the closest shares seen are kept.
+    temperature the clone was trained at). The human's most common class (no-op in most games) keeps offset 0;
+    the others are relative to it. ``raise_only``: the other offsets are never negative, so only actions the
+    clone takes less often than the human are raised against the common one, and an action it already takes
+    more often is left as it is (greedy selection's bias runs against rare actions). Fixed-point
+    iteration on the log share ratio with a shrinking step; the offsets whose shares came closest are kept.
     Returns the bias and a report: the human's, the uncalibrated and the calibrated shares per class, and the
     total variation distance of each from the human's."""
     dev = masks.command.device
@@ -67,22 +72,30 @@ def fit_action_bias(qs: tuple[torch.Tensor, ...], human: np.ndarray, masks: Head
         pred = greedy(qs, masks, joint, _bias(th, n_command, n_action_1, n_chords).to(dev)).cpu().numpy()
         return class_shares(action_classes(pred, n_command, n_chords), n_classes)
 
-    before = shares(theta)
-    best_tv, best_theta, best_p = 0.5 * np.abs(before - h).sum(), theta.copy(), before
     free = valid.copy()
-    free[0] = False
+    free[int(np.argmax(np.where(valid, h, -1.0)))] = False  # the reference: the human's most common class
+    low = 0.0 if raise_only else -20 * scale
+
+    def miss(p: np.ndarray, th: np.ndarray) -> float:
+        """How far the free classes' shares are from the human's; a class held at the lower bound while the
+        clone already takes it more often than the human counts as met (nothing may lower it)."""
+        met = (th <= low) & (p > h)
+        return float(np.abs(p - h)[free & ~met].sum())
+
+    before = shares(theta)
+    best_miss, best_theta, best_p = miss(before, theta), theta.copy(), before
     for i in range(iters):
         p = shares(theta) if i else before
-        tv = 0.5 * np.abs(p - h).sum()
-        if tv < best_tv:
-            best_tv, best_theta, best_p = tv, theta.copy(), p
-        if tv < 0.5 * eps:
+        m = miss(p, theta)
+        if m < best_miss:
+            best_miss, best_theta, best_p = m, theta.copy(), p
+        if m < 0.5 * eps:
             break
         step = 0.5 * scale * 0.99 ** i
         theta[free] += step * np.clip(np.log(h[free] + eps) - np.log(p[free] + eps), -3.0, 3.0)
-        theta = np.clip(theta, -20 * scale, 20 * scale)
+        theta = np.clip(theta, low, 20 * scale)
     report = {"human": h.tolist(), "before": before.tolist(), "after": best_p.tolist(),
-              "tv_before": float(0.5 * np.abs(before - h).sum()), "tv_after": float(best_tv)}
+              "tv_before": float(0.5 * np.abs(before - h).sum()), "tv_after": float(0.5 * np.abs(best_p - h).sum())}
     return _bias(best_theta, n_command, n_action_1, n_chords), report
 
 

@@ -67,8 +67,9 @@ class StudyConfig:
     keyframe_by: str = "change"  # "change": ticks where the action changed; "surprise": weight by how poorly
     #                              the action is predicted from the previous action alone (1 - P(a_t | a_t-1))
     select: str = "joint"  # greedy action: "joint" (best joint value of the heads) or "heads" (head by head)
-    calibrate: bool = True  # fit offsets on held-out ticks so the greedy clone acts as often as the human
-    #                          (hakisa/learn/calibrate.py; README, "What study's settings do on the suite")
+    calibrate: str = "raise"  # offsets fitted on held-out ticks so the greedy clone acts as often as the human:
+    #                            "raise": only actions it under-chooses are raised; "match": both ways; "off"
+    #                            (hakisa/learn/calibrate.py; README, "What study's settings do on the suite")
     augment: int = 4  # random shifts of up to this many pixels per sample (DrQ-style); 0 = off
     balance: float = 0.5  # exponent of inverse-frequency weights on the classes of balance_by (0 = none)
     balance_by: str = "command"  # "command": command_type; "action": each key chord is its own class (a rare
@@ -228,6 +229,8 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     check_config(cfg, STUDY)
     if cfg.imitation not in ("nll", "margin"):
         raise ValueError(f"imitation must be 'nll' or 'margin', not {cfg.imitation!r}")
+    if cfg.calibrate not in ("raise", "match", "off"):
+        raise ValueError(f"calibrate must be 'raise', 'match' or 'off', not {cfg.calibrate!r}")
     from hakisa.resources import check_batch_memory
 
     check_batch_memory(cfg.batch_size, cfg.stack, profile.capture.frame_shape)
@@ -378,17 +381,20 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
                       ("acc_command", "acc_exact", "acc_active", "acc_action_1", "acc_action_2"), (0, 1)),
                      ("health", ("dead_max", "top_share"), (0, 1))])
     metrics = last
-    if cfg.calibrate:
+    if cfg.calibrate != "off":
         idx = held_idx if len(held_idx) else train_idx
         scale = cfg.temperature if cfg.imitation == "nll" else cfg.margin / 8
         bias, report = fit_action_bias(values_on(model, T, idx, cfg.stack, dev), actions_of(T, idx).numpy(), masks,
-                                       len(codec.chords), scale, joint)
+                                       len(codec.chords), scale, joint, raise_only=cfg.calibrate == "raise")
         bias = bias.to(dev)
         log("study: calibrated how often the greedy clone acts, on held-out ticks: " + describe(report, codec))
         checkpoint(final=step >= cfg.steps)
         metrics = {**(last or {}), **evaluate(model, T, held_idx, masks, cfg.stack, joint=joint, bias=bias)}
-        health = check_health(model, probe_x, probe_h, masks, joint, losses=[h["loss"] for h in history],
-                              what="the clone", bias=bias)
+        if health is None:
+            health = check_health(model, probe_x, probe_h, masks, joint, what="the clone")
+        # the network's health is judged without the offsets (they must not hide a clone that ignores the
+        # screen); the shares the verdict reports are those it will play with
+        health.greedy_share = check_health(model, probe_x, probe_h, masks, joint, bias=bias).greedy_share
     elif health is None:  # resumed a finished run: measure it once
         health = check_health(model, probe_x, probe_h, masks, joint, what="the clone")
     text, degenerate = verdict(metrics or evaluate(model, T, held_idx, masks, cfg.stack, joint=joint), health, human)

@@ -490,10 +490,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_record)
 
     s = sub.add_parser("study", help="pretrain the Q-network on recorded human play (behaviour cloning, DQfD-style)",
-                       description="Supervised pretraining that keeps Q values meaningful: a large-margin loss per "
-                                   "head (the human's action must score a margin above the others) plus n-step TD on "
-                                   "the recorded rewards with a lagging target network. Held-out episodes report "
-                                   "per-head accuracy; metrics go to OUT.metrics.jsonl and OUT.png. No display needed.")
+                       description="Supervised pretraining that keeps Q values meaningful: the cross-entropy of the "
+                                   "policy softmax(Q / T) on the human's actions (or DQfD's large-margin loss) plus "
+                                   "n-step TD on the recorded rewards with a lagging target network; then offsets "
+                                   "that make the greedy clone act as often as the human (--calibrate). Held-out "
+                                   "episodes report per-head accuracy and a verdict; metrics go to OUT.metrics.jsonl "
+                                   "and OUT.png. No display needed.")
     s.add_argument("--profile", required=True, help="the game profile the data was recorded with")
     s.add_argument("--data", required=True, nargs="+", help="dataset files or globs, e.g. 'datasets/*.h5'")
     s.add_argument("--out", required=True, help="checkpoint to write, e.g. checkpoints/dodge-study.pt")
@@ -527,11 +529,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--select", choices=["joint", "heads"], default="joint",
                    help="greedy action: joint = the best joint value of the three heads (no-op weighed against "
                         "the best chord); heads = command head first, then the others (default joint)")
-    s.add_argument("--calibrate", choices=["raise", "match", "off"], default="raise",
+    s.add_argument("--calibrate", choices=["raise", "match", "off"], default="off",
                    help="after training, fit one offset per action (no-op, each key chord, each pointer command) on "
                         "held-out ticks so the greedy clone acts as often as the human did, and keep them in the "
                         "checkpoint for play and explore. raise: only actions the clone chooses less often than "
-                        "the human are raised; match: also lower those it over-chooses; off (default raise)")
+                        "the human are raised; match: also lower those it over-chooses (default off: on the suite it "
+                        "helped one game and hurt another; README, 'Calibration')")
     s.add_argument("--augment", type=int, default=4, help="random shift augmentation in pixels; 0 = off (default 4)")
     s.add_argument("--balance", type=float, default=0.5,
                    help="exponent of inverse-frequency weights on command_type; 0 turns balancing off (default 0.5)")

@@ -95,3 +95,39 @@ def test_an_action_bias_round_trips_and_refuses_the_wrong_shapes():
     with pytest.raises(ValueError, match="finite"):
         ActionBias.from_dict({"command": [float("nan")] * n_command, "action_1": b.to_dict()["action_1"]},
                              n_command, n_action_1)
+
+
+def test_study_refuses_an_unknown_calibration(tmp_path):
+    from hakisa.learn.study import StudyConfig, study
+
+    with pytest.raises(ValueError, match="calibrate must be 'raise', 'match' or 'off'"):
+        study(PROFILE, [str(tmp_path / "none.h5")], tmp_path / "s.pt", StudyConfig(calibrate="sometimes"),
+              progress=False, log=lambda m: None)
+
+
+def test_the_agent_acts_with_its_offsets_greedily_and_when_exploring():
+    """An agent whose values never favour pressing presses chord 2 once its offset says so, greedy or with
+    epsilon-exploration's greedy branch."""
+    from types import SimpleNamespace
+
+    from hakisa.act.agent import Agent
+
+    qs = values(np.array([0.5]), np.array([[-2.0, -2.0, -0.5] + [-2.0] * (N_CHORDS - 3)]))
+
+    class Fixed(torch.nn.Module):
+        cfg = SimpleNamespace(stack=1)
+
+        def forward(self, x):
+            return qs
+
+    codec = ActionCodec(PROFILE.actions, (320, 180))
+    plain = Agent(Fixed(), codec)
+    assert plain.act(np.zeros((8, 8, 1), np.uint8))[0].command_type == NOOP
+    n_command, n_action_1 = MASKS.command.shape[0], MASKS.a1.shape[1]
+    action_1 = np.zeros((n_command, n_action_1))
+    action_1[KEY, 2] = 2.0  # KEY's joint value (-0.5 + -0.5 + 2) / 2 = 0.5 > no-op's 0
+    agent = Agent(Fixed(), codec, bias=ActionBias(np.zeros(n_command), action_1))
+    a, _, is_greedy = agent.act(np.zeros((8, 8, 1), np.uint8))
+    assert (a.command_type, a.action_1, is_greedy) == (KEY, 2, True)
+    a, _, is_greedy = agent.act(np.zeros((8, 8, 1), np.uint8), epsilon=1e-9, rng=np.random.default_rng(0))
+    assert (a.command_type, a.action_1, is_greedy) == (KEY, 2, True)

@@ -50,7 +50,7 @@ TINY = dict(steps=30, batch_size=16, eval_every=15, channels=(8, 16, 16), hidden
 def test_study_trains_writes_metrics_plot_and_a_safe_checkpoint(tmp_path, demo_data):
     out = tmp_path / "s.pt"
     lines = []
-    res = study(PROFILE, demo_data, out, StudyConfig(**TINY), progress=False, log=lines.append)
+    res = study(PROFILE, demo_data, out, StudyConfig(**TINY, calibrate="raise"), progress=False, log=lines.append)
     assert any("on cpu" in m for m in lines) and any("are not imitated" in m for m in lines)
     assert res.step == 30 and len(res.history) == 2
     for k in ("acc_command", "acc_exact", "acc_active", "confusion", "samples_per_s", "read_share"):
@@ -65,12 +65,11 @@ def test_study_trains_writes_metrics_plot_and_a_safe_checkpoint(tmp_path, demo_d
     action, q, greedy_flag = agent.act(np.zeros((64, 64, 1), np.uint8))
     assert greedy_flag
     assert agent.codec.command_mask()[action.command_type] and np.isfinite(q)
-    # the calibration offsets travel in the checkpoint, and the agent acts with them
+    # the calibration offsets travel in the checkpoint, and the agent acts with them; by default there are none
     assert any("calibrated how often the greedy clone acts" in m for m in lines)
     assert agent.bias is not None and (agent.bias.command >= 0).all() and (agent.bias.action_1 >= 0).all()
     assert torch.equal(agent.bias.action_1, torch.tensor(blob["state"]["action_bias"]["action_1"]))
-    raw = study(PROFILE, demo_data, tmp_path / "raw.pt", StudyConfig(**TINY, calibrate="off"), progress=False,
-                log=lambda m: None)
+    raw = study(PROFILE, demo_data, tmp_path / "raw.pt", StudyConfig(**TINY), progress=False, log=lambda m: None)
     assert raw.step == 30 and Agent.from_checkpoint(load_checkpoint(tmp_path / "raw.pt")).bias is None
 
 

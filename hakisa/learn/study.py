@@ -67,9 +67,9 @@ class StudyConfig:
     keyframe_by: str = "change"  # "change": ticks where the action changed; "surprise": weight by how poorly
     #                              the action is predicted from the previous action alone (1 - P(a_t | a_t-1))
     select: str = "joint"  # greedy action: "joint" (best joint value of the heads) or "heads" (head by head)
-    calibrate: str = "raise"  # offsets fitted on held-out ticks so the greedy clone acts as often as the human:
-    #                            "raise": only actions it under-chooses are raised; "match": both ways; "off"
-    #                            (hakisa/learn/calibrate.py; README, "What study's settings do on the suite")
+    calibrate: str = "off"  # offsets fitted on held-out ticks so the greedy clone acts as often as the human:
+    #                          "raise": only actions it under-chooses are raised; "match": both ways; "off". Not
+    #                          the default: it helped one game of three and hurt another (README, "Calibration")
     augment: int = 4  # random shifts of up to this many pixels per sample (DrQ-style); 0 = off
     balance: float = 0.5  # exponent of inverse-frequency weights on the classes of balance_by (0 = none)
     balance_by: str = "command"  # "command": command_type; "action": each key chord is its own class (a rare

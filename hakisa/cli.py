@@ -576,8 +576,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=cmd_replay)
 
     for name in ("play", "explore"):
-        desc = {"play": "the agent plays greedily (evaluation; --temperature draws instead) and prints a score "
-                        "table per episode; optionally recorded",
+        desc = {"play": "the agent plays (evaluation: as its checkpoint says, drawing from the studied policy or "
+                        "greedily; --temperature chooses) and prints a score table per episode; optionally recorded",
                 "explore": "the agent plays with some randomness and records its play as new data "
                            "(who chose each action, its Q value, the screen's and watchers' rewards)"}[name]
         a = sub.add_parser(name, help=desc.split(";")[0].split(" and records")[0], description=desc + ". Input goes "
@@ -604,11 +604,11 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--record", default=None, help="also record the agent's play into this dataset")
             a.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
             a.add_argument("--epsilon", type=float, default=0.0, help="chance of a random choice per head (default 0)")
-            a.add_argument("--temperature", type=float, default=0.0,
+            a.add_argument("--temperature", type=float, default=None,
                            help="draw each action from softmax(Q / T) instead of taking the best one (0 = "
-                                "greedy, the default); 0.1 is the policy `study --imitation nll` fits, which "
-                                "plays dodge and clicker better and runner worse (README, \"What study's settings do "
-                                "on the suite\")")
+                                "greedy). Default: the checkpoint's own, 0.1 for a clone from `study` (the policy "
+                                "its cross-entropy fits, which played every bundled game at least as well as "
+                                "greedy), greedy for consolidated ones (README, \"Greedy or drawn\")")
         a.add_argument("--episodes", type=int, default=None, help="stop after this many episodes")
         a.add_argument("--headless", default=None, metavar="GAME", choices=BUNDLED_GAMES,
                        help="play a bundled game in memory instead of the window (no display; game time)")

@@ -173,14 +173,15 @@ _AGENT_COMMON: tuple[Field, ...] = (
     _f("wait", WAIT, hint="seconds"),
     _f("seed", SEED),
     _f("epsilon", SHARE, hint="chance of a random choice"),
-    _f("temperature", Range(0, 1e6)),
 )
 
 PLAY: tuple[Field, ...] = _AGENT_COMMON + (
     _f("seconds", Range(0, MAX_SECONDS, lo_open=True, optional=True)),
+    _f("temperature", Range(0, 1e6, optional=True), hint="leave it out for the checkpoint's own"),
 )
 
 EXPLORE: tuple[Field, ...] = _AGENT_COMMON + (
+    _f("temperature", Range(0, 1e6)),
     _f("steps", Range(1, MAX_STEPS, integer=True, optional=True), hint="actions"),
     _f("minutes", Range(0, MAX_SECONDS / 60, lo_open=True, optional=True)),
     _f("epsilon_end", SHARE),

@@ -71,6 +71,15 @@ def test_study_trains_writes_metrics_plot_and_a_safe_checkpoint(tmp_path, demo_d
     assert torch.equal(agent.bias.action_1, torch.tensor(blob["state"]["action_bias"]["action_1"]))
     raw = study(PROFILE, demo_data, tmp_path / "raw.pt", StudyConfig(**TINY), progress=False, log=lambda m: None)
     assert raw.step == 30 and Agent.from_checkpoint(load_checkpoint(tmp_path / "raw.pt")).bias is None
+    # play draws from the fitted policy unless told otherwise; a margin clone plays greedily
+    from hakisa.act.loop import AgentPolicy, Schedule
+
+    assert blob["state"]["play_temperature"] == 0.1 and agent.play_temperature == 0.1
+    assert AgentPolicy(agent, Schedule(temperature=None)).schedule.temperature == 0.1
+    assert AgentPolicy(agent, Schedule(temperature=0.0)).schedule.temperature == 0.0
+    study(PROFILE, demo_data, tmp_path / "m.pt", StudyConfig(**TINY, imitation="margin"), progress=False,
+          log=lambda m: None)
+    assert Agent.from_checkpoint(load_checkpoint(tmp_path / "m.pt")).play_temperature == 0.0
 
 
 def test_resume_continues_where_it_stopped(tmp_path, demo_data):

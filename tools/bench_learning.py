@@ -114,7 +114,7 @@ def main() -> int:
             print(f"real window (Xvfb, `hakisa play`): {w['checkpoint']} scored {np.mean(w['scores']):.1f} "
                   f"+- {np.std(w['scores']):.1f} (std) over {len(w['scores'])} episodes; headless, seed 0: "
                   f"{headless.mean:.1f} +- {headless.std:.1f} (std)")
-    plot_learning(series, out / "BENCH.png", "hakisa: score by phase (greedy agent, headless evaluation)")
+    plot_learning(series, out / "BENCH.png", "hakisa: score by phase (each agent as hakisa play runs it, headless evaluation)")
     (out / "BENCH.json").write_text(json.dumps({"recipe": asdict(recipe), "window": window,
                                                  "runs": {g: [[asdict(r) for r in rows] for rows in runs]
                                                           for g, runs in series.items()}}, indent=1))

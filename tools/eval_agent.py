@@ -79,10 +79,11 @@ def _finish(game, out: Episodes) -> None:
 
 
 def play_agent(game_name: str, blob: dict, episodes: int, seed: int = EVAL_SEED_BASE, size=(640, 360),
-               max_frames: int = 18000, batch: int = 25, temperature: float = 0.0) -> Episodes:
+               max_frames: int = 18000, batch: int = 25, temperature: float | None = None) -> Episodes:
     """The checkpoint's agent on ``episodes`` games (seeds ``seed``, ``seed`` + 1, ...), ``batch`` at a time in
     lockstep, acting at the profile's tick rate on rendered pixels: greedy, or drawing from softmax(value /
-    ``temperature``) when it is above 0 (the draws seeded by ``seed``)."""
+    ``temperature``) when it is above 0 (the draws seeded by ``seed``); None: as `hakisa play` would, at the
+    checkpoint's play temperature."""
     import torch
 
     from hakisa.act.agent import Agent
@@ -95,6 +96,8 @@ def play_agent(game_name: str, blob: dict, episodes: int, seed: int = EVAL_SEED_
     torch.set_num_threads(1)
     profile = parse_profile(blob["profile_toml"])
     agent = Agent.from_checkpoint(blob)
+    if temperature is None:
+        temperature = agent.play_temperature
     codec = ActionCodec(profile.actions, size)  # mouse cells in this window's pixels
     cap = profile.capture
     per_tick = max(1, round(60 / cap.tick_hz))
@@ -168,9 +171,10 @@ def main() -> int:
                     help=f"first game seed (default {EVAL_SEED_BASE:,}; episodes use seed, seed+1, ...)")
     ap.add_argument("--max-minutes", type=float, default=5.0,
                     help="cut an episode off after this much game time (default 5, as the learning benchmark)")
-    ap.add_argument("--temperature", type=float, nargs="+", default=[0.0], metavar="T",
-                    help="agents draw actions from softmax(value / T) instead of acting greedily (default 0: greedy); "
-                         "several values score each checkpoint at each")
+    ap.add_argument("--temperature", type=float, nargs="+", default=None, metavar="T",
+                    help="agents draw actions from softmax(value / T) instead of acting greedily (0: greedy; "
+                         "default: as `hakisa play` plays each checkpoint, at its own play temperature); several "
+                         "values score each checkpoint at each")
     args = ap.parse_args()
     if args.episodes < 2:
         ap.error(f"--episodes must be at least 2 (a standard error needs two), not {args.episodes}")
@@ -183,13 +187,15 @@ def main() -> int:
 
     rows = []
     cut = int(args.max_minutes * 3600)  # game frames at 60 per second
+    temps = {c: args.temperature or [float(load_checkpoint(c)["state"].get("play_temperature", 0.0))]
+             for c in args.checkpoint}  # default: how `hakisa play` would play it
     for label, fn in [("random", lambda: play_policy(args.game, "random", args.episodes, args.seed, max_frames=cut)),
                       ("demonstrator", lambda: play_policy(args.game, "demo", args.episodes, args.seed,
                                                            max_frames=cut))] + [
                       (os.path.basename(c) + (f" T={t:g}" if t > 0 else ""),
                        (lambda c=c, t=t: play_agent(args.game, load_checkpoint(c), args.episodes, args.seed,
                                                     max_frames=cut, temperature=t)))
-                      for c in args.checkpoint for t in args.temperature]:
+                      for c in args.checkpoint for t in temps[c]]:
         t0 = time.perf_counter()
         e = fn()
         rows.append((label, e, time.perf_counter() - t0))

@@ -277,11 +277,11 @@ def plot_learning(series: dict[str, list[list[Row]]], path: Path, title: str) ->
         x = np.array([pick[p][0].explore_hours for p in phases])
         if len(runs) > 1:
             m, s = np.array([seed_stats([r.mean for r in pick[p]]) for p in phases]).T
-            label = f"hakisa (greedy), +- SE over {len(runs)} seeds"
+            label = f"hakisa (as it plays), +- SE over {len(runs)} seeds"
         else:
             m = np.array([pick[p][0].mean for p in phases])
             s = np.array([pick[p][0].se for p in phases])
-            label = "hakisa (greedy), +- SE over episodes"
+            label = "hakisa (as it plays), +- SE over episodes"
         ax.errorbar(x, m, yerr=s, marker="o", capsize=4, color="tab:blue", label=label)
         for xi, mi, p in zip(x, m, phases):
             ax.annotate(p, (xi, mi), textcoords="offset points", xytext=(4, 6), fontsize=7)

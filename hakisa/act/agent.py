@@ -16,13 +16,16 @@ from hakisa.learn.model import ModelConfig, QNetwork
 class Agent:
     """Keeps the last ``stack`` frames of an episode and picks the greedy valid action."""
 
-    def __init__(self, model: QNetwork, codec: ActionCodec, joint: bool = True, bias: ActionBias | None = None):
+    def __init__(self, model: QNetwork, codec: ActionCodec, joint: bool = True, bias: ActionBias | None = None,
+                 play_temperature: float = 0.0):
         """``joint``: greedy over the heads' joint value (see :func:`hakisa.learn.losses.greedy`); ``bias``: offsets
-        that make the greedy action as frequent as the human's (:mod:`hakisa.learn.calibrate`), or None."""
+        that make the greedy action as frequent as the human's (:mod:`hakisa.learn.calibrate`), or None;
+        ``play_temperature``: how the checkpoint says to play when nobody says otherwise (0 = greedy)."""
         self.model = model.eval()
         self.codec = codec
         self.joint = joint
         self.bias = bias
+        self.play_temperature = play_temperature
         self.masks = HeadMasks(codec)
         self.stack = model.cfg.stack
         self.frames: deque[np.ndarray] = deque(maxlen=self.stack)
@@ -30,6 +33,7 @@ class Agent:
     @classmethod
     def from_checkpoint(cls, blob: dict) -> "Agent":
         """Build from :func:`hakisa.learn.checkpoint.load_checkpoint` output."""
+        from hakisa.learn.checkpoint import CheckpointError
         from hakisa.profile import parse_profile
 
         cfg = ModelConfig.from_dict(blob["model_config"])
@@ -42,8 +46,15 @@ class Agent:
         select = state.get("config", {}).get("select", "heads")
         bias = None
         if state.get("action_bias"):
-            bias = ActionBias.from_dict(state["action_bias"], codec.n_command, codec.n_action_1)
-        return cls(model, codec, joint=select == "joint", bias=bias)
+            try:
+                bias = ActionBias.from_dict(state["action_bias"], codec.n_command, codec.n_action_1)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise CheckpointError(f"the checkpoint's calibration offsets are damaged ({exc}); study again, or "
+                                      "play a checkpoint without them") from None
+        t = state.get("play_temperature", 0.0)
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < 1e6:
+            raise CheckpointError(f"the checkpoint's play_temperature is {t!r}, not a number >= 0; it is damaged")
+        return cls(model, codec, joint=select == "joint", bias=bias, play_temperature=float(t))
 
     def reset(self) -> None:
         self.frames.clear()

@@ -17,6 +17,7 @@ wakes the loop at once; every exit path releases every held key and button.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import queue
 import threading
@@ -53,12 +54,12 @@ class Policy(Protocol):
 @dataclass
 class Schedule:
     """Exploration: epsilon decays linearly from ``start`` to ``end`` over ``steps`` actions, or
-    Boltzmann sampling at ``temperature`` (> 0 replaces epsilon)."""
+    Boltzmann sampling at ``temperature`` (> 0 replaces epsilon; None: the checkpoint's play temperature)."""
 
     start: float = 0.0
     end: float = 0.0
     steps: int = 1
-    temperature: float = 0.0
+    temperature: float | None = 0.0
 
     def epsilon(self, step: int) -> float:
         f = min(1.0, step / max(1, self.steps))
@@ -97,6 +98,8 @@ class AgentPolicy:
 
     def __init__(self, agent, schedule: Schedule | None = None, seed: int = 0):
         self.agent, self.schedule = agent, schedule or Schedule()
+        if self.schedule.temperature is None:
+            self.schedule = dataclasses.replace(self.schedule, temperature=agent.play_temperature)
         self.rng = np.random.default_rng(seed)
         self.steps = 0
 

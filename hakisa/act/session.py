@@ -63,6 +63,11 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
     atexit.unregister(_quick_teardown)  # once, however many sessions this process runs
     atexit.register(_quick_teardown)
     agent = Agent.from_checkpoint(blob)
+    if spec.schedule.temperature is None and announce:
+        t = agent.play_temperature
+        announce(f"{spec.command}: " + (f"drawing each action from softmax(Q / {t:g}), the checkpoint's play temperature "
+                                        "(--temperature 0 plays greedily)" if t > 0 else "greedy (the checkpoint's "
+                                                                                          "default)"))
     hotkeys = guard = None
     if spec.headless:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")

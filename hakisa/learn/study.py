@@ -303,7 +303,10 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     def checkpoint(final: bool) -> None:
         state = {"step": step, "history": history, "config": config_dict(cfg), "datasets": [str(d) for d in data],
                  "phase": "study", "metrics": last, "lineage": lineage, "final": final,
-                 "action_bias": bias.to_dict() if bias is not None else None}
+                 "action_bias": bias.to_dict() if bias is not None else None,
+                 # how `hakisa play` acts unless told: drawing from the policy the cross-entropy fitted played
+                 # every game of the suite at least as well as greedy (README, "Greedy or drawn")
+                 "play_temperature": cfg.temperature if cfg.imitation == "nll" else 0.0}
         save_run(out, model, opt, mcfg, codec, profile, state)
 
     health_log = HealthLog("study", bar.write if bar else log)

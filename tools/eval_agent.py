@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Score agents on a bundled game, headless (same pixels as the window, stepped synchronously).
 
-Compares checkpoints' greedy agents with the scripted demonstrator and a random player over the same
-evaluation episodes, and prints mean +- standard error with how each played (action shares, episode
-length, what ended its lives, from the game's own log):
+Compares checkpoints' agents, played as `hakisa play` plays them (a studied clone drawn at its play
+temperature, a consolidated one greedily; --temperature T to choose), with the scripted demonstrator
+and a random player over the same evaluation episodes, and prints mean +- standard error with how each
+played (action shares, episode length, what ended its lives, from the game's own log):
 
     .venv/bin/python tools/eval_agent.py dodge --checkpoint checkpoints/dodge-study.pt --episodes 50
 

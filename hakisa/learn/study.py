@@ -44,7 +44,7 @@ from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_s
 class StudyConfig:
     """Settings of `hakisa study` (each is also a command-line flag)."""
 
-    steps: int = 3000  # gradient updates
+    steps: int = 6000  # gradient updates (3000 left clicker and dodge short: README, "More updates")
     batch_size: int = 64
     lr: float = 1e-3  # Adam learning rate (2.5e-4 underfits: held-out accuracy 0.54 vs 0.63 after 3000 updates)
     imitation: str = "nll"  # "nll": cross-entropy of softmax(Q / temperature); "margin": DQfD's large-margin loss

@@ -492,8 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("study", help="pretrain the Q-network on recorded human play (behaviour cloning, DQfD-style)",
                        description="Supervised pretraining that keeps Q values meaningful: the cross-entropy of the "
                                    "policy softmax(Q / T) on the human's actions (or DQfD's large-margin loss) plus "
-                                   "n-step TD on the recorded rewards with a lagging target network; then offsets "
-                                   "that make the greedy clone act as often as the human (--calibrate). Held-out "
+                                   "n-step TD on the recorded rewards with a lagging target network (and, with "
+                                   "--calibrate, offsets that make the greedy clone act as often as the human). Held-out "
                                    "episodes report per-head accuracy and a verdict; metrics go to OUT.metrics.jsonl "
                                    "and OUT.png. No display needed.")
     s.add_argument("--profile", required=True, help="the game profile the data was recorded with")

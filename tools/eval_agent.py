@@ -188,13 +188,14 @@ def main() -> int:
 
     rows = []
     cut = int(args.max_minutes * 3600)  # game frames at 60 per second
-    temps = {c: args.temperature or [float(load_checkpoint(c)["state"].get("play_temperature", 0.0))]
+    blobs = {c: load_checkpoint(c) for c in args.checkpoint}
+    temps = {c: args.temperature or [float(blobs[c]["state"].get("play_temperature", 0.0))]
              for c in args.checkpoint}  # default: how `hakisa play` would play it
     for label, fn in [("random", lambda: play_policy(args.game, "random", args.episodes, args.seed, max_frames=cut)),
                       ("demonstrator", lambda: play_policy(args.game, "demo", args.episodes, args.seed,
                                                            max_frames=cut))] + [
                       (os.path.basename(c) + (f" T={t:g}" if t > 0 else ""),
-                       (lambda c=c, t=t: play_agent(args.game, load_checkpoint(c), args.episodes, args.seed,
+                       (lambda c=c, t=t: play_agent(args.game, blobs[c], args.episodes, args.seed,
                                                     max_frames=cut, temperature=t)))
                       for c in args.checkpoint for t in temps[c]]:
         t0 = time.perf_counter()

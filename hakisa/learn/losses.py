@@ -71,11 +71,11 @@ class ActionBias:
     (n_command, n_action_1) on action_1 under each command (a key chord's offset applies under KEY only)."""
 
     def __init__(self, command, action_1, device: torch.device | str = "cpu"):
-        self.command = torch.as_tensor(np.asarray(command, np.float32), device=device)
-        self.action_1 = torch.as_tensor(np.asarray(action_1, np.float32), device=device)
+        self.command = torch.as_tensor(command, dtype=torch.float32, device=device)
+        self.action_1 = torch.as_tensor(action_1, dtype=torch.float32, device=device)
 
     def to(self, device: torch.device | str) -> "ActionBias":
-        return ActionBias(self.command.cpu().numpy(), self.action_1.cpu().numpy(), device)
+        return ActionBias(self.command, self.action_1, device)
 
     def to_dict(self) -> dict:
         return {"command": self.command.cpu().tolist(), "action_1": self.action_1.cpu().tolist()}

@@ -80,6 +80,12 @@ def test_study_trains_writes_metrics_plot_and_a_safe_checkpoint(tmp_path, demo_d
     study(PROFILE, demo_data, tmp_path / "m.pt", StudyConfig(**TINY, imitation="margin"), progress=False,
           log=lambda m: None)
     assert Agent.from_checkpoint(load_checkpoint(tmp_path / "m.pt")).play_temperature == 0.0
+    # damaged fields are refused in plain words
+    for key, value, says in (("play_temperature", "hot", "play_temperature is 'hot'"),
+                             ("action_bias", {"command": [0, 1], "action_1": []}, "calibration offsets are damaged")):
+        bad = {**blob, "state": {**blob["state"], key: value}}
+        with pytest.raises(CheckpointError, match=says):
+            Agent.from_checkpoint(bad)
 
 
 def test_resume_continues_where_it_stopped(tmp_path, demo_data):

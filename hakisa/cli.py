@@ -154,7 +154,7 @@ def cmd_study(args: argparse.Namespace) -> int:
                       loss_reward=args.loss_reward, eval_every=args.eval_every, seed=args.seed,
                       threads=args.threads, device=args.device, norm=args.norm, warmup=args.warmup,
                       balance_by=args.balance_by, imitation=args.imitation, temperature=args.temperature,
-                      calibrate=args.calibrate)
+                      calibrate=args.calibrate, prior=args.prior)
     res = study(profile, paths, out, cfg, resume=str(out) if args.resume else None,
                 progress=not args.quiet, log=lambda m: print(m, file=sys.stderr))
     m = res.metrics
@@ -535,6 +535,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "checkpoint for play and explore. raise: only actions the clone chooses less often than "
                         "the human are raised; match: also lower those it over-chooses (default off: on the suite it "
                         "helped one game and hurt another; README, 'Calibration')")
+    s.add_argument("--prior", type=float, default=0.0, metavar="SHARE",
+                   help="take back this share (0-1) of the balance and keyframe weights' pull on how often each "
+                        "action is chosen, so the clone keeps what the weights taught about where to act but acts "
+                        "at rates nearer the human's (logit adjustment; default 0, as trained)")
     s.add_argument("--augment", type=int, default=4, help="random shift augmentation in pixels; 0 = off (default 4)")
     s.add_argument("--balance", type=float, default=0.5,
                    help="exponent of inverse-frequency weights on command_type; 0 turns balancing off (default 0.5)")

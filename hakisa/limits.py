@@ -114,6 +114,7 @@ STUDY: tuple[Field, ...] = (
     _f("keyframe", Range(0, 1e6)),
     _f("augment", AUGMENT, hint="pixels of random shift"),
     _f("balance", Range(0, 10)),
+    _f("prior", SHARE, hint="share of the weights' pull on action rates taken back at play"),
     _f("forget_before_loss", Range(0, 3600), hint="seconds"),
     _f("loss_reward", Range(-1e9, 1e9)),
     _f("holdout", Range(0, 1, lo_open=True, hi_open=True)),

@@ -71,6 +71,16 @@ def test_study_trains_writes_metrics_plot_and_a_safe_checkpoint(tmp_path, demo_d
     assert torch.equal(agent.bias.action_1, torch.tensor(blob["state"]["action_bias"]["action_1"]))
     raw = study(PROFILE, demo_data, tmp_path / "raw.pt", StudyConfig(**TINY), progress=False, log=lambda m: None)
     assert raw.step == 30 and Agent.from_checkpoint(load_checkpoint(tmp_path / "raw.pt")).bias is None
+    # the weights' pull is kept in every checkpoint; --prior plays with (a share of) it taken back
+    from hakisa.learn.study import Prior
+
+    pull = Prior.from_dict(load_checkpoint(tmp_path / "raw.pt")["state"]["imitation_prior"])
+    study(PROFILE, demo_data, tmp_path / "p.pt", StudyConfig(**TINY, prior=0.5), progress=False, log=lambda m: None)
+    adjusted = Agent.from_checkpoint(load_checkpoint(tmp_path / "p.pt")).bias
+    assert torch.allclose(adjusted.command, pull.scaled(0.5).command) and adjusted.command.abs().sum() > 0
+    with pytest.raises(ValueError, match="choose one"):
+        study(PROFILE, demo_data, tmp_path / "x.pt", StudyConfig(**TINY, prior=1.0, calibrate="raise"),
+              progress=False, log=lambda m: None)
     # play draws from the fitted policy unless told otherwise; a margin clone plays greedily
     from hakisa.act.loop import AgentPolicy, Schedule
 

@@ -80,11 +80,13 @@ def _finish(game, out: Episodes) -> None:
 
 
 def play_agent(game_name: str, blob: dict, episodes: int, seed: int = EVAL_SEED_BASE, size=(640, 360),
-               max_frames: int = 18000, batch: int = 25, temperature: float | None = None) -> Episodes:
+               max_frames: int = 18000, batch: int = 25, temperature: float | None = None,
+               prior: float | None = None) -> Episodes:
     """The checkpoint's agent on ``episodes`` games (seeds ``seed``, ``seed`` + 1, ...), ``batch`` at a time in
     lockstep, acting at the profile's tick rate on rendered pixels: greedy, or drawing from softmax(value /
     ``temperature``) when it is above 0 (the draws seeded by ``seed``); None: as `hakisa play` would, at the
-    checkpoint's play temperature."""
+    checkpoint's play temperature. ``prior``: play with this share of the imitation weights' pull taken back
+    (``study --prior``) instead of the checkpoint's own offsets."""
     import torch
 
     from hakisa.act.agent import Agent
@@ -99,6 +101,12 @@ def play_agent(game_name: str, blob: dict, episodes: int, seed: int = EVAL_SEED_
     agent = Agent.from_checkpoint(blob)
     if temperature is None:
         temperature = agent.play_temperature
+    if prior is not None:
+        from hakisa.learn.study import Prior
+
+        if not blob["state"].get("imitation_prior"):
+            raise SystemExit("the checkpoint has no imitation prior (it was studied before --prior existed)")
+        agent.bias = Prior.from_dict(blob["state"]["imitation_prior"]).scaled(prior) if prior > 0 else None
     codec = ActionCodec(profile.actions, size)  # mouse cells in this window's pixels
     cap = profile.capture
     per_tick = max(1, round(60 / cap.tick_hz))
@@ -176,6 +184,9 @@ def main() -> int:
                     help="agents draw actions from softmax(value / T) instead of acting greedily (0: greedy; "
                          "default: as `hakisa play` plays each checkpoint, at its own play temperature); several "
                          "values score each checkpoint at each")
+    ap.add_argument("--prior", type=float, nargs="+", default=None, metavar="SHARE",
+                    help="play with this share of the imitation weights' pull on action rates taken back (study "
+                         "--prior) instead of the checkpoint's own offsets; several values score each at each")
     args = ap.parse_args()
     if args.episodes < 2:
         ap.error(f"--episodes must be at least 2 (a standard error needs two), not {args.episodes}")
@@ -194,10 +205,10 @@ def main() -> int:
     for label, fn in [("random", lambda: play_policy(args.game, "random", args.episodes, args.seed, max_frames=cut)),
                       ("demonstrator", lambda: play_policy(args.game, "demo", args.episodes, args.seed,
                                                            max_frames=cut))] + [
-                      (os.path.basename(c) + (f" T={t:g}" if t > 0 else ""),
-                       (lambda c=c, t=t: play_agent(args.game, blobs[c], args.episodes, args.seed,
-                                                    max_frames=cut, temperature=t)))
-                      for c in args.checkpoint for t in temps[c]]:
+                      (os.path.basename(c) + (f" T={t:g}" if t > 0 else "") + (f" p={pr:g}" if pr is not None else ""),
+                       (lambda c=c, t=t, pr=pr: play_agent(args.game, blobs[c], args.episodes, args.seed,
+                                                           max_frames=cut, temperature=t, prior=pr)))
+                      for c in args.checkpoint for t in temps[c] for pr in (args.prior or [None])]:
         t0 = time.perf_counter()
         e = fn()
         rows.append((label, e, time.perf_counter() - t0))

@@ -67,6 +67,8 @@ class StudyConfig:
     keyframe_by: str = "change"  # "change": ticks where the action changed; "surprise": weight by how poorly
     #                              the action is predicted from the previous action alone (1 - P(a_t | a_t-1))
     select: str = "joint"  # greedy action: "joint" (best joint value of the heads) or "heads" (head by head)
+    prior: float = 0.0  # share of the imitation weights' pull on how often each action is chosen that play takes
+    #                      back (logit adjustment): 1 plays at the human's own rates, 0 as trained (README, "Prior")
     calibrate: str = "off"  # offsets fitted on held-out ticks so the greedy clone acts as often as the human:
     #                          "raise": only actions it under-chooses are raised; "match": both ways; "off". Not
     #                          the default: it helped one game of three and hurt another (README, "Calibration")
@@ -211,6 +213,67 @@ def keyframe_scores(T: Transitions, train_idx: np.ndarray, by: str) -> np.ndarra
     return 1.0 - prob
 
 
+class Prior:
+    """How much the imitation weights pull each action's log-odds, and the offsets that take the pull back.
+
+    With a weighted cross-entropy whose weight w depends only on the class of the demonstrated action, the
+    fitted policy is p(a|s) w(a) / Z(s), the human's policy with every class's odds multiplied by its weight
+    (the weights help a rare action be learnt at all, and also make it chosen more often). Subtracting
+    log w(a) from the class's log-odds at play time (logit adjustment, Menon et al. 2021) recovers the human's
+    rates while keeping what the weights taught about *where* to act. Keyframe weights depend on the previous
+    action too; their pull is taken as the mean over each class's training steps."""
+
+    def __init__(self, command: np.ndarray, action_1: np.ndarray, heads: np.ndarray, scale: float, joint: bool):
+        self.command = command  # (n_command,) log mean weight of each command
+        self.action_1 = action_1  # (n_command, n_action_1) log mean weight of each action_1 within its command
+        self.heads, self.scale, self.joint = heads, scale, joint
+
+    def scaled(self, share: float) -> ActionBias:
+        """Offsets in Q units taking back ``share`` of the pull (1: all of it). Under joint selection a command's
+        value is the mean of its heads, so its offset is scaled by its number of heads to move that mean by the
+        intended amount."""
+        per_head = self.heads if self.joint else np.ones_like(self.heads)
+        return ActionBias(-share * self.scale * self.command * per_head, -share * self.scale * self.action_1)
+
+    def to_dict(self) -> dict:
+        return {"command": self.command.tolist(), "action_1": self.action_1.tolist(), "heads": self.heads.tolist(),
+                "scale": self.scale, "joint": self.joint}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Prior":
+        return cls(np.asarray(d["command"], np.float64), np.asarray(d["action_1"], np.float64),
+                   np.asarray(d["heads"], np.float64), float(d["scale"]), bool(d["joint"]))
+
+
+def imitation_prior(weight: np.ndarray, command: np.ndarray, action_1: np.ndarray, masks: HeadMasks,
+                    scale: float, joint: bool) -> Prior:
+    """:class:`Prior` of the per-step imitation ``weight`` on steps with these ``command`` / ``action_1``
+    (steps of weight 0, not imitated, do not count). Each log mean weight is taken relative to the most common
+    class's (a command's against the most common command, a chord's against its command's most common
+    chord), so the offsets leave the usual action alone and move the rare ones; ``scale``: Q units per nat."""
+    n_command, n_action_1 = masks.a1.shape
+    uses = masks.uses.cpu().numpy()
+    keep = weight > 0
+    w, c, a1 = weight[keep], command[keep].astype(np.int64), action_1[keep].astype(np.int64)
+
+    def log_mean(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(counts))
+        seen = counts > 0
+        if seen.any():
+            out[seen] = np.log(sums[seen] / counts[seen])
+            out[seen] -= out[np.argmax(counts)]
+        return out
+
+    cmd = log_mean(np.bincount(c, w, n_command), np.bincount(c, minlength=n_command).astype(np.float64))
+    act = np.zeros((n_command, n_action_1))
+    for k in range(n_command):
+        if uses[k, 1] and (c == k).any():
+            s = c == k
+            act[k] = log_mean(np.bincount(a1[s], w[s], n_action_1), np.bincount(a1[s], minlength=n_action_1)
+                              .astype(np.float64))
+    return Prior(cmd, act, uses.sum(1).astype(np.float64), scale, joint)
+
+
 def format_confusion(conf: list[list[int]]) -> str:
     """Text table: rows are the demonstrator's command_type, columns the agent's."""
     names = [n[:10] for n in COMMANDS]
@@ -231,6 +294,8 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
         raise ValueError(f"imitation must be 'nll' or 'margin', not {cfg.imitation!r}")
     if cfg.calibrate not in ("raise", "match", "off"):
         raise ValueError(f"calibrate must be 'raise', 'match' or 'off', not {cfg.calibrate!r}")
+    if cfg.calibrate != "off" and cfg.prior > 0:
+        raise ValueError("--calibrate and --prior both set how often the clone acts; choose one")
     from hakisa.resources import check_batch_memory
 
     check_batch_memory(cfg.batch_size, cfg.stack, profile.capture.frame_shape)
@@ -270,6 +335,8 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
         log(f"study: every training step lies within {cfg.forget_before_loss:g} s of a loss; imitating them all")
         imitate[:] = 1.0
     sample_weight = (1.0 + cfg.keyframe * keyframe_scores(T, train_idx, cfg.keyframe_by)) * imitate * w[classes]
+    prior = imitation_prior(sample_weight[train_idx], T.command[train_idx], T.action_1[train_idx], masks,
+                            cfg.temperature if cfg.imitation == "nll" else cfg.margin / 8, joint)
     sample_weight = torch.as_tensor(sample_weight / sample_weight[train_idx].mean(), dtype=torch.float32, device=dev)
 
     log(f"study: {len(T)} steps from {T.n_episodes} episodes ({len(train_idx)} train, {len(held_idx)} held out), "
@@ -298,12 +365,13 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
 
         bar = tqdm(total=cfg.steps, initial=min(step, cfg.steps), desc="study", unit="upd", dynamic_ncols=True)
     last = {}
-    bias: ActionBias | None = None
+    bias: ActionBias | None = prior.scaled(cfg.prior) if cfg.prior > 0 else None
 
     def checkpoint(final: bool) -> None:
         state = {"step": step, "history": history, "config": config_dict(cfg), "datasets": [str(d) for d in data],
                  "phase": "study", "metrics": last, "lineage": lineage, "final": final,
                  "action_bias": bias.to_dict() if bias is not None else None,
+                 "imitation_prior": prior.to_dict(),  # offsets that undo the weights' pull (--prior 1)
                  # how `hakisa play` acts unless told: drawing from the policy the cross-entropy fitted played
                  # every game of the suite at least as well as greedy (README, "Greedy or drawn")
                  "play_temperature": cfg.temperature if cfg.imitation == "nll" else 0.0}

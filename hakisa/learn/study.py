@@ -68,7 +68,7 @@ class StudyConfig:
     #                              the action is predicted from the previous action alone (1 - P(a_t | a_t-1))
     select: str = "joint"  # greedy action: "joint" (best joint value of the heads) or "heads" (head by head)
     prior: float = 0.0  # share of the imitation weights' pull on how often each action is chosen that play takes
-    #                      back (logit adjustment): 1 plays at the human's own rates, 0 as trained (README, "Prior")
+    #                      back (logit adjustment): 1 plays at the human's own rates, 0 as trained (README, "Studying the recording")
     calibrate: str = "off"  # offsets fitted on held-out ticks so the greedy clone acts as often as the human:
     #                          "raise": only actions it under-chooses are raised; "match": both ways; "off". Not
     #                          the default: it helped one game of three and hurt another (README, "Calibration")
@@ -457,9 +457,10 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
         scale = cfg.temperature if cfg.imitation == "nll" else cfg.margin / 8
         bias, report = fit_action_bias(values_on(model, T, idx, cfg.stack, dev), actions_of(T, idx).numpy(), masks,
                                        len(codec.chords), scale, joint, raise_only=cfg.calibrate == "raise")
-        bias = bias.to(dev)
         log("study: calibrated how often the greedy clone acts, on held-out ticks: " + describe(report, codec))
         checkpoint(final=step >= cfg.steps)
+    if bias is not None:  # calibrated, or the weights' pull taken back: report what the clone will play like
+        bias = bias.to(dev)
         metrics = {**(last or {}), **evaluate(model, T, held_idx, masks, cfg.stack, joint=joint, bias=bias)}
         if health is None:
             health = check_health(model, probe_x, probe_h, masks, joint, what="the clone")

@@ -66,3 +66,12 @@ def test_the_prior_weighs_chords_within_their_command_and_ignores_steps_not_imit
     assert bias.command[KEY].item() == pytest.approx(-0.1 * np.log(8 / 6))  # head by head: no scaling by heads
     again = Prior.from_dict(prior.to_dict()).scaled(1.0)
     assert torch.equal(again.command, bias.command) and torch.equal(again.action_1, bias.action_1)
+
+
+def test_a_damaged_prior_is_refused_in_plain_words():
+    good = imitation_prior(np.ones(4), np.array([NOOP, NOOP, KEY, KEY]), np.zeros(4, np.int64), MASKS, 0.1,
+                           True).to_dict()
+    for bad in ({**good, "command": [0.0]}, {k: v for k, v in good.items() if k != "scale"},
+                {**good, "action_1": [[float("nan")] * 5] * 5}):
+        with pytest.raises(ValueError, match="imitation prior"):
+            Prior.from_dict(bad)

@@ -106,7 +106,11 @@ def play_agent(game_name: str, blob: dict, episodes: int, seed: int = EVAL_SEED_
 
         if not blob["state"].get("imitation_prior"):
             raise SystemExit("the checkpoint has no imitation prior (it was studied before --prior existed)")
-        agent.bias = Prior.from_dict(blob["state"]["imitation_prior"]).scaled(prior) if prior > 0 else None
+        try:
+            pull = Prior.from_dict(blob["state"]["imitation_prior"])
+        except ValueError as exc:
+            raise SystemExit(f"the checkpoint's {exc}; study it again") from None
+        agent.bias = pull.scaled(prior) if prior > 0 else None
     codec = ActionCodec(profile.actions, size)  # mouse cells in this window's pixels
     cap = profile.capture
     per_tick = max(1, round(60 / cap.tick_hz))

@@ -241,8 +241,16 @@ class Prior:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Prior":
-        return cls(np.asarray(d["command"], np.float64), np.asarray(d["action_1"], np.float64),
-                   np.asarray(d["heads"], np.float64), float(d["scale"]), bool(d["joint"]))
+        """From :meth:`to_dict`; ValueError when a field is missing, of the wrong shape or not finite."""
+        try:
+            command, action_1, heads = (np.asarray(d[k], np.float64) for k in ("command", "action_1", "heads"))
+            scale, joint = float(d["scale"]), bool(d["joint"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"imitation prior is damaged ({exc!r})") from None
+        if (command.ndim != 1 or heads.shape != command.shape or action_1.ndim != 2
+                or action_1.shape[0] != len(command) or not all(np.isfinite(a).all() for a in (command, action_1))):
+            raise ValueError(f"imitation prior of shapes {command.shape}, {action_1.shape}, {heads.shape} is damaged")
+        return cls(command, action_1, heads, scale, joint)
 
 
 def imitation_prior(weight: np.ndarray, command: np.ndarray, action_1: np.ndarray, masks: HeadMasks,

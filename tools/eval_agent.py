@@ -2,7 +2,8 @@
 """Score agents on a bundled game, headless (same pixels as the window, stepped synchronously).
 
 Compares checkpoints' agents, played as `hakisa play` plays them (a studied clone drawn at its play
-temperature, a consolidated one greedily; --temperature T to choose), with the scripted demonstrator
+temperature, a consolidated one greedily; --temperature T to choose, --prior SHARE to take back a share of
+the imitation weights' pull on action rates), with the scripted demonstrator
 and a random player over the same evaluation episodes, and prints mean +- standard error with how each
 played (action shares, episode length, what ended its lives, from the game's own log):
 
@@ -194,6 +195,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.episodes < 2:
         ap.error(f"--episodes must be at least 2 (a standard error needs two), not {args.episodes}")
+    if args.prior and not all(0 <= p <= 1 for p in args.prior):
+        ap.error(f"--prior takes shares from 0 to 1, not {' '.join(f'{p:g}' for p in args.prior)}")
     if args.max_minutes <= 0:
         ap.error(f"--max-minutes must be above 0, not {args.max_minutes:g}")
     if args.seed < EVAL_SEED_BASE:

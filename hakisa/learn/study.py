@@ -67,8 +67,9 @@ class StudyConfig:
     keyframe_by: str = "change"  # "change": ticks where the action changed; "surprise": weight by how poorly
     #                              the action is predicted from the previous action alone (1 - P(a_t | a_t-1))
     select: str = "joint"  # greedy action: "joint" (best joint value of the heads) or "heads" (head by head)
-    prior: float = 0.0  # share of the imitation weights' pull on how often each action is chosen that play takes
-    #                      back (logit adjustment): 1 plays at the human's own rates, 0 as trained (README, "Studying the recording")
+    prior: float = 0.0  # share of the imitation weights' pull on how often each action is chosen that play
+    #                      takes back (logit adjustment): 1 plays at the human's own rates, 0 as trained
+    #                      (README, "Studying the recording")
     calibrate: str = "off"  # offsets fitted on held-out ticks so the greedy clone acts as often as the human:
     #                          "raise": only actions it under-chooses are raised; "match": both ways; "off". Not
     #                          the default: it helped one game of three and hurt another (README, "Calibration")
@@ -343,8 +344,9 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
         log(f"study: every training step lies within {cfg.forget_before_loss:g} s of a loss; imitating them all")
         imitate[:] = 1.0
     sample_weight = (1.0 + cfg.keyframe * keyframe_scores(T, train_idx, cfg.keyframe_by)) * imitate * w[classes]
-    prior = imitation_prior(sample_weight[train_idx], T.command[train_idx], T.action_1[train_idx], masks,
-                            cfg.temperature if cfg.imitation == "nll" else cfg.margin / 8, joint)
+    scale = cfg.temperature if cfg.imitation == "nll" else cfg.margin / 8  # Q units per nat of the policy's odds
+    prior = imitation_prior(sample_weight[train_idx], T.command[train_idx], T.action_1[train_idx], masks, scale,
+                            joint)
     sample_weight = torch.as_tensor(sample_weight / sample_weight[train_idx].mean(), dtype=torch.float32, device=dev)
 
     log(f"study: {len(T)} steps from {T.n_episodes} episodes ({len(train_idx)} train, {len(held_idx)} held out), "
@@ -462,7 +464,6 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     metrics = last
     if cfg.calibrate != "off":
         idx = held_idx if len(held_idx) else train_idx
-        scale = cfg.temperature if cfg.imitation == "nll" else cfg.margin / 8
         bias, report = fit_action_bias(values_on(model, T, idx, cfg.stack, dev), actions_of(T, idx).numpy(), masks,
                                        len(codec.chords), scale, joint, raise_only=cfg.calibrate == "raise")
         log("study: calibrated how often the greedy clone acts, on held-out ticks: " + describe(report, codec))

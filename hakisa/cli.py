@@ -413,6 +413,41 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return _run_agent(args, "explore")
 
 
+def cmd_trial(args: argparse.Namespace) -> int:
+    """Play each way of playing the checkpoint for a few episodes; keep the best in the checkpoint."""
+    from hakisa.act.loop import Schedule
+    from hakisa.act.session import SessionSpec, episode_line
+    from hakisa.act.trial import choose, run_trial, table, trial_state
+    from hakisa.learn.checkpoint import load_checkpoint, write_state
+
+    out = args.out or args.checkpoint
+    if args.out:
+        from hakisa.data.dataset import check_output_path
+
+        check_output_path(args.out, args.force)
+    blob = load_checkpoint(args.checkpoint)
+    profile = _agent_profile(args, blob)
+    if not args.headless:
+        from hakisa.live import require_display
+
+        require_display("trial")
+        print(f"trial: profile '{profile.name}' from {profile.source}. {describe_input(profile)}", file=sys.stderr,
+              flush=True)
+    spec = SessionSpec("play", Schedule(temperature=None), headless=args.headless, size=_size(args.size),
+                       seed=args.seed, focus=args.focus, wait=args.wait, tick_hz=None if args.no_tick_limit else -1,
+                       max_seconds=args.seconds, checkpoint_name=str(args.checkpoint))
+    results, measure = run_trial(profile, blob, spec, args.episodes,
+                                 announce=lambda m: print(m, file=sys.stderr, flush=True),
+                                 on_episode=(lambda r: print("  " + episode_line(r), flush=True)) if args.verbose
+                                 else None)
+    chosen = choose(results)
+    print(table(results, chosen, measure))
+    write_state(args.checkpoint, out, trial_state(blob["state"], results, chosen, measure))
+    print(f"trial: {out} now plays {chosen.way.label} (`hakisa play` and `explore` use it; --temperature "
+          "still overrides)")
+    return 0
+
+
 def cmd_regions(args: argparse.Namespace) -> int:
     from hakisa.profile import load_profile
     from hakisa.screen.regions import (annotate, describe, glyphs_toml, learn_glyphs, load_screenshot, region_fraction,
@@ -625,6 +660,36 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--seed", type=int, default=0)
         a.set_defaults(func=cmd_play if name == "play" else cmd_explore)
 
+    tr = sub.add_parser(
+        "trial", help="try the ways a studied clone can be played on the game and keep the best in the checkpoint",
+        description="Plays a few episodes of the game in each way the checkpoint can be played (drawn from the "
+                    "policy study fitted or greedily; as studied, or at the human's own action rates: study "
+                    "--prior 1), scores each by the profile's score rule (the episodes' reward when it has "
+                    "none), and writes the best way into the checkpoint, where play, explore and train use it. "
+                    "Which way plays best depends on the game (README, \"12,000 updates and a short trial of how "
+                    "to play\"). On a window, input goes only to the game window and the kill switch stops at "
+                    "once, as in play.")
+    tr.add_argument("--checkpoint", required=True, help="checkpoint from study")
+    tr.add_argument("--out", default=None, help="write the result here instead of updating --checkpoint in place "
+                                                "(the trial's record keeps what it played before either way)")
+    tr.add_argument("--profile", default=None, help="profile file, as for play (default: the bundled profile of the "
+                                                    "checkpoint's game)")
+    tr.add_argument("--episodes", type=int, default=10, help="episodes per way (default 10)")
+    tr.add_argument("--seconds", type=float, default=300.0,
+                    help="at most this many seconds of play per way; an episode cut by it counts with the score "
+                         "it had (default 300: at most 20 minutes for the four ways of a studied clone)")
+    tr.add_argument("--headless", default=None, metavar="GAME", choices=BUNDLED_GAMES,
+                    help="play a bundled game in memory instead of the window (no display; game time)")
+    tr.add_argument("--size", default="640x360", help="headless game size (default 640x360)")
+    tr.add_argument("--focus", action="store_true", help="give the game window keyboard focus first")
+    tr.add_argument("--no-tick-limit", action="store_true", help="act as fast as possible (headless benchmarks)")
+    tr.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window (default 3)")
+    tr.add_argument("--seed", type=int, default=0, help="game seed of the headless game (every way plays the same "
+                                                        "episodes)")
+    tr.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    tr.add_argument("--verbose", action="store_true", help="print a line per episode")
+    tr.set_defaults(func=cmd_trial)
+
     def consolidate_flags(c: argparse.ArgumentParser, updates: int) -> None:
         c.add_argument("--updates", type=int, default=updates, help=f"gradient updates (default {updates})")
         c.add_argument("--batch-size", type=int, default=64)
@@ -823,7 +888,7 @@ def console_main() -> None:
     (play, explore) everything is already released and closed, so the process ends at once instead of
     spending 0.4-2 s in the interpreter's teardown of torch (tools/bench_killswitch.py measures it)."""
     code = main()
-    if sys.argv[1:2] in (["play"], ["explore"]):
+    if sys.argv[1:2] in (["play"], ["explore"], ["trial"]):
         from hakisa.act.session import exit_now
 
         exit_now(code)

@@ -191,6 +191,13 @@ EXPLORE: tuple[Field, ...] = _AGENT_COMMON + (
 
 REGIONS: tuple[Field, ...] = (_f("wait", WAIT, hint="seconds"),)
 
+TRIAL: tuple[Field, ...] = (
+    _f("episodes", Range(1, 10_000, integer=True), hint="episodes per way"),
+    _f("seconds", Range(0, MAX_SECONDS, lo_open=True), hint="seconds of play per way"),
+    _f("wait", WAIT, hint="seconds"),
+    _f("seed", SEED),
+)
+
 STUDY_FLAGS = STUDY  # same names as the flags (study has no flag for gamma, target_every, hidden, ...)
 CONSOLIDATE_FLAGS: tuple[Field, ...] = tuple(
     Field("updates" if f.name == "steps" else "cql" if f.name == "cql_weight" else f.name, f.flag, f.range, f.hint)
@@ -206,6 +213,7 @@ COMMANDS: dict[str, tuple[Field, ...]] = {
     "play": PLAY,
     "explore": EXPLORE,
     "regions": REGIONS,
+    "trial": TRIAL,
 }
 
 SIZE_RANGE = Range(16, MAX_PIXELS, integer=True)

@@ -59,6 +59,9 @@ def summary_table(game: str, runs: list[list[Row]]) -> str:
                 e.commands.update(more.commands)
                 e.chords.update(more.chords)
             plays.append(f"  {p:<12} {behaviour(e)}")
+        chosen = [r.extra.get("played") for r in rs if r.extra.get("played")]
+        if chosen:
+            plays.append(f"  {p:<12} played (per seed): {'; '.join(chosen)}")
     return "\n".join(lines + plays)
 
 
@@ -76,6 +79,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=d.rounds, help=f"explore/consolidate rounds ({d.rounds})")
     ap.add_argument("--explore-steps", type=int, default=d.explore_steps)
     ap.add_argument("--updates", type=int, default=d.updates, help="consolidate updates per round")
+    ap.add_argument("--trial", type=int, default=d.trial,
+                    help=f"`hakisa trial` episodes per way of playing the studied clone (0: as studied; {d.trial})")
     ap.add_argument("--window", action="store_true", help="also play the final agent in a real window (Xvfb)")
     ap.add_argument("--window-episodes", type=int, default=3)
     ap.add_argument("--out", default="runs/bench-learning", help="folder for data, checkpoints and results")
@@ -83,9 +88,10 @@ def main() -> int:
     for name in ("seeds", "episodes", "study_steps", "explore_steps", "updates", "window_episodes"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
-    if args.rounds < 0 or args.demo_minutes <= 0:
-        ap.error("--rounds must be 0 or more and --demo-minutes more than 0")
-    recipe = Recipe(args.demo_minutes, args.study_steps, args.rounds, args.explore_steps, args.updates, args.episodes)
+    if args.rounds < 0 or args.demo_minutes <= 0 or args.trial < 0:
+        ap.error("--rounds and --trial must be 0 or more and --demo-minutes more than 0")
+    recipe = Recipe(args.demo_minutes, args.study_steps, args.rounds, args.explore_steps, args.updates, args.episodes,
+                    trial=args.trial)
     out = ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
     series: dict[str, list[list[Row]]] = {}

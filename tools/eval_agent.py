@@ -34,6 +34,7 @@ from hakisa.games import GameInput, make_game  # noqa: E402
 from hakisa.games.policy import make_policy  # noqa: E402
 
 EVAL_SEED_BASE = 1_000_000  # game seeds >= this are for evaluation only
+TRIAL_SEED_BASE = 3_000_000  # --trial's episodes: never recorded, and not among the evaluation's
 
 
 def check_training_seed(seed: int) -> int:
@@ -149,6 +150,17 @@ def play_agent(game_name: str, blob: dict, episodes: int, seed: int = EVAL_SEED_
     return out
 
 
+def trial_choice(game_name: str, blob: dict, episodes: int, max_frames: int = 18000,
+                 seed: int = TRIAL_SEED_BASE):
+    """The way to play ``blob`` that `hakisa trial` would choose (:mod:`hakisa.act.trial`), from ``episodes``
+    episodes each way on game seeds from ``seed`` (disjoint from the evaluation's); returns (chosen, results)."""
+    from hakisa.act.trial import WayResult, choose, ways_of, with_way
+
+    results = [WayResult(w, play_agent(game_name, with_way(blob, w), episodes, seed, max_frames=max_frames).scores)
+               for w in ways_of(blob)]
+    return choose(results), results
+
+
 def play_policy(game_name: str, kind: str, episodes: int, seed: int = EVAL_SEED_BASE, size=(640, 360),
                 max_frames: int = 18000) -> Episodes:
     """A scripted player ("demo" or "random") on the same episodes as :func:`play_agent`."""
@@ -192,6 +204,9 @@ def main() -> int:
     ap.add_argument("--prior", type=float, nargs="+", default=None, metavar="SHARE",
                     help="play with this share of the imitation weights' pull on action rates taken back (study "
                          "--prior) instead of the checkpoint's own offsets; several values score each at each")
+    ap.add_argument("--trial", type=int, default=0, metavar="N",
+                    help="also score each checkpoint played the way `hakisa trial` would choose from N episodes "
+                         f"each way (on game seeds from {TRIAL_SEED_BASE:,}, none of them evaluation episodes)")
     args = ap.parse_args()
     if args.episodes < 2:
         ap.error(f"--episodes must be at least 2 (a standard error needs two), not {args.episodes}")
@@ -219,6 +234,16 @@ def main() -> int:
         t0 = time.perf_counter()
         e = fn()
         rows.append((label, e, time.perf_counter() - t0))
+    if args.trial:
+        from hakisa.act.trial import with_way
+
+        for c in args.checkpoint:
+            t0 = time.perf_counter()
+            chosen, results = trial_choice(args.game, blobs[c], args.trial, cut)
+            e = play_agent(args.game, with_way(blobs[c], chosen.way), args.episodes, args.seed, max_frames=cut)
+            rows.append((f"{os.path.basename(c)} trial", e, time.perf_counter() - t0))
+            print(f"{os.path.basename(c)}: the trial ({args.trial} episodes each way) chose {chosen.way.label}: "
+                  + ", ".join(f"{r.way.label} {r.mean:.1f}" for r in results), file=sys.stderr)
     demo = rows[1][1].mean
     print(f"\n{args.game}, headless, {args.episodes} episodes (seeds {args.seed}..{args.seed + args.episodes - 1}), "
           f"cut off at {args.max_minutes:g} min; agents greedy unless a temperature T is shown")

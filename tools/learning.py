@@ -53,6 +53,7 @@ class Recipe:
     updates: int = 2000  # consolidate updates per round
     episodes: int = 50  # evaluation episodes per phase (game seeds from EVAL_SEED_BASE, never trained on)
     max_minutes: float = 5.0  # an evaluation episode is cut off after this much game time
+    trial: int = 10  # `hakisa trial` episodes per way of playing the studied clone (0: play it as studied)
 
 
 @dataclass
@@ -161,7 +162,15 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
                "--seed", str(seed), "--quiet", *study_args)
     else:
         t0 -= earlier.get("study", 0.0)
-    rows.append(row(str(study_ckpt), "study", demo_hours=demo_hours, seconds=time.perf_counter() - t0))
+    from hakisa.learn.checkpoint import load_checkpoint
+
+    if recipe.trial and "trial" not in load_checkpoint(study_ckpt)["state"]:
+        # which way to play the clone, from its own score on a few headless games (not evaluation episodes)
+        hakisa("trial", "--checkpoint", rel(study_ckpt), "--headless", game, "--episodes", str(recipe.trial),
+               "--seed", str(seed))
+    trial = load_checkpoint(study_ckpt)["state"].get("trial") or {}
+    rows.append(row(str(study_ckpt), "study", demo_hours=demo_hours, seconds=time.perf_counter() - t0,
+                    extra={"played": trial.get("chosen", "as studied")}))
     runs = workdir / "rounds"
     explored = 0.0
     round_hours = recipe.explore_steps / _tick_hz(game) / 3600

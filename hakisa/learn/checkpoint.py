@@ -147,6 +147,10 @@ def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torc
         "model": model.state_dict(), "optimizer": optimizer.state_dict() if optimizer is not None else {},
         **(extra or {}),
     }
+    _write_atomic(p, blob)
+
+
+def _write_atomic(p: Path, blob: dict) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_tmp(p)
     fd, tmp = tempfile.mkstemp(prefix=f"{p.name}.{os.getpid()}.", suffix=".tmp", dir=p.parent)
@@ -158,6 +162,16 @@ def save_checkpoint(path: str | Path, *, model: torch.nn.Module, optimizer: torc
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_state(src: str | Path, dst: str | Path, state: dict) -> None:
+    """Copy checkpoint ``src`` to ``dst`` (atomically; they may be the same file) with its training state replaced
+    by ``state``: weights, optimizer, profile and everything else stay as they are."""
+    blob = load_checkpoint(src)  # checked first: a damaged or foreign file is refused, not copied
+    raw = torch.load(Path(src), map_location="cpu", weights_only=True)
+    raw["state"] = json.dumps(state)
+    del blob
+    _write_atomic(Path(dst), raw)
 
 
 def load_checkpoint(path: str | Path, profile: Profile | None = None) -> dict:

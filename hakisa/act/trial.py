@@ -1,0 +1,139 @@
+"""A short trial of the ways a checkpoint can be played, scored by the game itself, and the best one kept.
+
+A studied clone can be played greedily or drawn from the policy study fitted, and with or without the
+offsets that take the imitation weights' pull on action rates back (`study --prior`). Which way plays
+best depends on the game (README, "12,000 updates and a short trial of how to play"): a one-tick-early
+jump is fatal in a runner, so its clone wants greedy play at the human's rates; a clicker clone scores
+more clicking often and drawn. `hakisa trial` plays a few episodes each way on the game (its window, or
+a bundled game in memory), reads the score the profile's rules give, and writes the best way into the
+checkpoint, where `play`, `explore` and `train` pick it up.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from hakisa.errors import HakisaError
+
+OFFSET_NAMES = {"none": "", "own": ", its own offsets", "prior": ", at the human's rates (--prior 1)"}
+
+
+@dataclass(frozen=True)
+class Way:
+    """One way to play a checkpoint: greedy (``temperature`` 0) or drawn, with these action offsets."""
+
+    temperature: float
+    offsets: str  # "none", "own" (the checkpoint's, e.g. calibrated) or "prior" (the imitation pull taken back)
+    bias: dict | None  # hakisa.learn.losses.ActionBias.to_dict(), or None
+
+    @property
+    def label(self) -> str:
+        how = "greedy" if self.temperature == 0 else f"drawn at T={self.temperature:g}"
+        return how + OFFSET_NAMES[self.offsets]
+
+
+@dataclass
+class WayResult:
+    way: Way
+    scores: list[float]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.scores)) if self.scores else math.nan
+
+    @property
+    def se(self) -> float:
+        n = len(self.scores)
+        return float(np.std(self.scores, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+
+
+def ways_of(blob: dict) -> list[Way]:
+    """The ways to try, the checkpoint's current one first: its play temperature and greedy (when it draws),
+    each with its own offsets, with the imitation weights' pull taken back (when study recorded it) and with
+    no offsets (when it has some)."""
+    from hakisa.learn.study import Prior
+
+    state = blob["state"]
+    t = float(state.get("play_temperature", 0.0) or 0.0)
+    temperatures = [t] + ([0.0] if t > 0 else [])
+    own = state.get("action_bias") or None
+    offsets: list[tuple[str, dict | None]] = [("own" if own else "none", own)]
+    if state.get("imitation_prior"):
+        try:
+            prior = Prior.from_dict(state["imitation_prior"]).scaled(1.0).to_dict()
+        except ValueError as exc:
+            raise HakisaError(f"the checkpoint's {exc}; study it again") from None
+        if prior != own:
+            offsets.append(("prior", prior))
+    if own:
+        offsets.append(("none", None))
+    return [Way(temp, name, bias) for temp in temperatures for name, bias in offsets]
+
+
+def with_way(blob: dict, way: Way) -> dict:
+    """A shallow copy of ``blob`` whose state plays ``way`` (what :class:`hakisa.act.agent.Agent` reads)."""
+    return {**blob, "state": {**blob["state"], "play_temperature": way.temperature, "action_bias": way.bias}}
+
+
+def choose(results: list[WayResult]) -> WayResult:
+    """The way with the best mean score; a tie keeps the earlier one (the checkpoint's current way first)."""
+    scored = [r for r in results if math.isfinite(r.mean)]
+    if not scored:
+        raise HakisaError("no way of playing finished an episode with a score, so the trial cannot compare them; "
+                          "give it more time (--seconds) or check the profile's [rules] (`hakisa regions`)")
+    return max(scored, key=lambda r: (r.mean, -results.index(r)))
+
+
+def trial_state(state: dict, results: list[WayResult], chosen: WayResult, measure: str) -> dict:
+    """``state`` playing the ``chosen`` way, with the trial's record (and what the checkpoint played before)."""
+    record = {
+        "measure": measure, "chosen": chosen.way.label,
+        "ways": [{"label": r.way.label, "temperature": r.way.temperature, "offsets": r.way.offsets,
+                  "scores": r.scores, "mean": r.mean, "se": r.se} for r in results],
+        "before": {"play_temperature": state.get("play_temperature", 0.0), "action_bias": state.get("action_bias")},
+    }
+    return {**state, "play_temperature": chosen.way.temperature, "action_bias": chosen.way.bias, "trial": record}
+
+
+def run_trial(profile, blob: dict, spec, episodes: int, announce: Callable[[str], None] | None = None,
+              on_episode=None) -> tuple[list[WayResult], str]:
+    """Play ``episodes`` episodes of each of :func:`ways_of` ``blob`` with the session ``spec``
+    (:class:`hakisa.act.session.SessionSpec`; its ``max_seconds`` limits each way) and return their scores
+    and what was measured: the profile's score at each episode's end, or the summed reward when the
+    profile reads no score. Raises HakisaError if the session is stopped (kill switch, signal) first."""
+    from hakisa.act.loop import Schedule
+    from hakisa.act.session import run_agent
+
+    ways = ways_of(blob)
+    if len(ways) < 2:
+        raise HakisaError("this checkpoint plays one way only (greedy, with no offsets to choose): there is nothing "
+                          "to try. The trial is for studied clones (`hakisa study`)")
+    measure = "score" if profile.rules.score else "reward"
+    results = []
+    for i, way in enumerate(ways):
+        if announce:
+            announce(f"trial: way {i + 1} of {len(ways)}: {way.label}")
+        s = replace(spec, schedule=Schedule(temperature=None), max_episodes=episodes, out=None)
+        stats = run_agent(profile, with_way(blob, way), s, on_episode=on_episode)
+        if not stats.stop_reason.endswith("episodes played") and stats.stop_reason != "time limit reached":
+            raise HakisaError(f"the trial stopped ({stats.stop_reason}) before every way was tried; the checkpoint "
+                              "is unchanged")
+        got = [r.score if measure == "score" else r.reward for r in stats.episodes]
+        results.append(WayResult(way, [float(v) for v in got if math.isfinite(v)]))
+        if announce:
+            r = results[-1]
+            announce(f"trial: {way.label}: {measure} {r.mean:.1f} +- {r.se:.1f} over {len(r.scores)} episodes")
+    return results, measure
+
+
+def table(results: list[WayResult], chosen: WayResult, measure: str) -> str:
+    """The trial's results, one line per way, the chosen one marked."""
+    lines = [f"{'way':<48} {'episodes':>8}  {measure} (mean +- SE)"]
+    for r in results:
+        mark = "  <- chosen" if r is chosen else ""
+        lines.append(f"{r.way.label:<48} {len(r.scores):>8}  {r.mean:8.1f} +- {r.se:6.1f}{mark}")
+    return "\n".join(lines)

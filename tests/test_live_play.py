@@ -192,3 +192,21 @@ def test_play_errors_other_profile_closed_window(game_window, dodge_checkpoint, 
     with DatasetReader(tmp_path / "closed.h5") as r:
         infos = [r.info(n) for n in r.episode_names()]
     assert infos and infos[-1].status == "truncated" and sum(i.n_steps for i in infos) > 20
+
+
+def test_trial_plays_each_way_on_the_window_and_keeps_the_best(game_window, dodge_checkpoint, tmp_path):
+    """`hakisa trial` on a real window: each way plays the game through injected input, the score is read from the
+    screen, the choice lands in the checkpoint and nothing is left held."""
+    from hakisa.learn.checkpoint import load_checkpoint
+
+    game_window("dodge", title="hakisa: dodge")
+    out = tmp_path / "tried.pt"
+    r = subprocess.run(hakisa_cmd("trial", "--checkpoint", str(dodge_checkpoint), "--focus", "--episodes", "1",
+                                  "--seconds", "4", "--out", str(out), "--wait", "20"),
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "way 2 of 2" in r.stderr and "<- chosen" in r.stdout
+    record = load_checkpoint(out)["state"]["trial"]
+    assert [w["offsets"] for w in record["ways"]] == ["none", "prior"]  # the margin clone plays greedily
+    assert all(len(w["scores"]) == 1 and w["scores"][0] >= 0 for w in record["ways"])
+    assert keys_down() == []

@@ -149,7 +149,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     out = _checkpoint_out(args)
     cfg = StudyConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, margin=args.margin,
                       n_step=args.n_step, td_weight=args.td_weight, stack=args.stack, balance=args.balance,
-                      augment=args.augment, keyframe=args.keyframe, keyframe_by=args.keyframe_by, select=args.select,
+                      augment=args.augment, photometric=args.photometric, keyframe=args.keyframe,
+                      keyframe_by=args.keyframe_by, select=args.select,
                       boost_noop=args.boost_noop, forget_before_loss=args.forget_before_loss,
                       loss_reward=args.loss_reward, eval_every=args.eval_every, seed=args.seed,
                       threads=args.threads, device=args.device, norm=args.norm, warmup=args.warmup,
@@ -536,7 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="checkpoint to write, e.g. checkpoints/dodge-study.pt")
     s.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     s.add_argument("--resume", action="store_true", help="continue training the checkpoint at --out")
-    s.add_argument("--steps", type=int, default=6000, help="gradient updates (default 6000: under 10 minutes on 2 cores)")
+    s.add_argument("--steps", type=int, default=12000, help="gradient updates (default 12000: under 10 minutes on 2 "
+                                                             "cores at 84x84)")
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     s.add_argument("--imitation", choices=["nll", "margin"], default="nll",
@@ -554,8 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--norm", choices=["layer", "none"], default="layer",
                    help="layer: LayerNorm before every ReLU, which keeps units from dying; none: a plain network "
                         "(default layer)")
-    s.add_argument("--warmup", type=int, default=0,
-                   help="updates of linear learning-rate warm-up (default 0)")
+    s.add_argument("--warmup", type=int, default=500,
+                   help="updates of linear learning-rate warm-up, at most a tenth of --steps (default 500)")
     s.add_argument("--keyframe", type=float, default=4.0,
                    help="extra loss weight on keyframes, the ticks that say why to act (default 4; 0 = off)")
     s.add_argument("--keyframe-by", choices=["change", "surprise"], default="change",
@@ -575,6 +577,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "action is chosen, so the clone keeps what the weights taught about where to act but acts "
                         "at rates nearer the human's (logit adjustment; default 0, as trained)")
     s.add_argument("--augment", type=int, default=4, help="random shift augmentation in pixels; 0 = off (default 4)")
+    s.add_argument("--photometric", type=float, default=0.0, metavar="SHARE",
+                   help="share of training samples given a random contrast, brightness and inversion, for games "
+                        "whose palette changes between levels (default 0)")
     s.add_argument("--balance", type=float, default=0.5,
                    help="exponent of inverse-frequency weights on command_type; 0 turns balancing off (default 0.5)")
     s.add_argument("--balance-by", choices=["command", "action"], default="command",

@@ -113,6 +113,7 @@ STUDY: tuple[Field, ...] = (
     _f("warmup", Range(0, 10_000_000, integer=True), hint="updates of learning-rate warm-up"),
     _f("keyframe", Range(0, 1e6)),
     _f("augment", AUGMENT, hint="pixels of random shift"),
+    _f("photometric", SHARE, hint="chance per training sample"),
     _f("balance", Range(0, 10)),
     _f("prior", SHARE, hint="share of the weights' pull on action rates taken back at play"),
     _f("forget_before_loss", Range(0, 3600), hint="seconds"),

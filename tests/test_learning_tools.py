@@ -21,13 +21,15 @@ from learning import Recipe, Row, format_table, parse_play_scores, plot_learning
 @pytest.mark.slow
 def test_pipeline_runs_every_phase_and_resumes(tmp_path, capsys):
     recipe = Recipe(demo_minutes=0.4, study_steps=20, rounds=2, explore_steps=150, updates=20, episodes=2,
-                    max_minutes=0.3)
+                    max_minutes=0.3, trial=2)
     rows = run_pipeline("dodge", tmp_path, recipe, seed=1)
     assert [r.player for r in rows] == ["random", "demonstrator", "study", "round 1", "round 2"]
     assert all(len(r.scores) == 2 for r in rows)
     # the demonstrator beats a random player even in 18 s episodes: the evaluation measures play
     assert rows[1].mean > rows[0].mean
     assert rows[2].demo_hours == pytest.approx(0.4 / 60, rel=0.1)
+    # the studied clone plays the way `hakisa trial` chose from its own score
+    assert rows[2].extra["played"].startswith(("drawn", "greedy"))
     assert rows[2].explore_hours == 0 and rows[4].explore_hours == pytest.approx(2 * rows[3].explore_hours)
     for name in ("demo.h5", "study.pt", "rounds/round-1.pt", "rounds/round-2.pt", "results.json"):
         assert (tmp_path / name).exists(), name
@@ -41,7 +43,7 @@ def test_pipeline_runs_every_phase_and_resumes(tmp_path, capsys):
     capsys.readouterr()
     again = run_pipeline("dodge", tmp_path, recipe, seed=1)
     out = capsys.readouterr().out
-    assert "$ hakisa study" not in out and "$ hakisa train" not in out
+    assert "$ hakisa study" not in out and "$ hakisa train" not in out and "$ hakisa trial" not in out
     assert [r.scores for r in again] == [r.scores for r in rows]
     assert [r.seconds for r in again] == pytest.approx([r.seconds for r in rows], abs=1.0)
 

@@ -339,3 +339,23 @@ def test_study_command_line(tmp_path, demo_data):
         r = subprocess.run(hakisa_cmd("study", "--profile", str(prof), "--data", *demo_data, "--out",
                                       str(tmp_path / "g.pt"), "--device", "cuda"), cwd=ROOT, capture_output=True, text=True)
         assert r.returncode == 2 and "sees no CUDA GPU" in r.stderr and not (tmp_path / "g.pt").exists()
+
+
+def test_photometric_augmentation_is_one_affine_change_per_sample():
+    """Every frame and channel of a sample gets the same contrast, brightness and (maybe) inversion; samples differ."""
+    from hakisa.learn.training import random_photometric
+
+    x = np.random.default_rng(0).integers(40, 216, (16, 4, 12, 12), dtype=np.uint8)
+    y = random_photometric(x, np.random.default_rng(1), invert=0.5)
+    assert y.shape == x.shape and y.dtype == np.uint8
+    slopes = []
+    for xi, yi in zip(x.astype(float), y.astype(float)):
+        inside = (yi > 0) & (yi < 255)  # not clipped
+        a, d = np.polyfit(xi[inside], yi[inside], 1)
+        assert np.abs(a * xi[inside] + d - yi[inside]).max() <= 1.0  # one affine map, up to rounding
+        assert 0.5 - 0.01 <= abs(a) <= 1.5 + 0.01
+        slopes.append(a)
+    assert min(slopes) < 0 < max(slopes)  # some inverted, some not
+    assert len({round(s, 2) for s in slopes}) > 8
+    kept = random_photometric(x, np.random.default_rng(1), invert=0.0).astype(float)
+    assert all(np.corrcoef(xi.ravel(), yi.ravel())[0, 1] > 0.9 for xi, yi in zip(x.astype(float), kept))

@@ -49,7 +49,7 @@ def main() -> int:
     if args.long and args.quick:
         ap.error("choose --long or --quick, not both")
     if args.long:
-        recipe = Recipe(demo_minutes=60, study_steps=8000, rounds=6, explore_steps=12000, updates=4000)
+        recipe = Recipe(demo_minutes=60, study_steps=24000, rounds=6, explore_steps=12000, updates=4000)
     elif args.quick:
         recipe = Recipe(demo_minutes=1, study_steps=100, rounds=1, explore_steps=300, updates=50, episodes=3, trial=2,
                         max_minutes=1)

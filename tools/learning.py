@@ -47,7 +47,7 @@ class Recipe:
     """How much of each phase to run: the demo's defaults took 11.8 minutes on 2 cores (set-up done)."""
 
     demo_minutes: float = 20.0  # minutes of headless demonstrator play (recorded through the record loop)
-    study_steps: int = 6000
+    study_steps: int = 12000
     rounds: int = 3
     explore_steps: int = 6000  # agent steps per round (5 minutes of play at 20 Hz)
     updates: int = 2000  # consolidate updates per round

@@ -37,14 +37,15 @@ from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
 from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_same_data, config_dict,
                                    dataset_lineage, model_config, new_optimizer, pick_device, plot_curves, random_shift,
-                                   save_run, set_up_torch, tensorboard, warmup_schedule)
+                                   random_photometric, save_run, set_up_torch, tensorboard,
+                                   warmup_schedule)
 
 
 @dataclass
 class StudyConfig:
     """Settings of `hakisa study` (each is also a command-line flag)."""
 
-    steps: int = 6000  # gradient updates (3000 left clicker and dodge short: README, "More updates")
+    steps: int = 12000  # gradient updates (6000 left dodge and runner short: README, "12,000 updates")
     batch_size: int = 64
     lr: float = 1e-3  # Adam learning rate (2.5e-4 underfits: held-out accuracy 0.54 vs 0.63 after 3000 updates)
     imitation: str = "nll"  # "nll": cross-entropy of softmax(Q / temperature); "margin": DQfD's large-margin loss
@@ -62,7 +63,9 @@ class StudyConfig:
     hidden: int = 256
     norm: str = "layer"  # LayerNorm before every ReLU ("none": plain); without it most units of a layer died on
     #                      bricks at lr 1e-3 and the clone held one key forever (README, "Training that cannot die")
-    warmup: int = 0  # linear learning-rate warm-up over this many updates (0 = off)
+    warmup: int = 500  # linear learning-rate warm-up over this many updates, at most a tenth of the run (0 = off);
+    #                    at 6,000 updates without it most runs warned of dead units at update 1,000
+    #                    (README, "12,000 updates and a short trial of how to play")
     keyframe: float = 4.0  # extra margin weight on keyframes (0 = off); see keyframe_by
     keyframe_by: str = "change"  # "change": ticks where the action changed; "surprise": weight by how poorly
     #                              the action is predicted from the previous action alone (1 - P(a_t | a_t-1))
@@ -74,6 +77,7 @@ class StudyConfig:
     #                          "raise": only actions it under-chooses are raised; "match": both ways; "off". Not
     #                          the default: it helped one game of three and hurt another (README, "Calibration")
     augment: int = 4  # random shifts of up to this many pixels per sample (DrQ-style); 0 = off
+    photometric: float = 0.0  # chance of each training sample getting random contrast, brightness and inversion
     balance: float = 0.5  # exponent of inverse-frequency weights on the classes of balance_by (0 = none)
     balance_by: str = "command"  # "command": command_type; "action": each key chord is its own class (a rare
     #                              key such as a launch or jump is not drowned out by the common ones)
@@ -334,7 +338,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     target = QNetwork(mcfg).to(dev)
     target.load_state_dict(model.state_dict())
     target.eval()
-    sched = warmup_schedule(opt, cfg.warmup, step)
+    sched = warmup_schedule(opt, min(cfg.warmup, cfg.steps // 10), step)
 
     joint = cfg.select == "joint"
     classes, labels = action_classes(T, codec.n_command, len(codec.chords), cfg.balance_by)
@@ -395,7 +399,11 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
         while step < cfg.steps:
             t0 = time.perf_counter()
             b = train_idx[rng.integers(0, len(train_idx), cfg.batch_size)]
-            x = torch.from_numpy(random_shift(T.stacked(T.obs[b], T.ep_start[b], cfg.stack), cfg.augment, rng))
+            xs = random_shift(T.stacked(T.obs[b], T.ep_start[b], cfg.stack), cfg.augment, rng)
+            if cfg.photometric > 0:
+                pick = rng.random(len(b)) < cfg.photometric
+                xs[pick] = random_photometric(xs[pick], rng)
+            x = torch.from_numpy(xs)
             xn = torch.from_numpy(T.stacked(boot[b], T.ep_start[b], cfg.stack))  # targets: no augmentation
             acts = actions_of(T, b)
             r, d = torch.from_numpy(returns[b]), torch.from_numpy(disc[b])

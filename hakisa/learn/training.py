@@ -91,6 +91,24 @@ def random_shift(x: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarra
     return np.ascontiguousarray(windows[np.arange(B), :, dy, dx])
 
 
+def random_photometric(x: np.ndarray, rng: np.random.Generator, invert: float = 0.5) -> np.ndarray:
+    """Change each sample of uint8 (B, C, H, W) by a random contrast (x0.5-1.5 around its mean) and brightness
+    (+-25% of full scale), and invert it with chance ``invert``; every frame and channel of a sample alike. A game
+    whose palette changes from level to level (or fades from day to night) shows the same shapes in other
+    greys: this keeps a network from tying what it learnt to the few palettes of a recording."""
+    B = x.shape[0]
+    mean = x.reshape(B, -1).mean(1, dtype=np.float32)
+    c = rng.uniform(0.5, 1.5, B).astype(np.float32)
+    d = mean * (1 - c) + rng.uniform(-64, 64, B).astype(np.float32)  # x -> c x + d
+    flip = rng.random(B) < invert  # then 255 - (c x + d)
+    c[flip], d[flip] = -c[flip], 255.0 - d[flip]
+    f = x.astype(np.float32)
+    f *= c[:, None, None, None]
+    f += d[:, None, None, None]
+    np.clip(f, 0, 255, out=f)
+    return f.astype(np.uint8)
+
+
 def actions_of(T: Transitions, idx: np.ndarray) -> torch.Tensor:
     """(B, 3) long: the recorded head indices of steps ``idx``."""
     return torch.from_numpy(np.stack([T.command[idx], T.action_1[idx], T.action_2[idx]], 1))

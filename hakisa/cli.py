@@ -153,7 +153,7 @@ def cmd_study(args: argparse.Namespace) -> int:
                       keyframe_by=args.keyframe_by, select=args.select,
                       boost_noop=args.boost_noop, forget_before_loss=args.forget_before_loss,
                       loss_reward=args.loss_reward, eval_every=args.eval_every, seed=args.seed,
-                      threads=args.threads, device=args.device, norm=args.norm, warmup=args.warmup,
+                      threads=args.threads, device=args.device, norm=args.norm, motion=args.motion, warmup=args.warmup,
                       balance_by=args.balance_by, imitation=args.imitation, temperature=args.temperature,
                       calibrate=args.calibrate, prior=args.prior)
     res = study(profile, paths, out, cfg, resume=str(out) if args.resume else None,
@@ -553,6 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-step", type=int, default=10, help="n of the n-step TD term (default 10)")
     s.add_argument("--td-weight", type=float, default=1.0, help="weight of the TD term (default 1)")
     s.add_argument("--stack", type=int, default=4, help="frames per network input (default 4)")
+    s.add_argument("--motion", action="store_true",
+                   help="also give the network the differences of consecutive frames, so what moves stands out "
+                        "from a textured background (default off)")
     s.add_argument("--norm", choices=["layer", "none"], default="layer",
                    help="layer: LayerNorm before every ReLU, which keeps units from dying; none: a plain network "
                         "(default layer)")

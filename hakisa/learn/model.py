@@ -24,6 +24,7 @@ class ModelConfig:
     channels: tuple[int, ...] = (32, 64, 64)  # conv widths; kernels/strides 8/4, 4/2, 3/1 then 3/1 for more
     hidden: int = 256  # width of the shared fully connected layer
     norm: str = "none"  # "layer": LayerNorm before every ReLU (conv maps and the shared layer); "none": plain
+    motion: bool = False  # also feed the differences of consecutive stacked frames (what moved; static texture cancels)
 
     NORMS = ("none", "layer")
 
@@ -37,6 +38,7 @@ class ModelConfig:
         d = dict(d)
         d["frame_shape"], d["channels"] = tuple(d["frame_shape"]), tuple(d["channels"])
         d.setdefault("norm", "none")  # checkpoints from before the field existed had no normalisation
+        d.setdefault("motion", False)
         return cls(**d)
 
 
@@ -51,7 +53,7 @@ class QNetwork(nn.Module):
         self.cfg = cfg
         H, W, C = cfg.frame_shape
         layers: list[nn.Module] = []
-        cin = cfg.stack * C
+        cin = n_in = (2 * cfg.stack - 1) * C if cfg.motion else cfg.stack * C
         for i, cout in enumerate(cfg.channels):
             k, s = _KERNELS[i] if i < len(_KERNELS) else (3, 1)
             layers.append(nn.Conv2d(cin, cout, k, s))
@@ -61,7 +63,7 @@ class QNetwork(nn.Module):
             cin = cout
         self.trunk = nn.Sequential(*layers, nn.Flatten())
         with torch.no_grad():
-            n_flat = self.trunk(torch.zeros(1, cfg.stack * C, H, W)).shape[1]
+            n_flat = self.trunk(torch.zeros(1, n_in, H, W)).shape[1]
         fc: list[nn.Module] = [nn.Linear(n_flat, cfg.hidden)]
         if cfg.norm == "layer":
             fc.append(nn.LayerNorm(cfg.hidden))
@@ -71,7 +73,11 @@ class QNetwork(nn.Module):
         self.to(memory_format=torch.channels_last)  # about 2x faster convolutions on CPU (oneDNN)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = x.float().div_(255.0).contiguous(memory_format=torch.channels_last)
+        x = x.float().div_(255.0)
+        if self.cfg.motion:  # frames are stacked along the channels, C each, the newest last
+            C = self.cfg.frame_shape[2]
+            x = torch.cat([x, x[:, C:] - x[:, :-C]], 1)
+        x = x.contiguous(memory_format=torch.channels_last)
         h = self.fc(self.trunk(x))
         v = self.value(h)
         out = []

@@ -63,6 +63,7 @@ class StudyConfig:
     hidden: int = 256
     norm: str = "layer"  # LayerNorm before every ReLU ("none": plain); without it most units of a layer died on
     #                      bricks at lr 1e-3 and the clone held one key forever (README, "Training that cannot die")
+    motion: bool = False  # the network also sees the differences of consecutive frames (hakisa.learn.model)
     warmup: int = 500  # linear learning-rate warm-up over this many updates, at most a tenth of the run (0 = off);
     #                    at 6,000 updates without it most runs warned of dead units at update 1,000
     #                    (README, "12,000 updates and a short trial of how to play")
@@ -320,7 +321,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     masks = HeadMasks(codec, dev)
     train_idx, held_idx = T.split(cfg.holdout, cfg.seed)
     returns, boot, disc = T.n_step(cfg.n_step, cfg.gamma)
-    mcfg = model_config(profile, codec, cfg.stack, cfg.channels, cfg.hidden, cfg.norm)
+    mcfg = model_config(profile, codec, cfg.stack, cfg.channels, cfg.hidden, cfg.norm, cfg.motion)
     model = QNetwork(mcfg).to(dev)
     opt = new_optimizer(model, cfg.lr, cfg.weight_decay)
     step, history = 0, []

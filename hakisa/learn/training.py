@@ -29,10 +29,10 @@ def build_codec(profile: Profile, data: list[str]) -> ActionCodec:
 
 
 def model_config(profile: Profile, codec: ActionCodec, stack: int, channels, hidden: int,
-                 norm: str = "none") -> ModelConfig:
+                 norm: str = "none", motion: bool = False) -> ModelConfig:
     return ModelConfig(frame_shape=profile.capture.frame_shape, stack=stack, n_command=codec.n_command,
                        n_action_1=codec.n_action_1, n_action_2=codec.n_action_2, channels=tuple(channels),
-                       hidden=hidden, norm=norm)
+                       hidden=hidden, norm=norm, motion=motion)
 
 
 def warmup_schedule(opt: torch.optim.Optimizer, steps: int, done: int = 0) -> torch.optim.lr_scheduler.LambdaLR:

@@ -142,3 +142,25 @@ def test_a_broken_learning_rate_prints_the_dead_network_warning_and_the_defaults
     assert "verdict: DEGENERATE" in broken
     assert "dead units (zero on every probe frame" not in default, default
     assert "held-out agreement with the human" in default and "verdict:" in default
+
+
+def test_the_motion_input_is_the_frames_and_their_differences():
+    """With ``motion`` the first convolution sees the stacked frames and what changed between them: on a still
+    scene the difference channels are zero, so only the frame weights matter; a moving square changes the output."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(frame_shape=(64, 64, 1), stack=3, n_command=CODEC.n_command, n_action_1=CODEC.n_action_1,
+                      n_action_2=CODEC.n_action_2, channels=(8, 16, 16), hidden=32, norm="layer", motion=True)
+    m = QNetwork(cfg).eval()
+    assert m.trunk[0].in_channels == 3 + 2
+    still = torch.zeros(2, 3, 64, 64, dtype=torch.uint8)
+    still[:, :, 20:28, 20:28] = 200
+    moving = still.clone()
+    moving[:, 2] = 0
+    moving[:, 2, 20:28, 30:38] = 200
+    with torch.no_grad():
+        base = m(still)
+        m.trunk[0].weight[:, 3:] = 0  # without the difference weights the still scene reads the same
+        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(base, m(still)))
+        assert not all(torch.allclose(a, b, atol=1e-4) for a, b in zip(base, m(moving)))
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    assert ModelConfig.from_dict({k: v for k, v in cfg.to_dict().items() if k != "motion"}).motion is False

@@ -81,9 +81,11 @@ def main() -> int:
     scores = play_window(args.game, final, args.play_episodes, record=work / "play.h5")
     hakisa("replay", f"{out}/play.h5", "--out", f"{out}/play.mp4", "--force", "--max-steps", "2400")
     window = Row(f"{rows[-1].player}, window", scores, rows[-1].demo_hours, rows[-1].explore_hours)
-    table = format_table(rows + [window], f"{args.game}: each agent as `hakisa play` runs it (study: drawn at its play "
-                         f"temperature; rounds: greedy), {recipe.episodes} headless episodes per "
-                         f"phase ({args.play_episodes} in the real window for the last row)")
+    studied = next(r for r in rows if r.player == "study")
+    table = format_table(rows + [window], f"{args.game}: each agent as `hakisa play` runs it (study: "
+                         f"{studied.extra.get('played', 'as studied')}, chosen by `hakisa trial`; rounds: greedy), "
+                         f"{recipe.episodes} headless episodes per phase ({args.play_episodes} in the real window "
+                         "for the last row)")
     plot_learning({args.game: [rows]}, work / "learning.png", f"hakisa on {args.game}: score by phase")
 
     minutes = (time.perf_counter() - t_start) / 60

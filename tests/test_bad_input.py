@@ -435,6 +435,7 @@ def _flag_cases() -> list[Case]:
         "record": ["record", "--profile", "{d}/p.toml", "--out", "{d}/r.h5"],
         "replay": ["replay", "{d}/d.h5", "--out", "{d}/c.gif"],
         "regions": ["regions", "--profile", "{d}/p.toml", "--screenshot", "{d}/s.png"],
+        "trial": ["trial", "--checkpoint", "{d}/c.pt", "--profile", "{d}/p.toml", "--headless", "dodge"],
     }
     cases = []
     for command, table in FLAG_TABLES.items():

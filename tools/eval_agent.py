@@ -17,7 +17,6 @@ episode was ever seen in training. Agents play many episodes at once, one networ
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -32,6 +31,7 @@ import numpy as np  # noqa: E402
 from hakisa import BUNDLED_GAMES  # noqa: E402
 from hakisa.games import GameInput, make_game  # noqa: E402
 from hakisa.games.policy import make_policy  # noqa: E402
+from hakisa.stats import mean, standard_error  # noqa: E402
 
 EVAL_SEED_BASE = 1_000_000  # game seeds >= this are for evaluation only
 TRIAL_SEED_BASE = 3_000_000  # --trial's episodes: never recorded, and not among the evaluation's
@@ -57,13 +57,12 @@ class Episodes:
 
     @property
     def mean(self) -> float:
-        return float(np.mean(self.scores)) if self.scores else math.nan
+        return mean(self.scores)
 
     @property
     def se(self) -> float:
         """Standard error of the mean over episodes."""
-        n = len(self.scores)
-        return float(np.std(self.scores, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+        return standard_error(self.scores)
 
     def to_dict(self) -> dict:
         return {"scores": self.scores, "seconds": self.seconds, "losses": dict(self.losses),

@@ -26,6 +26,8 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import numpy as np  # noqa: E402
 
+from hakisa import stats  # noqa: E402
+
 
 def rel(path: Path | str) -> str:
     """``path`` relative to the checkout when it lies inside it (shorter commands and records)."""
@@ -70,7 +72,7 @@ class Row:
 
     @property
     def mean(self) -> float:
-        return float(np.mean(self.scores)) if self.scores else math.nan
+        return stats.mean(self.scores)
 
     @property
     def std(self) -> float:
@@ -79,8 +81,7 @@ class Row:
     @property
     def se(self) -> float:
         """Standard error of the mean over this row's episodes."""
-        n = len(self.scores)
-        return float(np.std(self.scores, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+        return stats.standard_error(self.scores)
 
 
 def evaluate(game: str, player: str, episodes: int, max_minutes: float, cache: Path | None = None):

@@ -15,9 +15,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import Callable
 
-import numpy as np
-
 from hakisa.errors import HakisaError
+from hakisa.stats import mean, standard_error
 
 OFFSET_NAMES = {"none": "", "own": ", its own offsets", "prior": ", at the human's rates (--prior 1)"}
 
@@ -43,12 +42,11 @@ class WayResult:
 
     @property
     def mean(self) -> float:
-        return float(np.mean(self.scores)) if self.scores else math.nan
+        return mean(self.scores)
 
     @property
     def se(self) -> float:
-        n = len(self.scores)
-        return float(np.std(self.scores, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+        return standard_error(self.scores)
 
 
 def ways_of(blob: dict) -> list[Way]:

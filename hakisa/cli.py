@@ -537,8 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="checkpoint to write, e.g. checkpoints/dodge-study.pt")
     s.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     s.add_argument("--resume", action="store_true", help="continue training the checkpoint at --out")
-    s.add_argument("--steps", type=int, default=12000, help="gradient updates (default 12000: under 10 minutes on 2 "
-                                                             "cores at 84x84)")
+    s.add_argument("--steps", type=int, default=12000, help="gradient updates (default 12000: about 10 minutes on 2 "
+                                                             "CPU cores at 84x84)")
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     s.add_argument("--imitation", choices=["nll", "margin"], default="nll",

@@ -88,3 +88,15 @@ def test_trial_command_plays_each_way_headless_and_updates_the_checkpoint(clone,
     r = subprocess.run(hakisa_cmd("trial", "--checkpoint", str(clone), "--headless", "dodge", "--episodes", "0"),
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "--episodes" in r.stderr
+
+
+def test_a_checkpoint_tried_again_offers_every_way_it_had_before_its_first_trial(clone):
+    blob = load_checkpoint(clone)
+    first = ways_of(blob)
+    greedy_prior = next(w for w in first if w.temperature == 0 and w.offsets == "prior")
+    tried = {**blob, "state": trial_state(blob["state"], [WayResult(greedy_prior, [9.0])], WayResult(greedy_prior, [9.0]),
+                                          "score")}
+    assert tried["state"]["play_temperature"] == 0.0  # it now plays greedily...
+    assert ways_of(tried) == first  # ...but a second trial still tries the drawn ways
+    again = trial_state(tried["state"], [WayResult(first[0], [1.0])], WayResult(first[0], [1.0]), "score")
+    assert again["trial"]["before"] == {"play_temperature": blob["state"]["play_temperature"], "action_bias": None}

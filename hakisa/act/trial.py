@@ -50,15 +50,16 @@ class WayResult:
 
 
 def ways_of(blob: dict) -> list[Way]:
-    """The ways to try, the checkpoint's current one first: its play temperature and greedy (when it draws),
-    each with its own offsets, with the imitation weights' pull taken back (when study recorded it) and with
-    no offsets (when it has some)."""
+    """The ways to try, the checkpoint's own first: its play temperature and greedy (when it draws), each with
+    its own offsets, with the imitation weights' pull taken back (when study recorded it) and with no offsets
+    (when it has some). A checkpoint tried before is tried again from how it was before its first trial."""
     from hakisa.learn.study import Prior
 
     state = blob["state"]
-    t = float(state.get("play_temperature", 0.0) or 0.0)
+    base = (state.get("trial") or {}).get("before") or state  # tried before: the ways of the checkpoint as studied
+    t = float(base.get("play_temperature", 0.0) or 0.0)
     temperatures = [t] + ([0.0] if t > 0 else [])
-    own = state.get("action_bias") or None
+    own = base.get("action_bias") or None
     offsets: list[tuple[str, dict | None]] = [("own" if own else "none", own)]
     if state.get("imitation_prior"):
         try:
@@ -92,7 +93,8 @@ def trial_state(state: dict, results: list[WayResult], chosen: WayResult, measur
         "measure": measure, "chosen": chosen.way.label,
         "ways": [{"label": r.way.label, "temperature": r.way.temperature, "offsets": r.way.offsets,
                   "scores": r.scores, "mean": r.mean, "se": r.se} for r in results],
-        "before": {"play_temperature": state.get("play_temperature", 0.0), "action_bias": state.get("action_bias")},
+        "before": (state.get("trial") or {}).get("before") or {"play_temperature": state.get("play_temperature", 0.0),
+                                                                 "action_bias": state.get("action_bias")},
     }
     return {**state, "play_temperature": chosen.way.temperature, "action_bias": chosen.way.bias, "trial": record}
 

@@ -46,7 +46,7 @@ def hakisa(*args: str, quiet: bool = False) -> None:
 
 @dataclass
 class Recipe:
-    """How much of each phase to run: the demo's defaults took 11.8 minutes on 2 cores (set-up done)."""
+    """How much of each phase to run: the demo's defaults take about 20 minutes on 2 idle cores (set-up done)."""
 
     demo_minutes: float = 20.0  # minutes of headless demonstrator play (recorded through the record loop)
     study_steps: int = 12000

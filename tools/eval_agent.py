@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from hakisa import BUNDLED_GAMES  # noqa: E402
 from hakisa.games import GameInput, make_game  # noqa: E402
 from hakisa.games.policy import make_policy  # noqa: E402
-from hakisa.stats import mean, standard_error  # noqa: E402
+from hakisa.stats import Scored  # noqa: E402
 
 EVAL_SEED_BASE = 1_000_000  # game seeds >= this are for evaluation only
 TRIAL_SEED_BASE = 3_000_000  # --trial's episodes: never recorded, and not among the evaluation's
@@ -46,7 +46,7 @@ def check_training_seed(seed: int) -> int:
 
 
 @dataclass
-class Episodes:
+class Episodes(Scored):
     """What a player did over the evaluation episodes."""
 
     scores: list[float]
@@ -54,15 +54,6 @@ class Episodes:
     losses: Counter = field(default_factory=Counter)  # what ended lives (the game's log) -> count
     commands: Counter = field(default_factory=Counter)  # command_type -> ticks (agents only)
     chords: Counter = field(default_factory=Counter)  # chord or "mouse" -> ticks (agents only)
-
-    @property
-    def mean(self) -> float:
-        return mean(self.scores)
-
-    @property
-    def se(self) -> float:
-        """Standard error of the mean over episodes."""
-        return standard_error(self.scores)
 
     def to_dict(self) -> dict:
         return {"scores": self.scores, "seconds": self.seconds, "losses": dict(self.losses),

@@ -26,7 +26,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import numpy as np  # noqa: E402
 
-from hakisa import stats  # noqa: E402
+from hakisa.stats import Scored  # noqa: E402
 
 
 def rel(path: Path | str) -> str:
@@ -59,7 +59,7 @@ class Recipe:
 
 
 @dataclass
-class Row:
+class Row(Scored):
     """One line of the results table: a player's scores over the evaluation episodes."""
 
     player: str
@@ -71,17 +71,8 @@ class Row:
     play: dict = field(default_factory=dict)  # how it played: eval_agent.Episodes.to_dict()
 
     @property
-    def mean(self) -> float:
-        return stats.mean(self.scores)
-
-    @property
     def std(self) -> float:
         return float(np.std(self.scores)) if self.scores else math.nan
-
-    @property
-    def se(self) -> float:
-        """Standard error of the mean over this row's episodes."""
-        return stats.standard_error(self.scores)
 
 
 def evaluate(game: str, player: str, episodes: int, max_minutes: float, cache: Path | None = None):

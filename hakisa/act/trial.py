@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from hakisa.errors import HakisaError
-from hakisa.stats import mean, standard_error
+from hakisa.stats import Scored
 
 OFFSET_NAMES = {"none": "", "own": ", its own offsets", "prior": ", at the human's rates (--prior 1)"}
 
@@ -36,17 +36,15 @@ class Way:
 
 
 @dataclass
-class WayResult:
+class WayResult(Scored):
     way: Way
     scores: list[float]
 
-    @property
-    def mean(self) -> float:
-        return mean(self.scores)
 
-    @property
-    def se(self) -> float:
-        return standard_error(self.scores)
+def _as_studied(state: dict) -> dict:
+    """How the checkpoint played before any trial changed it (its play temperature and action offsets)."""
+    before = (state.get("trial") or {}).get("before")
+    return before or {"play_temperature": state.get("play_temperature", 0.0), "action_bias": state.get("action_bias")}
 
 
 def ways_of(blob: dict) -> list[Way]:
@@ -56,7 +54,7 @@ def ways_of(blob: dict) -> list[Way]:
     from hakisa.learn.study import Prior
 
     state = blob["state"]
-    base = (state.get("trial") or {}).get("before") or state  # tried before: the ways of the checkpoint as studied
+    base = _as_studied(state)
     t = float(base.get("play_temperature", 0.0) or 0.0)
     temperatures = [t] + ([0.0] if t > 0 else [])
     own = base.get("action_bias") or None
@@ -93,8 +91,7 @@ def trial_state(state: dict, results: list[WayResult], chosen: WayResult, measur
         "measure": measure, "chosen": chosen.way.label,
         "ways": [{"label": r.way.label, "temperature": r.way.temperature, "offsets": r.way.offsets,
                   "scores": r.scores, "mean": r.mean, "se": r.se} for r in results],
-        "before": (state.get("trial") or {}).get("before") or {"play_temperature": state.get("play_temperature", 0.0),
-                                                                 "action_bias": state.get("action_bias")},
+        "before": _as_studied(state),
     }
     return {**state, "play_temperature": chosen.way.temperature, "action_bias": chosen.way.bias, "trial": record}
 

@@ -167,10 +167,9 @@ def _write_atomic(p: Path, blob: dict) -> None:
 def write_state(src: str | Path, dst: str | Path, state: dict) -> None:
     """Copy checkpoint ``src`` to ``dst`` (atomically; they may be the same file) with its training state replaced
     by ``state``: weights, optimizer, profile and everything else stay as they are."""
-    blob = load_checkpoint(src)  # checked first: a damaged or foreign file is refused, not copied
-    raw = torch.load(Path(src), map_location="cpu", weights_only=True)
+    load_checkpoint(src)  # checked first: a damaged or foreign file is refused, not copied
+    raw = torch.load(Path(src), map_location="cpu", weights_only=True)  # as stored (load_checkpoint decodes it)
     raw["state"] = json.dumps(state)
-    del blob
     _write_atomic(Path(dst), raw)
 
 

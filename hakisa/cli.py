@@ -255,24 +255,37 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resolve_train(args: argparse.Namespace) -> None:
+    """`train`'s defaults that depend on the mode (before the flags are checked)."""
+    online = args.rounds is None
+    for name, on, staged in (("epsilon", 0.02, 0.2), ("epsilon_end", 0.01, 0.02), ("margin_weight", 1.0, 0.1),
+                             ("tau", 0.005, 0.0)):
+        if getattr(args, name) is None:
+            setattr(args, name, on if online else staged)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from hakisa.profile import load_profile
-    from hakisa.learn.train import TrainConfig, train
 
     from hakisa.resources import check_writable
 
     profile = load_profile(args.profile)
     wd = Path(args.workdir)
     if wd.exists() and not wd.is_dir():
-        raise HakisaError(f"--workdir {wd} is a file; give a folder for the rounds.")
-    existing = next(p for p in (wd, *wd.parents) if p.exists())  # the folder the rounds' folders will go in
+        raise HakisaError(f"--workdir {wd} is a file; give a folder for the run.")
+    existing = next(p for p in (wd, *wd.parents) if p.exists())  # the folder the run's folders will go in
     check_writable(existing / "train.json", "--workdir", need_bytes=_checkpoint_bytes(args) + RECORD_MIN_FREE,
-                   what="a round's data and checkpoints")
+                   what="the run's data and checkpoints")
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    if args.rounds is None:
+        return _train_online(args, profile, log)
+    from hakisa.learn.train import TrainConfig, train
+
     cfg = TrainConfig(rounds=args.rounds, explore_steps=args.explore_steps, epsilon=args.epsilon,
                       epsilon_end=args.epsilon_end, headless=args.headless, size=_size(args.size), focus=args.focus,
                       wait=args.wait, seed=args.seed, consolidate=_consolidate_config(args))
     record = train(profile, _data_paths(args.data), args.from_checkpoint, args.workdir, cfg, progress=not args.quiet,
-                   log=lambda m: print(m, file=sys.stderr, flush=True))
+                   log=log)
     print(f"{'round':>5} {'episodes':>8} {'explore reward':>14} {'explore score':>13} {'TD error':>9} {'mean Q':>8}")
     for r in record["rounds"]:
         e, c = r.get("explore", {}), r.get("consolidate", {})
@@ -281,6 +294,31 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"{c.get('mean_q', float('nan')):>8.3f}")
     print(f"newest checkpoint: {record['rounds'][-1]['checkpoint']}; record {args.workdir}/train.json, "
           f"plot {args.workdir}/train.png")
+    return 0
+
+
+def _train_online(args: argparse.Namespace, profile, log) -> int:
+    from hakisa.learn.online import OnlineConfig, train_online
+
+    cfg = OnlineConfig(steps=args.steps, replay_ratio=args.replay_ratio, epsilon=args.epsilon,
+                       epsilon_end=args.epsilon_end, human_ratio_end=args.human_ratio_end, sync_every=args.sync_every,
+                       save_seconds=args.save_seconds, segment_steps=args.segment_steps, headless=args.headless,
+                       size=_size(args.size), focus=args.focus, wait=args.wait, seed=args.seed,
+                       consolidate=_consolidate_config(args))
+    hz = profile.capture.tick_hz
+    log(f"train: {cfg.steps} actor steps ({cfg.steps / hz / 3600:.2f} h of play at {hz:g} Hz), about "
+        f"{int(cfg.replay_ratio * cfg.steps)} learner updates")
+    record = train_online(profile, _data_paths(args.data), args.from_checkpoint, args.workdir, cfg,
+                          progress=not args.quiet, log=log)
+    print(f"{'segment':>7} {'h of play':>9} {'updates':>8} {'episodes':>8} {'score':>8} {'reward':>8} {'TD error':>9} "
+          f"{'mean Q':>8} {'ticks/s':>8} {'upd/s':>6}")
+    for r in record["segments"]:
+        print(f"{r['segment']:>7} {r['hours_play']:>9.3f} {r['updates']:>8} {r['episodes']:>8} "
+              f"{r.get('score_mean', float('nan')):>8.1f} {r.get('reward_mean', float('nan')):>8.2f} "
+              f"{r.get('td_error', float('nan')):>9.4f} {r.get('mean_q', float('nan')):>8.3f} "
+              f"{r.get('ticks_per_s', float('nan')):>8.1f} {r.get('updates_per_s', float('nan')):>6.1f}")
+    print(f"newest checkpoint: {args.workdir}/online.pt (one per segment: seg-K.pt); record {args.workdir}/online.json, "
+          f"plot {args.workdir}/online.png")
     return 0
 
 
@@ -698,21 +736,29 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--verbose", action="store_true", help="print a line per episode")
     tr.set_defaults(func=cmd_trial)
 
-    def consolidate_flags(c: argparse.ArgumentParser, updates: int) -> None:
-        c.add_argument("--updates", type=int, default=updates, help=f"gradient updates (default {updates})")
+    def consolidate_flags(c: argparse.ArgumentParser, updates: int, margin_weight: float | None = 0.1,
+                          tau: float | None = 0.0) -> None:
+        """The learner's flags; ``None`` defaults are set per mode (`train`: online or --rounds)."""
+        c.add_argument("--updates", type=int, default=updates,
+                       help=f"gradient updates (default {updates}" + (" per round; online: --replay-ratio x --steps)"
+                                                                      if margin_weight is None else ")"))
         c.add_argument("--batch-size", type=int, default=64)
         c.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
         c.add_argument("--gamma", type=float, default=0.99, help="discount (default 0.99)")
         c.add_argument("--n-step", type=int, default=10, help="n of the n-step returns (default 10)")
         c.add_argument("--target-every", type=int, default=1000,
                        help="copy the online network into the target every N updates (default 1000)")
-        c.add_argument("--tau", type=float, default=0.0, help="Polyak averaging of the target instead (e.g. 0.005)")
+        c.add_argument("--tau", type=float, default=tau,
+                       help="Polyak averaging of the target instead (e.g. 0.005)" if tau is not None else
+                       "Polyak averaging of the target (default 0.005 online; with --rounds 0 = hard copies)")
         c.add_argument("--no-double", action="store_true", help="plain DQN targets instead of double DQN")
         c.add_argument("--reward-scale", type=float, default=1.0, help="multiply rewards by this (default 1)")
         c.add_argument("--reward-clip", type=float, default=0.0, help="clip rewards to +-this after scaling (0 = off)")
         c.add_argument("--margin", type=float, default=0.8, help="large-margin size on human steps (default 0.8)")
-        c.add_argument("--margin-weight", type=float, default=0.1,
-                       help="weight of the margin loss on human steps (default 0.1; higher = stay closer to the human)")
+        c.add_argument("--margin-weight", type=float, default=margin_weight,
+                       help="weight of the margin loss on human steps (default "
+                       + ("0.1" if margin_weight is not None else "1 online as in DQfD, 0.1 with --rounds")
+                       + "; higher = stay closer to the human)")
         c.add_argument("--human-ratio", type=float, default=0.25,
                        help="share of each batch drawn from human steps (default 0.25)")
         c.add_argument("--cql", type=float, default=0.0, help="conservative Q-learning penalty weight (0 = off)")
@@ -736,25 +782,45 @@ def build_parser() -> argparse.ArgumentParser:
     consolidate_flags(c, 4000)
     c.set_defaults(func=cmd_consolidate)
 
-    t = sub.add_parser("train", help="leave it learning: rounds of explore -> consolidate, resumable",
-                       description="K rounds: explore with the newest checkpoint (recorded as round-k.h5), then "
-                                   "consolidate the demonstrations plus every round's data into round-k.pt. Every "
-                                   "round's data and checkpoint stay in --workdir with train.json and train.png; "
-                                   "run the same command again after a crash to continue where it stopped.")
+    t = sub.add_parser("train", help="leave it learning: an actor plays while a learner keeps learning; resumable",
+                       description="Online (the default): the agent plays (the window in real time, or --headless GAME "
+                                   "in memory) while a learner makes --replay-ratio updates per step from the "
+                                   "demonstrations plus everything the agent has played, with DQfD's settings (margin "
+                                   "weight 1, a demonstration share falling from --human-ratio to --human-ratio-end, "
+                                   "low epsilon, a Polyak target, optimizer state kept); the actor takes the newest "
+                                   "weights every --sync-every updates. Its play is written to --workdir as seg-K.h5 "
+                                   "(a checkpoint seg-K.pt at each one's end), the newest weights to online.pt, the "
+                                   "record to online.json and online.png. With --rounds K: the staged way instead, K "
+                                   "rounds of explore (round-k.h5) then consolidate (round-k.pt), recorded in "
+                                   "train.json. Either way, run the same command again after a stop or crash to go on "
+                                   "where it stopped.")
     t.add_argument("--profile", required=True)
     t.add_argument("--data", required=True, nargs="+", help="the human demonstrations (files or globs)")
     t.add_argument("--from", dest="from_checkpoint", required=True, help="starting checkpoint (e.g. from study)")
-    t.add_argument("--workdir", required=True, help="folder for the rounds, e.g. runs/dodge")
-    t.add_argument("--rounds", type=int, default=3, help="explore/consolidate rounds (default 3)")
-    t.add_argument("--explore-steps", type=int, default=6000, help="agent steps explored per round (default 6000)")
-    t.add_argument("--epsilon", type=float, default=0.2, help="epsilon at the start of each round (default 0.2)")
-    t.add_argument("--epsilon-end", type=float, default=0.02, help="epsilon at its end (default 0.02)")
+    t.add_argument("--workdir", required=True, help="folder for the run, e.g. runs/dodge")
+    t.add_argument("--steps", type=int, default=24000,
+                   help="online: actor steps in all (default 24000: 20 minutes of play at 20 Hz)")
+    t.add_argument("--replay-ratio", type=float, default=0.5, help="online: learner updates per actor step (default 0.5)")
+    t.add_argument("--human-ratio-end", type=float, default=0.1,
+                   help="online: the demonstrations' share of each batch at the end of the run (default 0.1)")
+    t.add_argument("--sync-every", type=int, default=50,
+                   help="online: learner updates between weight copies into the actor (default 50)")
+    t.add_argument("--segment-steps", type=int, default=6000,
+                   help="online: actor steps per dataset file and learning-curve point (default 6000)")
+    t.add_argument("--save-seconds", type=float, default=30.0,
+                   help="online: seconds between checkpoints of the learner (default 30)")
+    t.add_argument("--rounds", type=int, default=None, help="the staged way: this many explore/consolidate rounds")
+    t.add_argument("--explore-steps", type=int, default=6000, help="--rounds: agent steps per round (default 6000)")
+    t.add_argument("--epsilon", type=float, default=None,
+                   help="each head's chance of a random choice at the start (default 0.02 online, 0.2 per round)")
+    t.add_argument("--epsilon-end", type=float, default=None, help="... and at the end (default 0.01 online, 0.02)")
     t.add_argument("--headless", default=None, metavar="GAME", choices=BUNDLED_GAMES,
-                   help="explore a bundled game in memory instead of the window")
+                   help="play a bundled game in memory instead of the window")
     t.add_argument("--size", default="640x360", help="headless game size (default 640x360)")
     t.add_argument("--focus", action="store_true", help="give the game window keyboard focus first")
     t.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window (default 3)")
-    consolidate_flags(t, 2000)
+    consolidate_flags(t, 2000, margin_weight=None, tau=None)
+    t.set_defaults(func=cmd_train, resolve=_resolve_train)
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("regions", help="show what the profile's rules read on the screen; name regions; learn digits",
@@ -865,6 +931,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from hakisa.limits import check_command
 
+        if getattr(args, "resolve", None) is not None:
+            args.resolve(args)
         check_command(command, args)
         return int(args.func(args) or 0)
     except HakisaError as exc:

@@ -150,10 +150,23 @@ CONSOLIDATE: tuple[Field, ...] = (
 )
 
 TRAIN: tuple[Field, ...] = (
-    _f("rounds", Range(1, 10_000, integer=True)),
+    _f("rounds", Range(1, 10_000, integer=True, optional=True), hint="leave it out to train online"),
     _f("explore_steps", POSITIVE_INT),
     _f("epsilon", SHARE),
     _f("epsilon_end", SHARE),
+    _f("wait", WAIT, hint="seconds"),
+    _f("seed", SEED),
+)
+
+ONLINE: tuple[Field, ...] = (
+    _f("steps", POSITIVE_INT, "--steps", "actor steps in all"),
+    _f("replay_ratio", Range(0, 1000), hint="learner updates per actor step"),
+    _f("epsilon", SHARE),
+    _f("epsilon_end", SHARE),
+    _f("human_ratio_end", SHARE, hint="the demonstrations' share of each batch at the end"),
+    _f("sync_every", POSITIVE_INT, hint="updates between weight copies into the actor"),
+    _f("save_seconds", Range(1, 1e6), hint="seconds between checkpoints"),
+    _f("segment_steps", POSITIVE_INT, hint="actor steps per dataset file"),
     _f("wait", WAIT, hint="seconds"),
     _f("seed", SEED),
 )
@@ -210,7 +223,7 @@ COMMANDS: dict[str, tuple[Field, ...]] = {
     "replay": REPLAY,
     "study": STUDY_FLAGS,
     "consolidate": CONSOLIDATE_FLAGS,
-    "train": CONSOLIDATE_FLAGS + tuple(f for f in TRAIN if f.name not in {c.name for c in CONSOLIDATE_FLAGS}),
+    "train": CONSOLIDATE_FLAGS + tuple(f for f in TRAIN + ONLINE if f.name not in {c.name for c in CONSOLIDATE_FLAGS}),
     "play": PLAY,
     "explore": EXPLORE,
     "regions": REGIONS,

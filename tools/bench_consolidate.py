@@ -64,7 +64,7 @@ def main() -> int:
                 c.update()
             dt = time.perf_counter() - t0
             rows.append((label, args.updates / dt, args.updates * cfg.batch_size / dt, sample_s / dt))
-    print(f"\nhakisa consolidate: {len(c.T)} steps ({len(c.human_idx)} human, {len(c.agent_idx)} agent), input "
+    print(f"\nhakisa consolidate: {len(c.T)} steps ({len(c.T.human_idx)} human, {len(c.T.agent_idx)} agent), input "
           f"{c.mcfg.stack}x{profile.capture.frame_shape}, batch {cfg.batch_size}, torch {torch.__version__}, "
           f"{args.threads} threads, {os.cpu_count()} cores")
     print(f"{'run':<40} {'updates/s':>10} {'samples/s':>10} {'batch share':>12}")

@@ -38,8 +38,14 @@ class SessionSpec:
 
 
 def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
-              on_episode: Callable[[EpisodeResult], None] | None = None, announce=None) -> LoopStats:
+              on_episode: Callable[[EpisodeResult], None] | None = None, announce=None, *, agent=None,
+              on_tick: Callable[[LoopStats], None] | None = None, tap=None, policy=None) -> LoopStats:
     """Run the agent loop until a limit, the kill switch or a signal; returns its stats.
+
+    ``agent``: act with this :class:`~hakisa.act.agent.Agent` (an online learner updates its weights) instead
+    of one built from ``blob``; ``on_tick``: called on the acting thread after every action; ``tap``: also
+    receives every row written to the dataset (see :class:`hakisa.data.dataset.TapWriter`); ``policy``: choose
+    actions with this (wrapping ``agent``) instead of ``agent`` under ``spec.schedule``.
 
     The dataset is written to ``spec.out`` + ".part" and renamed when the session ends normally, so a
     crash never leaves a half-written file under the real name."""
@@ -62,7 +68,7 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
     torch.set_num_threads(1)  # the game and the capture need the other cores
     atexit.unregister(_quick_teardown)  # once, however many sessions this process runs
     atexit.register(_quick_teardown)
-    agent = Agent.from_checkpoint(blob)
+    agent = agent or Agent.from_checkpoint(blob)
     if spec.schedule.temperature is None and announce:
         t = agent.play_temperature
         announce(f"{spec.command}: " + (f"drawing each action from softmax(Q / {t:g}), the checkpoint's play temperature "
@@ -100,10 +106,15 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
     agent.codec = codec
     writer = DatasetWriter(part, profile, codec, source=spec.command, force=True,
                            extra_attrs={"checkpoint": spec.checkpoint_name}) if part else None
+    if writer is not None and tap is not None:
+        from hakisa.data.dataset import TapWriter
+
+        writer = TapWriter(writer, tap)
     try:
-        loop = AgentLoop(profile, source, actuator, AgentPolicy(agent, spec.schedule, seed=spec.seed), codec,
+        loop = AgentLoop(profile, source, actuator, policy or AgentPolicy(agent, spec.schedule, seed=spec.seed), codec,
                          writer=writer, clock=clock, tick_hz=spec.tick_hz, max_steps=spec.max_steps,
-                         max_episodes=spec.max_episodes, max_seconds=spec.max_seconds, on_episode=on_episode)
+                         max_episodes=spec.max_episodes, max_seconds=spec.max_seconds, on_episode=on_episode,
+                         on_tick=on_tick)
     except BaseException:
         if writer is not None:
             writer.discard_if_empty()  # e.g. a profile error: leave no empty dataset behind

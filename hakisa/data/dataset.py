@@ -480,6 +480,44 @@ class DatasetWriter:
         return False
 
 
+class TapWriter:
+    """A :class:`DatasetWriter` whose rows also go to ``tap`` (an online learner's queue), as they are written:
+    ``tap("start", frame)``, ``tap("step", action, actor, reward, terminated, frame)``, ``tap("end", truncated)``.
+    Everything else is the writer's; the file stays the record, the tap only a copy."""
+
+    def __init__(self, writer: DatasetWriter, tap):
+        self._w, self._tap = writer, tap
+
+    def __getattr__(self, name):
+        return getattr(self._w, name)
+
+    def start_episode(self, first: Observation, tick_hz: float | None = None) -> str:
+        name = self._w.start_episode(first, tick_hz)
+        self._tap("start", first.frame)
+        return name
+
+    def add_step(self, action, actor, reward, terminated, truncated, obs: Observation, q_value: float = float("nan"),
+                 reward_human: float = 0.0) -> None:
+        self._w.add_step(action, actor, reward, terminated, truncated, obs, q_value=q_value, reward_human=reward_human)
+        self._tap("step", tuple(action), int(actor), float(reward), bool(terminated), obs.frame)
+
+    def end_episode(self, status: str, stats: dict | None = None) -> int:
+        open_ = self._w.group is not None
+        n = self._w.end_episode(status, stats)
+        if open_:
+            self._tap("end", status != "terminated")
+        return n
+
+    def close(self, status: str = "truncated", stats: dict | None = None) -> None:
+        open_ = self._w.group is not None and not self._w.failed
+        self._w.close(status, stats)
+        if open_:
+            self._tap("end", status != "terminated")
+
+    def discard_if_empty(self) -> bool:
+        return self._w.discard_if_empty()
+
+
 # ======================================================================================
 # reading
 # ======================================================================================

@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -86,22 +86,18 @@ class Consolidator:
     """Holds the data, the online and target networks and the optimizer; ``update()`` is one step."""
 
     def __init__(self, profile: Profile, data: list[str], cfg: ConsolidateConfig, parent: str | None = None,
-                 resume: str | None = None, log=print):
+                 resume: str | None = None, log=print, spare_steps: int = 0):
         self.profile, self.data, self.cfg = profile, [str(d) for d in data], cfg
         self.rng = set_up_torch(cfg.seed, cfg.threads)
-        T = load_transitions(self.data, profile)
-        r = T.reward * np.float32(cfg.reward_scale)
-        if cfg.reward_clip > 0:
-            r = np.clip(r, -cfg.reward_clip, cfg.reward_clip)
-        self.T = T = replace(T, reward=r.astype(np.float32))
+        from hakisa.learn.buffer import ReplayBuffer
+
+        self.T = T = ReplayBuffer.from_transitions(load_transitions(self.data, profile), cfg.n_step, cfg.gamma,
+                                                   cfg.reward_scale, cfg.reward_clip, spare_steps=spare_steps)
         self.codec = build_codec(profile, self.data)
         self.masks = HeadMasks(self.codec)
-        self.returns, self.boot, self.disc = T.n_step(cfg.n_step, cfg.gamma)
-        is_h = T.actor == HUMAN
-        self.human_idx, self.agent_idx = np.flatnonzero(is_h), np.flatnonzero(~is_h)
-        self.is_human = torch.from_numpy(is_h)
         want = model_config(profile, self.codec, cfg.stack, cfg.channels, cfg.hidden, cfg.norm)
         self.step, self.history = 0, []
+        self.human_ratio = cfg.human_ratio  # an online learner lowers it as its own data grows
         start = resume or parent
         blob = load_checkpoint(start, profile) if start else None
         if blob is not None:
@@ -138,19 +134,29 @@ class Consolidator:
             self.target.load_state_dict(target_sd)
         erng = np.random.default_rng(cfg.seed + 1)
         self.eval_idx = np.sort(erng.choice(len(T), min(len(T), cfg.eval_samples), replace=False))
-        log(f"consolidate: {len(T)} steps from {T.n_episodes} episodes ({len(self.human_idx)} human, "
-            f"{len(self.agent_idx)} agent), model {count_parameters(self.model) / 1e6:.2f} M parameters, "
+        log(f"consolidate: {len(T)} steps from {T.n_episodes} episodes ({len(T.human_idx)} human, "
+            f"{len(T.agent_idx)} agent), model {count_parameters(self.model) / 1e6:.2f} M parameters, "
             + (f"from {parent}" if parent and not resume else f"resuming {resume} at update {self.step}" if resume
                else "from scratch"))
+
+    def restore(self, blob: dict, path: str | Path) -> None:
+        """Carry on from checkpoint ``blob`` of this run (an online learner's restart, whose data has grown since):
+        its optimizer state, target network, update count and history."""
+        if blob["optimizer"]:
+            load_optimizer(self.opt, blob["optimizer"], path)
+        if blob.get("target"):
+            self.target.load_state_dict(blob["target"])
+        st = blob["state"]
+        self.step, self.history = int(st.get("step", 0)), list(st.get("history", []))
 
     # ----- sampling -----------------------------------------------------------------------------
     def sample(self, n: int) -> np.ndarray:
         """Step indices: ``human_ratio`` of them human when both kinds of data exist."""
-        h, a = self.human_idx, self.agent_idx
+        h, a = self.T.human_idx, self.T.agent_idx
         if len(h) == 0 or len(a) == 0:
             pool = h if len(a) == 0 else a
             return pool[self.rng.integers(0, len(pool), n)]
-        nh = int(round(self.cfg.human_ratio * n))
+        nh = int(round(self.human_ratio * n))
         return np.concatenate([h[self.rng.integers(0, len(h), nh)], a[self.rng.integers(0, len(a), n - nh)]])
 
     def _inputs(self, idx: np.ndarray, augment: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,7 +164,7 @@ class Consolidator:
         x = T.stacked(T.obs[idx], T.ep_start[idx], s)
         if augment:
             x = random_shift(x, augment, self.rng)
-        return torch.from_numpy(x), torch.from_numpy(T.stacked(self.boot[idx], T.ep_start[idx], s))
+        return torch.from_numpy(x), torch.from_numpy(T.stacked(T.boot[idx], T.ep_start[idx], s))
 
     @torch.no_grad()
     def targets(self, idx: np.ndarray, xn: torch.Tensor | None = None) -> torch.Tensor:
@@ -167,7 +173,7 @@ class Consolidator:
             xn = self._inputs(idx)[1]
         q_target_next = self.target(xn)
         online_next = self.model(xn) if self.cfg.double else q_target_next
-        r, d = torch.from_numpy(self.returns[idx]), torch.from_numpy(self.disc[idx])
+        r, d = torch.from_numpy(self.T.returns[idx]), torch.from_numpy(self.T.disc[idx])
         return double_dqn_target(online_next, q_target_next, r, d, self.masks, self.cfg.select == "joint")
 
     # ----- learning -----------------------------------------------------------------------------
@@ -179,7 +185,7 @@ class Consolidator:
         y = self.targets(b, xn)
         qs = self.model(x)
         td = td_loss(qs, acts, y, self.masks).mean()
-        h = self.is_human[torch.from_numpy(b)].float()
+        h = torch.from_numpy(self.T.actor[b] == HUMAN).float()
         lm = (margin_loss(qs, acts, self.masks, cfg.margin).sum(1) * h).mean()  # human steps, per batch sample
         loss = td + cfg.margin_weight * lm
         lc = torch.zeros(())
@@ -246,10 +252,10 @@ class Consolidator:
         return check_health(self.model, x, actions_of(self.T, idx).numpy(), self.masks,
                             self.cfg.select == "joint", losses=losses, what="the network")
 
-    def save(self, out: Path, final: bool, last: dict) -> None:
+    def save(self, out: Path, final: bool, last: dict, extra_state: dict | None = None) -> None:
         state = {"step": self.step, "history": self.history, "config": config_dict(self.cfg),
                  "datasets": self.data, "phase": "consolidate", "metrics": last, "lineage": self.lineage,
-                 "final": final}
+                 "final": final, **(extra_state or {})}
         save_run(out, self.model, self.opt, self.mcfg, self.codec, self.profile, state,
                  extra={"target": self.target.state_dict()})
 

@@ -1,0 +1,400 @@
+"""`hakisa train` (online): one actor plays while one learner keeps learning from everything seen so far.
+
+The actor is :func:`hakisa.act.session.run_agent` (the real window in real time, with the guard, kill switch
+and feedback keys, or a bundled game in memory as fast as it goes). Every step it takes is written to the
+run's datasets as in `hakisa explore`, and a copy of each row goes, through a queue, into the learner's
+:class:`~hakisa.learn.buffer.ReplayBuffer`, which already holds the demonstrations and the run's earlier
+data. The learner is a :class:`~hakisa.learn.consolidate.Consolidator` kept for the whole run (its Adam
+state and target network are never reset) making ``replay_ratio`` updates per actor step, and the actor
+picks up its weights every ``sync_every`` updates. The settings follow DQfD: margin weight 1 on the
+demonstrations, whose share of each batch falls from ``human_ratio`` to ``human_ratio_end`` over the run,
+low epsilon, a Polyak-averaged target, n-step returns.
+
+On a bundled game in memory the learner runs on the acting thread, between ticks, so the replay ratio is
+exact and a run is repeatable up to thread timing; on a window it runs on its own thread so the actor
+keeps its tick rate.
+
+The run folder (``--workdir``) holds ``seg-K.h5`` (``segment_steps`` actor steps each), ``online.pt`` (the
+newest weights, optimizer and target, written every ``save_seconds`` and at each segment's end),
+``seg-K.pt`` (a copy at each segment's end, for learning curves), ``online.json`` (what each segment
+did) and ``online.png``. Stopped at any moment (kill switch, Ctrl+C, a crash) and run again, it goes on
+from ``online.pt`` with every dataset it finished, plus what an interrupted segment had flushed
+(at most a second or so is lost).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hakisa.errors import HakisaError
+from hakisa.learn.consolidate import ConsolidateConfig, Consolidator
+from hakisa.profile import Profile
+
+
+def _online_consolidate() -> ConsolidateConfig:
+    return ConsolidateConfig(margin_weight=1.0, tau=0.005, human_ratio=0.25)
+
+
+@dataclass
+class OnlineConfig:
+    steps: int = 24000  # actor steps in all (20 minutes of play at 20 Hz)
+    replay_ratio: float = 0.5  # learner updates per actor step
+    epsilon: float = 0.02  # each head's chance of a random index, falling linearly to epsilon_end over the run
+    epsilon_end: float = 0.01
+    human_ratio_end: float = 0.1  # the demonstrations' batch share falls linearly from consolidate.human_ratio to this
+    sync_every: int = 50  # learner updates between weight copies into the actor
+    save_seconds: float = 30.0  # online.pt at least this often (wall clock)
+    segment_steps: int = 6000  # actor steps per dataset file (and per learning-curve point)
+    headless: str | None = None  # a bundled game in memory instead of the window
+    size: tuple[int, int] = (640, 360)
+    focus: bool = False
+    wait: float = 3.0
+    seed: int = 0
+    consolidate: ConsolidateConfig = field(default_factory=_online_consolidate)
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+class Learner:
+    """The learner's side: rows from the actor's writer thread come in through :meth:`tap`; :meth:`catch_up`
+    (acting thread, headless) or :meth:`run_thread` (its own thread, live) makes the updates due."""
+
+    def __init__(self, c: Consolidator, cfg: OnlineConfig, steps_before: int):
+        self.c, self.cfg = c, cfg
+        self.q: queue.SimpleQueue = queue.SimpleQueue()
+        self.steps_before = steps_before  # actor steps of earlier segments
+        self.updates_before = c.step - int(round(cfg.replay_ratio * steps_before))  # updates not owed to the actor
+        self.actions = 0  # the current segment's actor steps (set by the acting thread)
+        self.published: dict | None = None  # newest weights for the actor (a new dict each time)
+        self.error: BaseException | None = None
+        self.sums: dict[str, float] = {}
+        self.n = 0
+        self.busy = 0.0
+        self.last_save = time.monotonic()
+        self.save = None  # set by the run: writes online.pt
+
+    # ----- rows in ------------------------------------------------------------------------------
+    def tap(self, kind: str, *item) -> None:
+        self.q.put((kind, item))
+
+    def drain(self) -> None:
+        b = self.c.T
+        while True:
+            try:
+                kind, item = self.q.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "start":
+                b.begin(item[0])
+            elif kind == "step":
+                b.step(*item)
+            else:
+                b.end(truncated=item[0])
+
+    # ----- updates ------------------------------------------------------------------------------
+    def total_steps(self) -> int:
+        return self.steps_before + self.actions
+
+    def due(self) -> int:
+        return self.updates_before + int(self.cfg.replay_ratio * self.total_steps())
+
+    def update(self) -> None:
+        cfg, c = self.cfg, self.c
+        f = min(1.0, self.total_steps() / max(1, cfg.steps))
+        c.human_ratio = cfg.consolidate.human_ratio + (cfg.human_ratio_end - cfg.consolidate.human_ratio) * f
+        t0 = time.perf_counter()
+        m = c.update()
+        self.busy += time.perf_counter() - t0
+        self.n += 1
+        for k, v in m.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        if c.step % cfg.sync_every == 0:
+            self.publish()
+
+    def publish(self) -> None:
+        self.published = {k: v.detach().clone() for k, v in self.c.model.state_dict().items()}
+
+    def catch_up(self) -> None:
+        """Every update due by now (headless: on the acting thread after each action)."""
+        self.drain()
+        while self.c.step < self.due():
+            self.update()
+        self._maybe_save()
+
+    def _maybe_save(self) -> None:
+        if self.save is not None and time.monotonic() - self.last_save >= self.cfg.save_seconds:
+            self.save(final=False)
+            self.last_save = time.monotonic()
+
+    def run_thread(self, stop: threading.Event) -> None:
+        """Live: update whenever one is due, else wait a little; until ``stop``."""
+        try:
+            while not stop.is_set():
+                self.drain()
+                if self.c.step < self.due():
+                    self.update()
+                else:
+                    stop.wait(0.005)
+                self._maybe_save()
+        except BaseException as exc:  # noqa: BLE001 - the acting thread raises it
+            self.error = exc
+
+    def take_metrics(self) -> dict:
+        out = {f"train_{k}": v / self.n for k, v in self.sums.items()} if self.n else {}
+        if self.n and self.busy > 0:
+            out["updates_per_s"] = self.n / self.busy
+        self.sums, self.n, self.busy = {}, 0, 0.0
+        return out
+
+
+class OnlinePolicy:
+    """The actor's policy: an :class:`~hakisa.act.loop.AgentPolicy` that loads the learner's newest weights
+    (between two actions, on the acting thread) whenever there are new ones."""
+
+    def __init__(self, inner, learner: Learner):
+        self.inner, self.learner = inner, learner
+        self._loaded = None
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def warm(self) -> None:
+        self.inner.warm()
+
+    def act(self, frame):
+        w = self.learner.published
+        if w is not None and w is not self._loaded:
+            self.inner.agent.model.load_state_dict(w)
+            self._loaded = w
+        return self.inner.act(frame)
+
+
+def _segment_datasets(wd: Path, log) -> list[Path]:
+    """The run's finished datasets, and what interrupted segments flushed (readable ones only)."""
+    from hakisa.data.dataset import DatasetReader
+    from hakisa.errors import DatasetError
+
+    out = []
+    for p in sorted(wd.glob("seg-*.h5")):
+        try:
+            with DatasetReader(p) as r:
+                bad = [n for n in r.episode_names() if r.info(n).problems]
+        except (DatasetError, OSError) as exc:
+            log(f"train: leaving out {p.name}, which cannot be read ({exc})")
+            continue
+        if bad:
+            log(f"train: leaving out {p.name}: episode {bad[0]} is damaged (see `hakisa inspect {p}`)")
+            continue
+        out.append(p)
+    return out
+
+
+def _steps_in(paths: list[Path]) -> int:
+    from hakisa.data.dataset import DatasetReader
+
+    n = 0
+    for p in paths:
+        with DatasetReader(p) as r:
+            n += sum(r.info(e).n_steps for e in r.episode_names())
+    return n
+
+
+def train_online(profile: Profile, demos: list[str], start: str, workdir: str | Path, cfg: OnlineConfig,
+                 progress: bool = True, log=print) -> dict:
+    """Run (or resume) an online run; returns its record (also in ``workdir/online.json``)."""
+    import torch
+
+    from hakisa.act.agent import Agent
+    from hakisa.act.loop import AgentPolicy, Schedule
+    from hakisa.act.session import SessionSpec, episode_line, run_agent
+    from hakisa.data.dataset import keep_crashed_part
+    from hakisa.data.transitions import check_same_profile
+    from hakisa.learn.checkpoint import CheckpointError, load_checkpoint
+    from hakisa.learn.training import dataset_lineage
+    from hakisa.limits import CONSOLIDATE, ONLINE, check_config
+
+    check_config(cfg, ONLINE)
+    check_config(cfg.consolidate, CONSOLIDATE)
+    wd = Path(workdir)
+    start_blob = load_checkpoint(start, profile)
+    check_same_profile([str(d) for d in demos], profile)
+    if wd.exists() and not wd.is_dir():
+        raise HakisaError(f"--workdir {wd} is a file; give a folder for the run.")
+    wd.mkdir(parents=True, exist_ok=True)
+    record_path, ckpt = wd / "online.json", wd / "online.pt"
+    if record_path.exists():
+        record = json.loads(record_path.read_text())
+        if record.get("profile_sha256") != profile.sha256:
+            raise HakisaError(f"{wd} holds a run for profile '{record.get('profile_name')}', not '{profile.name}'; "
+                              "choose another --workdir.")
+        if record.get("start") != str(start) or record.get("demos") != [str(d) for d in demos]:
+            raise HakisaError(f"{wd} holds a run that started from {record.get('start')} with {record.get('demos')}; "
+                              "resume it with the same --from and --data, or choose another --workdir.")
+    else:
+        record = {"profile_name": profile.name, "profile_sha256": profile.sha256, "start": str(start),
+                  "demos": [str(d) for d in demos], "mode": "online", "segments": []}
+        _write_json(record_path, record)
+    for part in wd.glob("seg-*.h5.part"):  # an interrupted segment: keep what it flushed, under a new name
+        kept = keep_crashed_part(part)
+        log(f"train: an earlier run stopped during {part.name[:-5]}; what it wrote is kept as {kept.name}")
+    segs = _segment_datasets(wd, log)
+    # actor steps so far: each finished segment's (its last action's outcome is never seen, so its dataset holds
+    # one step fewer), and the steps an interrupted one flushed
+    finished = {Path(s["data"]).name for s in record["segments"]}
+    steps_before = sum(s["steps"] for s in record["segments"]) + _steps_in([p for p in segs if p.name not in finished])
+    if steps_before >= cfg.steps and ckpt.exists():
+        log(f"train: {wd} has played its {cfg.steps} steps already")
+        return record
+    data = [str(d) for d in demos] + [str(p) for p in segs]
+    resume_blob = None
+    if ckpt.exists():
+        try:
+            resume_blob = load_checkpoint(ckpt, profile)
+        except CheckpointError as exc:
+            log(f"train: {ckpt} cannot be read ({exc}); starting the learner again from {start}")
+    c = Consolidator(profile, data, cfg.consolidate, parent=str(ckpt) if resume_blob else str(start), log=log,
+                     spare_steps=max(0, cfg.steps - steps_before) + cfg.segment_steps)
+    if resume_blob is not None:
+        c.restore(resume_blob, ckpt)
+        c.lineage = {**resume_blob["state"].get("lineage", c.lineage), "datasets": dataset_lineage(data)}
+        log(f"train: resuming at {steps_before} actor steps, {c.step} updates")
+    keep = {k: start_blob["state"][k] for k in ("action_bias", "play_temperature") if k in start_blob["state"]}
+    learner = Learner(c, cfg, steps_before)
+    hz = profile.capture.tick_hz
+
+    def state_extra() -> dict:
+        return {**keep, "online": {"actor_steps": learner.total_steps(), "hours_play": learner.total_steps() / hz / 3600,
+                                   "start": str(start), "workdir": str(wd)}}
+
+    def save(final: bool) -> None:
+        c.save(ckpt, final=final, last=c.history[-1] if c.history else {}, extra_state=state_extra())
+
+    learner.save = save
+    blob = resume_blob or start_blob
+    agent = Agent.from_checkpoint(blob)
+    learner.publish()
+    threads = cfg.consolidate.threads
+    k = len(record["segments"]) + 1
+    while learner.total_steps() < cfg.steps:
+        n = min(cfg.segment_steps, cfg.steps - learner.total_steps())
+        out = wd / f"seg-{k:03d}.h5"
+        if out.exists():
+            k += 1
+            continue
+        done_f = learner.total_steps() / cfg.steps
+        eps0 = cfg.epsilon + (cfg.epsilon_end - cfg.epsilon) * done_f
+        eps1 = cfg.epsilon + (cfg.epsilon_end - cfg.epsilon) * min(1.0, (learner.total_steps() + n) / cfg.steps)
+        spec = SessionSpec("explore", Schedule(eps0, eps1, n, temperature=None), out=str(out), headless=cfg.headless,
+                           size=cfg.size, seed=cfg.seed + 1000 * k, focus=cfg.focus, wait=cfg.wait, max_steps=n,
+                           checkpoint_name=str(ckpt))
+        learner.actions = 0
+        first = [True]
+
+        def on_tick(st) -> None:
+            learner.actions = st.actions
+            if cfg.headless:
+                if first[0]:
+                    torch.set_num_threads(threads)  # the learner's updates run here, between ticks
+                    first[0] = False
+                learner.catch_up()
+            elif learner.error is not None:
+                raise learner.error
+
+        episodes: list = []
+
+        def on_episode(r) -> None:
+            episodes.append(r)
+            if progress:
+                log("  " + episode_line(r) + f"  updates {c.step}")
+
+        log(f"train: segment {k}: {n} actor steps from step {learner.total_steps()} (epsilon {eps0:.3f} -> "
+            f"{eps1:.3f}, demonstrations {100 * c.human_ratio:.0f}% of each batch), {c.step} updates so far")
+        stop = threading.Event()
+        th = None
+        if not cfg.headless:
+            th = threading.Thread(target=learner.run_thread, args=(stop,), name="hakisa-learn", daemon=True)
+        policy = OnlinePolicy(AgentPolicy(agent, spec.schedule, seed=spec.seed), learner)
+        t0 = time.monotonic()
+        try:
+            if th is not None:
+                th.start()
+            stats = run_agent(profile, blob, spec, on_episode=on_episode, agent=agent, on_tick=on_tick,
+                              tap=learner.tap, policy=policy)
+        finally:
+            stop.set()
+            if th is not None:
+                th.join(timeout=60)
+            learner.drain()
+            save(final=False)
+        if learner.error is not None:
+            raise learner.error
+        wall = time.monotonic() - t0
+        ev = c.evaluate()
+        health = c.health()
+        metrics = {"step": c.step, **learner.take_metrics(), **ev, **health.metrics()}
+        c.history.append({kk: v for kk, v in metrics.items() if kk != "histogram"})
+        save(final=False)
+        import shutil
+
+        snap = wd / f"seg-{k:03d}.pt"
+        shutil.copyfile(ckpt, snap)
+        scores = np.array([e.score for e in episodes], float)
+        entry = {"segment": k, "data": str(out), "checkpoint": str(snap), "steps": stats.actions,
+                 "actor_steps": learner.total_steps(), "hours_play": learner.total_steps() / hz / 3600,
+                 "updates": c.step, "episodes": len(episodes),
+                 "score_mean": float(np.nanmean(scores)) if np.isfinite(scores).any() else math.nan,
+                 "reward_mean": float(np.mean([e.reward for e in episodes])) if episodes else math.nan,
+                 "ticks_per_s": stats.actions / wall if wall > 0 else math.nan, "missed_ticks": stats.missed,
+                 "wall_s": wall, "stop_reason": stats.stop_reason,
+                 **{kk: metrics[kk] for kk in ("td_error", "mean_q", "agree_human", "updates_per_s") if kk in metrics}}
+        record["segments"].append(entry)
+        _write_json(record_path, record)
+        if stats.stop_reason.startswith(("kill switch", "SIGINT", "SIGTERM")) or stats.error is not None:
+            raise HakisaError(f"training stopped ({stats.stop_reason}) after {learner.total_steps()} actor steps and "
+                              f"{c.step} updates; run the same command again to go on.")
+        learner.steps_before += stats.actions
+        learner.actions = 0
+        k += 1
+    save(final=True)
+    plot_online(record, wd / "online.png", profile.name)
+    return record
+
+
+def plot_online(record: dict, path: Path, name: str) -> None:
+    """Exploration score per segment against hours of play, and the learner's TD error and Q."""
+    segs = record.get("segments", [])
+    if not segs:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h = [s["hours_play"] for s in segs]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    a.plot(h, [s.get("score_mean", math.nan) for s in segs], marker="o", label="score (while learning)")
+    a.set_xlabel("hours of play")
+    a.set_title("the actor's episodes")
+    a.legend()
+    for key in ("td_error", "mean_q", "agree_human"):
+        b.plot(h, [s.get(key, math.nan) for s in segs], marker="o", label=key)
+    b.set_xlabel("hours of play")
+    b.set_title("the learner")
+    b.legend()
+    fig.suptitle(f"hakisa train (online): {name}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

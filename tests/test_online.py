@@ -1,0 +1,150 @@
+"""`hakisa train` online on the headless dodge game: the actor's every step reaches both the dataset and the
+learner's replay, the learner keeps one optimizer and target for the whole run at the replay ratio, the actor
+takes new weights as they come, and a run stopped in the middle goes on from where it was."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+from hakisa.act.loop import GREEDY, RANDOM  # noqa: E402
+from hakisa.data.dataset import DatasetReader  # noqa: E402
+from hakisa.data.transitions import load_transitions  # noqa: E402
+from hakisa.learn import online  # noqa: E402
+from hakisa.learn.checkpoint import load_checkpoint  # noqa: E402
+from hakisa.learn.consolidate import ConsolidateConfig, Consolidator  # noqa: E402
+from hakisa.learn.online import OnlineConfig, train_online  # noqa: E402
+from hakisa.learn.study import StudyConfig, study  # noqa: E402
+from hakisa.profile import load_profile  # noqa: E402
+
+from conftest import ROOT, hakisa_cmd  # noqa: E402
+
+DODGE = load_profile("dodge")
+NET = dict(channels=(8, 16), hidden=32, threads=1)
+
+
+@pytest.fixture(scope="module")
+def start(tmp_path_factory):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from make_demo_data import record_demo
+
+    d = tmp_path_factory.mktemp("online")
+    demo = str(d / "demo.h5")
+    record_demo("dodge", demo, 0.5, seed=3, size=(320, 180))
+    ckpt = str(d / "study.pt")
+    study(DODGE, [demo], ckpt, StudyConfig(steps=10, batch_size=8, eval_every=10, **NET), progress=False,
+          log=lambda m: None)
+    return demo, ckpt
+
+
+def cfg(steps: int, **kw) -> OnlineConfig:
+    return OnlineConfig(steps=steps, segment_steps=60, headless="dodge", size=(320, 180), replay_ratio=0.5,
+                        consolidate=ConsolidateConfig(batch_size=8, eval_samples=64, margin_weight=1.0, tau=0.01,
+                                                      **NET), **kw)
+
+
+def test_online_run_learns_at_the_replay_ratio_and_keeps_every_step(tmp_path, start, monkeypatch):
+    demo, ckpt = start
+    seen = {"buffer": 0, "loaded": 0}
+    real_update, real_act = Consolidator.update, online.OnlinePolicy.act
+    optimizers, targets = set(), set()
+
+    def counting_update(self):
+        optimizers.add(id(self.opt))
+        targets.add(id(self.target))
+        seen["buffer"] = max(seen["buffer"], len(self.T))
+        return real_update(self)
+
+    def watching_act(self, frame):
+        before = self._loaded
+        out = real_act(self, frame)
+        seen["loaded"] += self._loaded is not before
+        return out
+
+    monkeypatch.setattr(Consolidator, "update", counting_update)
+    monkeypatch.setattr(online.OnlinePolicy, "act", watching_act)
+    wd = tmp_path / "run"
+    rec = train_online(DODGE, [demo], ckpt, wd, cfg(120, sync_every=5), progress=False, log=lambda m: None)
+    segs = rec["segments"]
+    assert [s["steps"] for s in segs] == [60, 60] and segs[-1]["actor_steps"] == 120
+    assert segs[-1]["updates"] == 60  # 0.5 updates per actor step, over both segments
+    assert len(optimizers) == 1 and len(targets) == 1  # one learner for the whole run
+    assert seen["loaded"] >= 10  # the actor took the learner's weights as they came (every 5 updates)
+    # every step the actor took is in the datasets, as agent data, and reached the replay before the end
+    demo_steps = len(load_transitions([demo], DODGE))
+    T = load_transitions([str(wd / "seg-001.h5"), str(wd / "seg-002.h5")], DODGE)
+    assert len(T) == 118 and set(np.unique(T.actor)) <= {GREEDY, RANDOM}  # a segment's last action has no outcome yet
+    for s in segs:
+        with DatasetReader(s["data"]) as r:
+            assert r.source == "explore"
+    assert seen["buffer"] > demo_steps + 60  # the second segment's learner saw the first's steps and its own
+    st = load_checkpoint(wd / "online.pt", DODGE)
+    assert st["state"]["final"] and st["state"]["step"] == 60 and st["state"]["online"]["actor_steps"] == 120
+    assert st["optimizer"] and st["target"]
+    for k in (1, 2):
+        assert load_checkpoint(wd / f"seg-{k:03d}.pt", DODGE)["state"]["step"] == 30 * k
+    assert json.loads((wd / "online.json").read_text()) == rec
+    assert (wd / "online.png").stat().st_size > 1000
+    # run again with a larger budget: it goes on (nothing is repeated) to the new total
+    rec = train_online(DODGE, [demo], ckpt, wd, cfg(180), progress=False, log=lambda m: None)
+    assert [s["actor_steps"] for s in rec["segments"]] == [60, 120, 180] and rec["segments"][-1]["updates"] == 90
+
+
+def test_a_stopped_run_goes_on_from_its_checkpoint_and_keeps_what_was_played(tmp_path, start, monkeypatch):
+    demo, ckpt = start
+    wd = tmp_path / "run"
+    real = Consolidator.update
+    calls = {"n": 0}
+
+    def crash(self):
+        calls["n"] += 1
+        if calls["n"] == 45:  # in the second segment, after the first one's checkpoint
+            raise RuntimeError("power cut")
+        return real(self)
+
+    monkeypatch.setattr(Consolidator, "update", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        train_online(DODGE, [demo], ckpt, wd, cfg(180), progress=False, log=lambda m: None)
+    assert (wd / "seg-001.h5").exists() and (wd / "seg-002.h5.part").exists()
+    at_crash = load_checkpoint(wd / "online.pt", DODGE)["state"]["step"]
+    assert at_crash == 44  # saved on the way out, with the optimizer and target
+    monkeypatch.setattr(Consolidator, "update", real)
+    logs: list[str] = []
+    rec = train_online(DODGE, [demo], ckpt, wd, cfg(180), progress=False, log=logs.append)
+    kept = list(wd.glob("seg-002.crashed-*.h5"))
+    assert len(kept) == 1 and any("kept as" in m for m in logs)
+    with DatasetReader(kept[0]) as r:  # what the interrupted segment flushed is data of the run
+        partial = sum(r.info(e).n_steps for e in r.episode_names())
+    assert 0 < partial <= 60
+    assert any(f"resuming at {60 + partial} actor steps, 44 updates" in m for m in logs)
+    last = rec["segments"][-1]
+    assert last["actor_steps"] == 180 and last["updates"] == 90  # the ratio holds across the restart
+    st = load_checkpoint(wd / "online.pt", DODGE)["state"]
+    assert str(kept[0]) in st["datasets"] and st["step"] == 90
+
+
+def test_cli_train_online_headless(tmp_path, start):
+    import subprocess
+
+    demo, ckpt = start
+    wd = tmp_path / "cli"
+    out = subprocess.run(hakisa_cmd("train", "--profile", "dodge", "--data", demo, "--from", ckpt, "--workdir", str(wd),
+                                    "--headless", "dodge", "--size", "320x180", "--steps", "40", "--segment-steps", "20",
+                                    "--batch-size", "8", "--threads", "1", "--quiet"),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "0.00 h of play" in out.stderr and "about 20 learner updates" in out.stderr
+    rows = [line.split() for line in out.stdout.splitlines() if line.strip() and line.split()[0].isdigit()]
+    assert [r[0] for r in rows] == ["1", "2"] and rows[-1][2] == "20"
+    st = load_checkpoint(wd / "online.pt", DODGE)["state"]
+    assert st["config"]["margin_weight"] == 1.0 and st["config"]["tau"] == 0.005  # DQfD's settings by default
+    assert torch.is_tensor(load_checkpoint(wd / "online.pt", DODGE)["model"][next(iter(
+        load_checkpoint(wd / "online.pt", DODGE)["model"]))])

@@ -302,6 +302,7 @@ def _train_online(args: argparse.Namespace, profile, log) -> int:
 
     cfg = OnlineConfig(steps=args.steps, replay_ratio=args.replay_ratio, epsilon=args.epsilon,
                        epsilon_end=args.epsilon_end, human_ratio_end=args.human_ratio_end, sync_every=args.sync_every,
+                       temperature=args.temperature, takeover=_takeover(args, profile),
                        save_seconds=args.save_seconds, segment_steps=args.segment_steps, headless=args.headless,
                        size=_size(args.size), focus=args.focus, wait=args.wait, seed=args.seed,
                        consolidate=_consolidate_config(args))
@@ -431,11 +432,43 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
                        max_episodes=args.episodes,
                        max_seconds=(args.minutes * 60 if getattr(args, "minutes", None)
                                     else getattr(args, "seconds", None)),  # explore has no --seconds
-                       checkpoint_name=str(args.checkpoint))
+                       checkpoint_name=str(args.checkpoint), takeover=_takeover(args, profile))
     stats = run_agent(profile, blob, spec, on_episode=lambda r: print(episode_line(r), flush=True),
                       announce=lambda m: print(m, file=sys.stderr, flush=True))
     print(summary(stats, out))
     return 0
+
+
+def _takeover_flags(a: argparse.ArgumentParser) -> None:
+    a.add_argument("--no-takeover", action="store_true",
+                   help="on a window, pressing one of the game's keys or buttons while the agent plays normally "
+                        "takes control from it (recorded as human play, a correction); this turns that off")
+    a.add_argument("--takeover-idle", type=float, default=2.0,
+                   help="seconds without your input before the agent has control again (default 2)")
+    a.add_argument("--takeover-penalty", type=float, default=1.0,
+                   help="reward taken off the agent's step when you take over (default 1; 0 = none)")
+    a.add_argument("--hand-back", default=None, metavar="KEY",
+                   help="a key (not one of the game's) that gives control back to the agent at once")
+
+
+def _takeover(args: argparse.Namespace, profile):
+    """The person-takes-over settings of a window session (None: off, or headless)."""
+    if args.no_takeover or args.headless:
+        return None
+    from hakisa.act.takeover import TakeoverSpec
+    from hakisa.keys import normalize_key
+
+    back = None
+    if args.hand_back:
+        back = normalize_key(args.hand_back)
+        if back is None:
+            raise HakisaError(f"--hand-back {args.hand_back!r} is not a key name (e.g. f9, home, pause)")
+        taken = set(profile.actions.key_set) | {profile.safety.kill_switch, profile.feedback.good,
+                                                profile.feedback.bad}
+        if back in taken:
+            raise HakisaError(f"--hand-back {back}: the profile already uses that key (a game key, the kill switch "
+                              "or a feedback key); choose another")
+    return TakeoverSpec(idle=args.takeover_idle, penalty=args.takeover_penalty, hand_back=back)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -704,6 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="act as fast as possible instead of at the profile's tick rate (benchmarks)")
         a.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window (default 3)")
         a.add_argument("--seed", type=int, default=0)
+        _takeover_flags(a)
         a.set_defaults(func=cmd_play if name == "play" else cmd_explore)
 
     tr = sub.add_parser(
@@ -809,6 +843,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="online: actor steps per dataset file and learning-curve point (default 6000)")
     t.add_argument("--save-seconds", type=float, default=30.0,
                    help="online: seconds between checkpoints of the learner (default 30)")
+    t.add_argument("--temperature", type=float, default=None,
+                   help="online: the actor draws from softmax(Q / T) instead of epsilon-greedy; 0 = epsilon-greedy "
+                        "(default: the checkpoint's play temperature, as `hakisa trial` chose)")
     t.add_argument("--rounds", type=int, default=None, help="the staged way: this many explore/consolidate rounds")
     t.add_argument("--explore-steps", type=int, default=6000, help="--rounds: agent steps per round (default 6000)")
     t.add_argument("--epsilon", type=float, default=None,
@@ -819,6 +856,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--size", default="640x360", help="headless game size (default 640x360)")
     t.add_argument("--focus", action="store_true", help="give the game window keyboard focus first")
     t.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window (default 3)")
+    _takeover_flags(t)
     consolidate_flags(t, 2000, margin_weight=None, tau=None)
     t.set_defaults(func=cmd_train, resolve=_resolve_train)
     t.set_defaults(func=cmd_train)

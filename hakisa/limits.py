@@ -164,6 +164,9 @@ ONLINE: tuple[Field, ...] = (
     _f("epsilon", SHARE),
     _f("epsilon_end", SHARE),
     _f("human_ratio_end", SHARE, hint="the demonstrations' share of each batch at the end"),
+    _f("temperature", Range(0, 1e6, optional=True), hint="0 = greedy with epsilon"),
+    _f("takeover_idle", Range(0, 3600), hint="seconds"),
+    _f("takeover_penalty", Range(-1e6, 1e6)),
     _f("sync_every", POSITIVE_INT, hint="updates between weight copies into the actor"),
     _f("save_seconds", Range(1, 1e6), hint="seconds between checkpoints"),
     _f("segment_steps", POSITIVE_INT, hint="actor steps per dataset file"),
@@ -188,6 +191,8 @@ _AGENT_COMMON: tuple[Field, ...] = (
     _f("wait", WAIT, hint="seconds"),
     _f("seed", SEED),
     _f("epsilon", SHARE, hint="chance of a random choice"),
+    _f("takeover_idle", Range(0, 3600), hint="seconds"),
+    _f("takeover_penalty", Range(-1e6, 1e6)),
 )
 
 PLAY: tuple[Field, ...] = _AGENT_COMMON + (

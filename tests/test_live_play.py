@@ -210,3 +210,77 @@ def test_trial_plays_each_way_on_the_window_and_keeps_the_best(game_window, dodg
     assert [w["offsets"] for w in record["ways"]] == ["none", "prior"]  # the margin clone plays greedily
     assert all(len(w["scores"]) == 1 and w["scores"][0] >= 0 for w in record["ways"])
     assert keys_down() == []
+
+
+def test_a_person_pressing_a_game_key_takes_over_at_the_next_tick_and_is_recorded_as_human(
+        game_window, dodge_checkpoint, tmp_path):
+    """Takeover on a real window: the person's key (injected with xdotool, as any other program's input) stops the
+    agent's input at once, their ticks are recorded as human with the key they held, the takeover step carries the
+    penalty, and the agent plays again after the idle time."""
+    from Xlib import XK, display
+
+    from hakisa.codec import KEY, ActionCodec
+    from hakisa.data.dataset import ACTORS, DatasetReader
+    from hakisa.profile import load_profile
+
+    d = display.Display()
+    code = {k: d.keysym_to_keycode(XK.string_to_keysym(x)) for k, x in (("left", "Left"), ("right", "Right"),
+                                                                        ("space", "space"))}
+    d.close()
+    game_window("dodge", title="hakisa: dodge")
+    rec = tmp_path / "p.h5"
+    p = start_play(dodge_checkpoint, "--focus", "--record", str(rec), "--seconds", "9", "--takeover-idle", "1",
+                   "--takeover-penalty", "3")
+    mine = None
+    try:
+        deadline = time.monotonic() + 30
+        while not keys_down() and time.monotonic() < deadline:  # the agent plays
+            time.sleep(0.02)
+        time.sleep(1.0)
+        while not keys_down() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        agent_holds = keys_down()
+        assert agent_holds and p.poll() is None, "the agent is not playing"
+        mine = next(k for k in ("right", "left", "space") if code[k] not in agent_holds)  # one it does not hold
+        name = {"left": "Left", "right": "Right", "space": "space"}[mine]
+        t0 = time.monotonic()
+        subprocess.run(["xdotool", "keydown", name], check=True)
+        only_person = None
+        while time.monotonic() - t0 < 0.5:
+            only_person = keys_down()
+            if only_person == [code[mine]]:
+                break
+            time.sleep(0.002)
+        handed_in = time.monotonic() - t0
+        time.sleep(max(0.0, 1.0 - handed_in))
+        held_by_person = keys_down()
+        subprocess.run(["xdotool", "keyup", name], check=True)
+        out, _ = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        if mine:
+            subprocess.run(["xdotool", "keyup", {"left": "Left", "right": "Right", "space": "space"}[mine]])
+    assert p.returncode == 0, out
+    # 100 ms: two ticks at 20 Hz, for a loaded CI machine; the tick it is seen at is checked in the data below
+    assert only_person == [code[mine]] and handed_in < 0.1, \
+        f"agent keys {agent_holds} still down {handed_in:.3f} s after the person pressed {mine}: {only_person}"
+    assert held_by_person == [code[mine]]  # the agent sent nothing while the person played
+    assert out.count("YOU are in control") == 1 and out.count("AGENT is in control again") == 1, out
+    assert out.index("YOU are in control") < out.index("AGENT is in control again")
+    profile = load_profile("dodge")
+    with DatasetReader(rec) as r:
+        eps = [r.load(n) for n in r.episode_names()]
+        codec = ActionCodec(profile.actions, tuple(r.codec_info["capture_size"]))
+    actor = np.concatenate([e["actor"] for e in eps])
+    cmd = np.concatenate([e["command_type"] for e in eps])
+    a1 = np.concatenate([e["action_1"] for e in eps])
+    pen = np.concatenate([e["reward_human"] for e in eps])
+    human = np.flatnonzero(actor == ACTORS.index("human"))
+    assert 25 <= len(human) <= 50, actor.tolist()  # about 1 s held + 1 s idle at 20 Hz
+    assert np.all(np.diff(human) == 1)  # one stretch
+    chord = codec.chord_for(frozenset({mine}))
+    assert np.mean((cmd[human] == KEY) & (a1[human] == chord)) > 0.35  # what the person held, read from their input
+    assert np.flatnonzero(pen).tolist() == [human[0] - 1] and pen[human[0] - 1] == -3.0  # the step taken over
+    assert actor[human[-1] + 1:].size > 20 and not np.any(actor[human[-1] + 1:] == ACTORS.index("human"))
+    assert keys_down() == []

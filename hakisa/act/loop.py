@@ -32,11 +32,12 @@ from hakisa.data.dataset import ACTORS, DatasetWriter, Observation, held_mask
 from hakisa.preprocess import preprocess_frame
 from hakisa.profile import Profile
 from hakisa.record.recorder import Clock, FrameSource, RealClock
+from hakisa.act.takeover import PERSON
 from hakisa.screen.rules import RuleEngine
 
 WARM_AHEAD_S = 0.006  # warm-up pass of the network this long before a tick
 SPIN_S = 0.003  # busy-wait the last part of the wait for a tick
-GREEDY, RANDOM = ACTORS.index("agent_greedy"), ACTORS.index("agent_random")
+GREEDY, RANDOM, HUMAN = ACTORS.index("agent_greedy"), ACTORS.index("agent_random"), ACTORS.index("human")
 
 
 class Actuator(Protocol):
@@ -144,6 +145,8 @@ class LoopStats:
     stop_reason: str = ""
     error: BaseException | None = None
     feedback: int = 0
+    takeovers: int = 0  # times the person watching took control
+    person_ticks: int = 0  # ticks they had it
 
     def latency(self) -> tuple[float, float]:
         """(p50, p99) of grab -> inject in ms."""
@@ -224,7 +227,8 @@ class AgentLoop:
                  tick_hz: float | None = -1, max_steps: int | None = None, max_episodes: int | None = None,
                  max_seconds: float | None = None, area_interval: float = 0.1,
                  on_episode: Callable[[EpisodeResult], None] | None = None,
-                 on_tick: Callable[[LoopStats], None] | None = None, warm: bool = True):
+                 on_tick: Callable[[LoopStats], None] | None = None, warm: bool = True, takeover=None,
+                 on_control: Callable[[str], None] | None = None):
         self.profile, self.source, self.act, self.policy, self.codec = profile, source, actuator, policy, codec
         self.rules = RuleEngine(profile, source.channel_order)
         self.clock = clock or RealClock()
@@ -234,6 +238,8 @@ class AgentLoop:
         self.area_interval = area_interval
         self.on_episode, self.on_tick = on_episode, on_tick
         self.warm = warm  # a warm-up pass of the policy before each tick (see _sleep)
+        self.takeover = takeover  # hakisa.act.takeover.Takeover: the person watching may take control
+        self.on_control = on_control  # called with "agent" / "person" when control changes hands
         self.stats = LoopStats()
         self._stop = threading.Event()
         self._writer = _Writer(writer, profile) if writer is not None else None
@@ -328,6 +334,8 @@ class AgentLoop:
                 if rect is None:
                     self.stop("the game window closed")
                     break
+                if self.takeover is not None:
+                    self.takeover.set_area(rect)
                 next_area = now + self.area_interval
             g0 = time.perf_counter()
             if not src.focused():  # another window has the keyboard: send nothing, cut the episode
@@ -349,6 +357,16 @@ class AgentLoop:
             g3 = time.perf_counter()
             done = self.rules.done(values) if self.profile.rules.has_done else False
             st.ticks += 1
+            control = self.takeover.tick(t_obs) if self.takeover is not None else None
+            person = control is not None and control.who == PERSON
+            took_over = person and control.changed
+            if control is not None and control.changed:
+                if took_over:
+                    self.act.release_all()  # nothing of the agent's stays held under the person's hands
+                    current = Action(0, 0, 0)
+                    st.takeovers += 1
+                if self.on_control is not None:
+                    self.on_control(control.who)
             obs = Observation(frame, t_obs, k, held_mask(()), (-1, -1), 0, [])
             if ep is None:
                 if done:  # game-over screen: press the reset sequence now and then
@@ -374,8 +392,11 @@ class AgentLoop:
                 ep["steps"] += 1
                 ep["reward"] += reward
                 if self._writer is not None:
-                    self._writer.put("step", {**prev, "reward": reward, "terminated": done, "obs": obs,
-                                              "t_obs": t_obs, "human": 0.0})
+                    row = {**prev, "reward": reward, "terminated": done, "obs": obs, "t_obs": t_obs,
+                           "human": -self.takeover.spec.penalty if took_over else 0.0}
+                    if prev["actor"] == HUMAN:  # what the person did between the two frames, read as record does
+                        row["action"] = self.codec.encode(control.snapshot.tick_input).as_tuple()
+                    self._writer.put("step", row)
                 if done:
                     self.act.release_all()
                     self._end_episode(ep, "terminated", None)
@@ -387,8 +408,18 @@ class AgentLoop:
             if score_name is not None and math.isfinite(values.get(score_name, math.nan)):
                 ep["score"] = values[score_name]
             g4 = time.perf_counter()
-            action, q, greedy = self.policy.act(frame)
+            action, q, greedy = self.policy.act(frame)  # also while the person plays: keeps its frame stack going
             g5 = time.perf_counter()
+            if person:  # the agent sends nothing; the step is the person's (its action read at the next tick)
+                st.person_ticks += 1
+                ep["acts"] += 1
+                st.actions += 1
+                prev = {"action": (0, 0, 0), "actor": HUMAN, "q": q, "t_state": t_obs}
+                if self.on_tick is not None:
+                    self.on_tick(st)
+                if self.max_steps is not None and st.actions >= self.max_steps:
+                    self.stop(f"{self.max_steps} steps taken")
+                continue
             if action != current:
                 if self._apm.allow(t_obs):
                     st.changes += 1

@@ -35,6 +35,7 @@ class SessionSpec:
     max_episodes: int | None = None
     max_seconds: float | None = None  # live: wall-clock; headless: game time
     checkpoint_name: str = ""
+    takeover: object = None  # hakisa.act.takeover.TakeoverSpec: the person watching may take control (window only)
 
 
 def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
@@ -74,7 +75,7 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
         announce(f"{spec.command}: " + (f"drawing each action from softmax(Q / {t:g}), the checkpoint's play temperature "
                                         "(--temperature 0 plays greedily)" if t > 0 else "greedy (the checkpoint's "
                                                                                           "default)"))
-    hotkeys = guard = None
+    hotkeys = guard = takeover = None
     if spec.headless:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         from hakisa.games import make_game
@@ -102,6 +103,13 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
         guard = InputGuard(win.wid, win.title, actuator, agent_keys(profile), announce=announce)
         source = WindowFrameSource(win.wid, win.title, profile.capture.region, focus_gate=guard.focused)
         clock, title = None, repr(win.title)
+        if spec.takeover is not None:
+            from hakisa.act.takeover import Takeover
+            from hakisa.live.sources import FocusProbe
+
+            buttons = {"left", "right"} if profile.actions.mouse != "none" else set()
+            takeover = Takeover(spec.takeover, set(profile.actions.key_set), buttons,
+                                accept_key=FocusProbe(win.wid, win.title), is_echo=actuator.inj.take_echo)
     codec = ActionCodec(profile.actions, (area[2], area[3]))
     agent.codec = codec
     writer = DatasetWriter(part, profile, codec, source=spec.command, force=True,
@@ -114,7 +122,7 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
         loop = AgentLoop(profile, source, actuator, policy or AgentPolicy(agent, spec.schedule, seed=spec.seed), codec,
                          writer=writer, clock=clock, tick_hz=spec.tick_hz, max_steps=spec.max_steps,
                          max_episodes=spec.max_episodes, max_seconds=spec.max_seconds, on_episode=on_episode,
-                         on_tick=on_tick)
+                         on_tick=on_tick, takeover=takeover, on_control=_control_line(spec, announce))
     except BaseException:
         if writer is not None:
             writer.discard_if_empty()  # e.g. a profile error: leave no empty dataset behind
@@ -142,6 +150,10 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
                 stack.enter_context(guard)
             if hotkeys is not None:
                 stack.enter_context(hotkeys)
+            if takeover is not None:
+                from hakisa.live.listen import TakeoverListener
+
+                stack.enter_context(TakeoverListener(takeover))
             stats = loop.run()
         ok = True
     finally:
@@ -155,6 +167,22 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
             else:
                 writer.discard_if_empty()  # failed before its first step: nothing worth keeping
     return stats
+
+
+def _control_line(spec: SessionSpec, announce):
+    """What to say when control changes hands between the agent and the person watching."""
+    if spec.takeover is None or announce is None:
+        return None
+    back = f" or {spec.takeover.hand_back}" if spec.takeover.hand_back else ""
+
+    def say(who: str) -> None:
+        if who == "person":
+            announce(f"{spec.command}: YOU are in control: the agent sends nothing and your play is recorded as "
+                     f"human; it takes over again after {spec.takeover.idle:g} s without input{back}")
+        else:
+            announce(f"{spec.command}: the AGENT is in control again")
+
+    return say
 
 
 def _quick_teardown() -> None:

@@ -50,6 +50,7 @@ class OnlineConfig:
     replay_ratio: float = 0.5  # learner updates per actor step
     epsilon: float = 0.02  # each head's chance of a random index, falling linearly to epsilon_end over the run
     epsilon_end: float = 0.01
+    temperature: float | None = None  # the actor draws from softmax(Q / T) (replaces epsilon); None: the checkpoint's
     human_ratio_end: float = 0.1  # the demonstrations' batch share falls linearly from consolidate.human_ratio to this
     sync_every: int = 50  # learner updates between weight copies into the actor
     save_seconds: float = 30.0  # online.pt at least this often (wall clock)
@@ -59,6 +60,7 @@ class OnlineConfig:
     focus: bool = False
     wait: float = 3.0
     seed: int = 0
+    takeover: object = None  # hakisa.act.takeover.TakeoverSpec: the person watching may take control (window only)
     consolidate: ConsolidateConfig = field(default_factory=_online_consolidate)
 
 
@@ -272,6 +274,8 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
         c.lineage = {**resume_blob["state"].get("lineage", c.lineage), "datasets": dataset_lineage(data)}
         log(f"train: resuming at {steps_before} actor steps, {c.step} updates")
     keep = {k: start_blob["state"][k] for k in ("action_bias", "play_temperature") if k in start_blob["state"]}
+    if cfg.temperature is not None:
+        keep["play_temperature"] = cfg.temperature  # it plays as it was trained to
     learner = Learner(c, cfg, steps_before)
     hz = profile.capture.tick_hz
 
@@ -297,9 +301,9 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
         done_f = learner.total_steps() / cfg.steps
         eps0 = cfg.epsilon + (cfg.epsilon_end - cfg.epsilon) * done_f
         eps1 = cfg.epsilon + (cfg.epsilon_end - cfg.epsilon) * min(1.0, (learner.total_steps() + n) / cfg.steps)
-        spec = SessionSpec("explore", Schedule(eps0, eps1, n, temperature=None), out=str(out), headless=cfg.headless,
+        spec = SessionSpec("explore", Schedule(eps0, eps1, n, temperature=cfg.temperature), out=str(out), headless=cfg.headless,
                            size=cfg.size, seed=cfg.seed + 1000 * k, focus=cfg.focus, wait=cfg.wait, max_steps=n,
-                           checkpoint_name=str(ckpt))
+                           checkpoint_name=str(ckpt), takeover=None if cfg.headless else cfg.takeover)
         learner.actions = 0
         first = [True]
 
@@ -341,6 +345,12 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
             save(final=False)
         if learner.error is not None:
             raise learner.error
+        if not stats.stop_reason.startswith(("kill switch", "SIGINT", "SIGTERM")) and stats.error is None:
+            learner.actions = stats.actions
+            while c.step < learner.due():  # what a learner thread had not caught up with when the segment ended
+                learner.update()
+        if learner.error is not None:
+            raise learner.error
         wall = time.monotonic() - t0
         ev = c.evaluate()
         health = c.health()
@@ -358,6 +368,7 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
                  "score_mean": float(np.nanmean(scores)) if np.isfinite(scores).any() else math.nan,
                  "reward_mean": float(np.mean([e.reward for e in episodes])) if episodes else math.nan,
                  "ticks_per_s": stats.actions / wall if wall > 0 else math.nan, "missed_ticks": stats.missed,
+                 "latency_p50_ms": stats.latency()[0], "latency_p99_ms": stats.latency()[1],
                  "wall_s": wall, "stop_reason": stats.stop_reason,
                  **{kk: metrics[kk] for kk in ("td_error", "mean_q", "agree_human", "updates_per_s") if kk in metrics}}
         record["segments"].append(entry)

@@ -10,11 +10,15 @@ press, click or pointer move until every reason to block is lifted (releases alw
 
 from __future__ import annotations
 
+import collections
 import threading
+import time
 
 from pynput import keyboard, mouse
 
 from hakisa.keys import X_KEYSYMS
+
+ECHO_S = 0.5  # an injected event reaches the listeners well within this (about 1 ms under Xvfb)
 
 _SPECIAL = {
     "space": keyboard.Key.space, "enter": keyboard.Key.enter, "esc": keyboard.Key.esc,
@@ -55,6 +59,28 @@ class Injector:
         self.buttons: set[str] = set()
         self.lock = threading.RLock()
         self.blocked_by: set[str] = set()  # reasons input is refused now (focus lost, stopped)
+        self._sent: dict[tuple[str, str], collections.deque] = {}  # (kind, name) -> times sent, for take_echo
+
+    def _note(self, kind: str, name: str) -> None:
+        q = self._sent.setdefault((kind, name), collections.deque())
+        now = time.monotonic()
+        while q and now - q[0] > ECHO_S:  # nobody is listening for them: forget old ones
+            q.popleft()
+        q.append(now)
+
+    def take_echo(self, kind: str, name: str, within: float = ECHO_S) -> bool:
+        """Whether an input event that listeners saw (``kind`` "down" / "up" / "button_down" / "button_up" of key
+        or button ``name``) is the echo of one this injector sent in the last ``within`` seconds; consumes it.
+        Under X an XTEST event reaches every listener like a person's, so this is how they are told apart."""
+        with self.lock:
+            q = self._sent.get((kind, name))
+            now = time.monotonic()
+            while q and now - q[0] > within:
+                q.popleft()
+            if q:
+                q.popleft()
+                return True
+            return False
 
     @property
     def blocked(self) -> bool:
@@ -74,11 +100,13 @@ class Injector:
         with self.lock:
             if self.blocked_by:
                 return
+            self._note("down", name)
             self.kb.press(_pynput_key(name))
             self.held.add(name)
 
     def release(self, name: str) -> None:
         with self.lock:
+            self._note("up", name)
             self.kb.release(_pynput_key(name))
             self.held.discard(name)
 
@@ -109,11 +137,13 @@ class Injector:
         with self.lock:
             if self.blocked_by:
                 return
+            self._note("button_down", button)
             self.mouse.press(_BUTTONS[button])
             self.buttons.add(button)
 
     def button_up(self, button: str = "left") -> None:
         with self.lock:
+            self._note("button_up", button)
             self.mouse.release(_BUTTONS[button])
             self.buttons.discard(button)
 

@@ -88,3 +88,39 @@ class HotkeyListener:
         # a signal that can take seconds). It is a daemon thread and, with the actions cleared, inert.
         self.actions.clear()
         self._kb.stop()
+
+
+class TakeoverListener:
+    """Feeds a :class:`hakisa.act.takeover.Takeover` with every key, button and pointer event; a context manager.
+
+    pynput tells a listener about its own process's Controller twice: at once, flagged ``injected``, and again when
+    the X server echoes the XTEST event, unflagged like anybody's input. The first is dropped here; the echo is told
+    from the person's by the injector's count (:meth:`hakisa.live.inject.Injector.take_echo`). No join on exit, as
+    for :class:`HotkeyListener`."""
+
+    def __init__(self, takeover):
+        t = takeover
+
+        def key(k, down: bool, injected: bool) -> None:
+            if not injected:
+                t.key(key_to_name(k), down, time.monotonic())
+
+        def click(x, y, b, down, injected=False) -> None:
+            if not injected:
+                t.button(b.name, down, int(x), int(y), time.monotonic())
+
+        self._kb = keyboard.Listener(on_press=lambda k, injected=False: key(k, True, injected),
+                                     on_release=lambda k, injected=False: key(k, False, injected))
+        self._mouse = mouse.Listener(on_move=lambda x, y, injected=False: t.move(int(x), int(y), time.monotonic()),
+                                     on_click=click)
+
+    def __enter__(self) -> "TakeoverListener":
+        self._kb.start()
+        self._mouse.start()
+        self._kb.wait()
+        self._mouse.wait()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._kb.stop()
+        self._mouse.stop()

@@ -229,7 +229,7 @@ def _consolidate_config(args: argparse.Namespace):
                              double=not args.no_double, reward_scale=args.reward_scale, reward_clip=args.reward_clip,
                              margin=args.margin, margin_weight=args.margin_weight, human_ratio=args.human_ratio,
                              cql_weight=args.cql, augment=args.augment, eval_every=args.eval_every, seed=args.seed,
-                             threads=args.threads)
+                             threads=args.threads, device=args.device)
 
 
 def cmd_consolidate(args: argparse.Namespace) -> int:
@@ -800,6 +800,9 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--eval-every", type=int, default=500, help="offline metrics + checkpoint interval")
         c.add_argument("--seed", type=int, default=0)
         c.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+        c.add_argument("--device", default="auto",
+                       help="where the learner runs: auto (a CUDA GPU when there is one, else the CPU), cpu, cuda, "
+                            "cuda:N (default auto)")
         c.add_argument("--quiet", action="store_true", help="no progress bar")
 
     c = sub.add_parser("consolidate", help="offline Q-learning on all the data (human and agent) with a target network",

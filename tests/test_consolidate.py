@@ -4,6 +4,8 @@ lineage is kept, and bad input is refused."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -162,3 +164,19 @@ def test_lineage_resume_and_bad_input(tmp_path, synthetic):
                                                               channels=(8, 16), hidden=32, threads=1),
               progress=False, log=lambda m: None)
         Consolidator(PROFILE, synthetic, cfg, resume=str(study_like), log=lambda m: None)
+
+
+def test_the_learner_runs_where_it_is_told(synthetic):
+    """--device: the CPU here; a CUDA GPU when the machine has one (batches built on the CPU, moved over)."""
+    from hakisa.errors import DeviceError
+
+    c = Consolidator(PROFILE, synthetic, ConsolidateConfig(device="cpu", **TINY), log=lambda m: None)
+    assert next(c.model.parameters()).device.type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="sees no CUDA GPU"):
+            Consolidator(PROFILE, synthetic, ConsolidateConfig(device="cuda", **TINY), log=lambda m: None)
+        return
+    g = Consolidator(PROFILE, synthetic, ConsolidateConfig(device="cuda", **TINY), log=lambda m: None)
+    m = g.update()
+    assert math.isfinite(m["loss"]) and next(g.target.parameters()).device.type == "cuda"
+    assert 0 <= g.evaluate()["agree_human"] <= 1 and g.health().metrics()

@@ -38,7 +38,7 @@ from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
 from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_model_fits, check_same_data,
                                    config_dict, dataset_lineage, file_digest, model_config, new_optimizer, plot_curves,
-                                   random_shift, save_run, set_up_torch, tensorboard)
+                                   pick_device, random_shift, save_run, set_up_torch, tensorboard)
 
 
 @dataclass
@@ -67,6 +67,7 @@ class ConsolidateConfig:
     eval_samples: int = 2048  # steps the offline metrics are computed on
     seed: int = 0
     threads: int = 2
+    device: str = "auto"  # auto (a CUDA GPU when there is one), cpu, cuda or cuda:N
     # network shape when starting from scratch (a parent checkpoint brings its own)
     stack: int = 4
     channels: tuple[int, ...] = (32, 64, 64)
@@ -89,12 +90,13 @@ class Consolidator:
                  resume: str | None = None, log=print, spare_steps: int = 0):
         self.profile, self.data, self.cfg = profile, [str(d) for d in data], cfg
         self.rng = set_up_torch(cfg.seed, cfg.threads)
+        self.dev = pick_device(cfg.device)
         from hakisa.learn.buffer import ReplayBuffer
 
         self.T = T = ReplayBuffer.from_transitions(load_transitions(self.data, profile), cfg.n_step, cfg.gamma,
                                                    cfg.reward_scale, cfg.reward_clip, spare_steps=spare_steps)
         self.codec = build_codec(profile, self.data)
-        self.masks = HeadMasks(self.codec)
+        self.masks = HeadMasks(self.codec, self.dev)
         want = model_config(profile, self.codec, cfg.stack, cfg.channels, cfg.hidden, cfg.norm)
         self.step, self.history = 0, []
         self.human_ratio = cfg.human_ratio  # an online learner lowers it as its own data grows
@@ -104,11 +106,12 @@ class Consolidator:
             self.mcfg = check_model_fits(blob, want, start, "resume checkpoint" if resume else "--from")
         else:
             self.mcfg = want
-        self.model = QNetwork(self.mcfg)
+        self.model = QNetwork(self.mcfg).to(self.dev)
         self.opt = new_optimizer(self.model, cfg.lr, cfg.weight_decay)
         self.lineage = {"datasets": dataset_lineage(self.data), "parent": None}
         if blob is not None:
             self.model.load_state_dict(blob["model"])
+        self.model.to(self.dev)
         if resume:
             if blob["state"].get("phase") != "consolidate":
                 raise CheckpointError(f"--resume: {resume} is a {blob['state'].get('phase')} checkpoint, not an "
@@ -164,7 +167,9 @@ class Consolidator:
         x = T.stacked(T.obs[idx], T.ep_start[idx], s)
         if augment:
             x = random_shift(x, augment, self.rng)
-        return torch.from_numpy(x), torch.from_numpy(T.stacked(T.boot[idx], T.ep_start[idx], s))
+        xn = T.stacked(T.boot[idx], T.ep_start[idx], s)
+        return (torch.from_numpy(x).to(self.dev, non_blocking=True),
+                torch.from_numpy(xn).to(self.dev, non_blocking=True))
 
     @torch.no_grad()
     def targets(self, idx: np.ndarray, xn: torch.Tensor | None = None) -> torch.Tensor:
@@ -173,7 +178,8 @@ class Consolidator:
             xn = self._inputs(idx)[1]
         q_target_next = self.target(xn)
         online_next = self.model(xn) if self.cfg.double else q_target_next
-        r, d = torch.from_numpy(self.T.returns[idx]), torch.from_numpy(self.T.disc[idx])
+        r = torch.from_numpy(self.T.returns[idx]).to(self.dev)
+        d = torch.from_numpy(self.T.disc[idx]).to(self.dev)
         return double_dqn_target(online_next, q_target_next, r, d, self.masks, self.cfg.select == "joint")
 
     # ----- learning -----------------------------------------------------------------------------
@@ -181,14 +187,14 @@ class Consolidator:
         cfg = self.cfg
         b = self.sample(cfg.batch_size)
         x, xn = self._inputs(b, cfg.augment)
-        acts = actions_of(self.T, b)
+        acts = actions_of(self.T, b).to(self.dev)
         y = self.targets(b, xn)
         qs = self.model(x)
         td = td_loss(qs, acts, y, self.masks).mean()
-        h = torch.from_numpy(self.T.actor[b] == HUMAN).float()
+        h = torch.from_numpy(self.T.actor[b] == HUMAN).float().to(self.dev)
         lm = (margin_loss(qs, acts, self.masks, cfg.margin).sum(1) * h).mean()  # human steps, per batch sample
         loss = td + cfg.margin_weight * lm
-        lc = torch.zeros(())
+        lc = torch.zeros((), device=self.dev)
         if cfg.cql_weight > 0:
             lc = cql_penalty(qs, acts, self.masks).mean()
             loss = loss + cfg.cql_weight * lc
@@ -225,19 +231,20 @@ class Consolidator:
             x, xn = self._inputs(b)
             qs = self.model(x)
             g = greedy(qs, self.masks, self.cfg.select == "joint")
-            greedy_acts.append(g.numpy())
-            q_greedy.append(joint_q(qs, g, self.masks).numpy())
-            td_err.append((joint_q(qs, actions_of(T, b), self.masks) - self.targets(b, xn)).abs().numpy())
+            greedy_acts.append(g.cpu().numpy())
+            q_greedy.append(joint_q(qs, g, self.masks).cpu().numpy())
+            q_data = joint_q(qs, actions_of(T, b).to(self.dev), self.masks)
+            td_err.append((q_data - self.targets(b, xn)).abs().cpu().numpy())
         self.model.train()
         g = np.concatenate(greedy_acts)
         q = np.concatenate(q_greedy)
         data = np.stack([T.command[idx], T.action_1[idx], T.action_2[idx]], 1)
-        uses = self.masks.uses.numpy()[data[:, 0]]
+        uses = self.masks.uses.cpu().numpy()[data[:, 0]]
         same = (g[:, 0] == data[:, 0]) & (~uses[:, 1] | (g[:, 1] == data[:, 1])) & (~uses[:, 2] | (g[:, 2] == data[:, 2]))
         human = T.actor[idx] == HUMAN
         hist = {"command": np.bincount(g[:, 0], minlength=self.codec.n_command).tolist()}
         for i, name in ((1, "action_1"), (2, "action_2")):
-            applies = self.masks.uses.numpy()[g[:, 0], i]
+            applies = self.masks.uses.cpu().numpy()[g[:, 0], i]
             hist[name] = np.bincount(g[applies, i], minlength=(self.codec.n_action_1, self.codec.n_action_2)[i - 1]).tolist()
         return {"td_error": float(np.concatenate(td_err).mean()), "mean_q": float(q.mean()), "max_q": float(q.max()),
                 "agree_human": float(same[human].mean()) if human.any() else math.nan,

@@ -127,7 +127,7 @@ class Learner:
             self.publish()
 
     def publish(self) -> None:
-        self.published = {k: v.detach().clone() for k, v in self.c.model.state_dict().items()}
+        self.published = {k: v.detach().to("cpu", copy=True) for k, v in self.c.model.state_dict().items()}
 
     def catch_up(self) -> None:
         """Every update due by now (headless: on the acting thread after each action)."""

@@ -449,11 +449,18 @@ def _takeover_flags(a: argparse.ArgumentParser) -> None:
                    help="reward taken off the agent's step when you take over (default 1; 0 = none)")
     a.add_argument("--hand-back", default=None, metavar="KEY",
                    help="a key (not one of the game's) that gives control back to the agent at once")
+    a.add_argument("--watcher", action="store_true",
+                   help="with --headless: the game's scripted demonstrator watches and takes over for --takeover-idle "
+                        "seconds whenever the agent is about to lose a life (benchmarks of corrections)")
 
 
 def _takeover(args: argparse.Namespace, profile):
-    """The person-takes-over settings of a window session (None: off, or headless)."""
-    if args.no_takeover or args.headless:
+    """The person-takes-over settings of a session (None: off). Headless, only with --watcher: the scripted
+    demonstrator is the person."""
+    if args.watcher and not args.headless:
+        raise HakisaError("--watcher is the scripted demonstrator of a bundled game in memory: use it with --headless "
+                          "GAME (on a window, you are the watcher: press a game key to take over)")
+    if args.no_takeover or (args.headless and not args.watcher):
         return None
     from hakisa.act.takeover import TakeoverSpec
     from hakisa.keys import normalize_key

@@ -149,3 +149,52 @@ def test_without_a_takeover_nothing_changes(tmp_path):
     stats, applied, changes, eps, _ = loop_with(tmp_path, t, lambda tick, now, tk: None)
     assert changes == [] and stats.takeovers == 0 and len(applied) == stats.actions
     assert not np.any(eps[0]["actor"] == HUMAN) and not np.any(eps[0]["reward_human"])
+
+
+def test_the_scripted_watcher_takes_over_before_a_loss_and_its_play_is_recorded_as_human(tmp_path):
+    """Headless benchmarks: the demonstrator takes control when a copy of the game stepped a second ahead with the
+    agent's input loses a life, plays (its input reaches the game, its ticks are recorded as human) and hands back."""
+    from hakisa.act.session import SessionSpec, run_agent
+    from hakisa.learn.checkpoint import load_checkpoint
+    from hakisa.learn.study import StudyConfig, study
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from make_demo_data import record_demo
+
+    demo, ckpt = str(tmp_path / "demo.h5"), str(tmp_path / "s.pt")
+    record_demo("dodge", demo, 0.3, seed=3, size=(320, 180))
+    study(DODGE, [demo], ckpt, StudyConfig(steps=5, batch_size=8, eval_every=5, channels=(8, 8), hidden=16,
+                                           threads=1), progress=False, log=lambda m: None)
+    blob = load_checkpoint(ckpt)
+    out = tmp_path / "w.h5"
+
+    def run(takeover, budget=None):
+        return run_agent(DODGE, blob, SessionSpec("explore", Schedule(0.3, 0.3, 1), out=str(out), force=True,
+                                                  headless="dodge", size=(320, 180), seed=5, max_steps=1200,
+                                                  takeover=takeover, watch_budget=budget))
+
+    def losses(st) -> int:  # the screen's -1 per life lost
+        with DatasetReader(out) as r:
+            return int(sum(np.count_nonzero(r.load(n)["rewards"] - r.load(n)["reward_human"] < -0.5)
+                           for n in r.episode_names()))
+
+    base = run(None)
+    lost_alone = losses(base)
+    with DatasetReader(out) as r:
+        assert not any(np.any(r.load(n)["actor"] == HUMAN) for n in r.episode_names())
+    watched = run(TakeoverSpec(idle=1.0, penalty=1.5))
+    with DatasetReader(out) as r:
+        eps = [r.load(n) for n in r.episode_names()]
+    actor = np.concatenate([e["actor"] for e in eps])
+    pen = np.concatenate([e["reward_human"] for e in eps])
+    assert watched.takeovers >= 1 and watched.person_ticks == np.count_nonzero(actor == HUMAN)
+    assert np.count_nonzero(pen == -1.5) == watched.takeovers  # each takeover step carries the penalty
+    human = actor == HUMAN
+    cmd = np.concatenate([e["command_type"] for e in eps])
+    assert np.mean(cmd[human] == KEY) > 0.3  # the demonstrator pressed keys, read as the codec's actions
+    assert losses(watched) < lost_alone  # its takeovers save lives (19 -> 12 here)
+    spent = run(TakeoverSpec(idle=1.0), budget=0.5)  # half a second of its control in all
+    assert spent.person_ticks <= 0.5 * 20 + 2

@@ -35,7 +35,9 @@ class SessionSpec:
     max_episodes: int | None = None
     max_seconds: float | None = None  # live: wall-clock; headless: game time
     checkpoint_name: str = ""
-    takeover: object = None  # hakisa.act.takeover.TakeoverSpec: the person watching may take control (window only)
+    takeover: object = None  # hakisa.act.takeover.TakeoverSpec: the person watching may take control; headless,
+    # the scripted demonstrator watches instead (hakisa.games.watcher)
+    watch_budget: float | None = None  # headless: seconds of the scripted watcher's control at most
 
 
 def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
@@ -85,6 +87,11 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
         game = make_game(spec.headless, seed=spec.seed, size=spec.size)
         area = (0, 0, *game.size)
         actuator = GameActuator()
+        if spec.takeover is not None:
+            from hakisa.games.watcher import ScriptedWatcher
+
+            actuator = takeover = ScriptedWatcher(game, actuator, spec.takeover, seed=spec.seed,
+                                                  budget=spec.watch_budget)
         hz = profile.capture.tick_hz if spec.tick_hz in (-1, None) else spec.tick_hz
         source = HeadlessFrameSource(game, actuator, max(1, round(60 / hz)))
         clock, title = VirtualClock(), f"headless {spec.headless}"
@@ -150,7 +157,7 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
                 stack.enter_context(guard)
             if hotkeys is not None:
                 stack.enter_context(hotkeys)
-            if takeover is not None:
+            if takeover is not None and not spec.headless:  # headless: the scripted watcher needs no listener
                 from hakisa.live.listen import TakeoverListener
 
                 stack.enter_context(TakeoverListener(takeover))
@@ -176,7 +183,9 @@ def _control_line(spec: SessionSpec, announce):
     back = f" or {spec.takeover.hand_back}" if spec.takeover.hand_back else ""
 
     def say(who: str) -> None:
-        if who == "person":
+        if spec.headless:
+            announce(f"{spec.command}: " + ("the scripted watcher takes over" if who == "person" else "the agent again"))
+        elif who == "person":
             announce(f"{spec.command}: YOU are in control: the agent sends nothing and your play is recorded as "
                      f"human; it takes over again after {spec.takeover.idle:g} s without input{back}")
         else:

@@ -370,6 +370,7 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
                  "reward_mean": float(np.mean([e.reward for e in episodes])) if episodes else math.nan,
                  "ticks_per_s": stats.actions / wall if wall > 0 else math.nan, "missed_ticks": stats.missed,
                  "latency_p50_ms": stats.latency()[0], "latency_p99_ms": stats.latency()[1],
+                 "takeovers": stats.takeovers, "person_steps": stats.person_ticks,
                  "wall_s": wall, "stop_reason": stats.stop_reason,
                  **{kk: metrics[kk] for kk in ("td_error", "mean_q", "agree_human", "updates_per_s") if kk in metrics}}
         record["segments"].append(entry)

@@ -21,9 +21,13 @@ from learning import Recipe, Row, format_table, parse_play_scores, plot_learning
 @pytest.mark.slow
 def test_pipeline_runs_every_phase_and_resumes(tmp_path, capsys):
     recipe = Recipe(demo_minutes=0.4, study_steps=20, rounds=2, explore_steps=150, updates=20, episodes=2,
-                    max_minutes=0.3, trial=2)
+                    max_minutes=0.3, trial=2, online=300)
     rows = run_pipeline("dodge", tmp_path, recipe, seed=1)
-    assert [r.player for r in rows] == ["random", "demonstrator", "study", "round 1", "round 2"]
+    assert [r.player for r in rows] == ["random", "demonstrator", "study", "round 1", "round 2", "online 1",
+                                        "online 2"]
+    # the online run: one curve point per 150 actor steps, at 0.5 updates per step
+    assert [r.extra["updates"] for r in rows[5:]] == [75, 150]
+    assert rows[6].explore_hours == pytest.approx(300 / 20 / 3600)
     assert all(len(r.scores) == 2 for r in rows)
     # the demonstrator beats a random player even in 18 s episodes: the evaluation measures play
     assert rows[1].mean > rows[0].mean
@@ -31,7 +35,7 @@ def test_pipeline_runs_every_phase_and_resumes(tmp_path, capsys):
     # the studied clone plays the way `hakisa trial` chose from its own score
     assert rows[2].extra["played"].startswith(("drawn", "greedy"))
     assert rows[2].explore_hours == 0 and rows[4].explore_hours == pytest.approx(2 * rows[3].explore_hours)
-    for name in ("demo.h5", "study.pt", "rounds/round-1.pt", "rounds/round-2.pt", "results.json"):
+    for name in ("demo.h5", "study.pt", "rounds/round-1.pt", "rounds/round-2.pt", "online/seg-002.pt", "results.json"):
         assert (tmp_path / name).exists(), name
     saved = json.loads((tmp_path / "results.json").read_text())
     assert [r["scores"] for r in saved] == [r.scores for r in rows]

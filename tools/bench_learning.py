@@ -81,6 +81,11 @@ def main() -> int:
     ap.add_argument("--updates", type=int, default=d.updates, help="consolidate updates per round")
     ap.add_argument("--trial", type=int, default=d.trial,
                     help=f"`hakisa trial` episodes per way of playing the studied clone (0: as studied; {d.trial})")
+    ap.add_argument("--online", type=int, default=d.online, metavar="STEPS",
+                    help="after study, an online `hakisa train` of this many actor steps, scored after every "
+                         "--explore-steps (0 = none; with --rounds 0 it replaces the rounds)")
+    ap.add_argument("--watcher", action="store_true",
+                    help="the online run with the scripted watcher taking over before losses (corrections)")
     ap.add_argument("--window", action="store_true", help="also play the final agent in a real window (Xvfb)")
     ap.add_argument("--window-episodes", type=int, default=3)
     ap.add_argument("--out", default="runs/bench-learning", help="folder for data, checkpoints and results")
@@ -88,10 +93,10 @@ def main() -> int:
     for name in ("seeds", "episodes", "study_steps", "explore_steps", "updates", "window_episodes"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
-    if args.rounds < 0 or args.demo_minutes <= 0 or args.trial < 0:
+    if args.rounds < 0 or args.demo_minutes <= 0 or args.trial < 0 or args.online < 0:
         ap.error("--rounds and --trial must be 0 or more and --demo-minutes more than 0")
     recipe = Recipe(args.demo_minutes, args.study_steps, args.rounds, args.explore_steps, args.updates, args.episodes,
-                    trial=args.trial)
+                    trial=args.trial, online=args.online, watcher=args.watcher)
     out = ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
     series: dict[str, list[list[Row]]] = {}

@@ -56,6 +56,8 @@ class Recipe:
     episodes: int = 50  # evaluation episodes per phase (game seeds from EVAL_SEED_BASE, never trained on)
     max_minutes: float = 5.0  # an evaluation episode is cut off after this much game time
     trial: int = 10  # `hakisa trial` episodes per way of playing the studied clone (0: play it as studied)
+    online: int = 0  # actor steps of an online `hakisa train` after study, one curve point per explore_steps (0: none)
+    watcher: bool = False  # the online run with the scripted watcher taking over before losses (corrections)
 
 
 @dataclass
@@ -117,6 +119,7 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
 
     check_training_seed(seed)
     check_training_seed(seed + 1000 * recipe.rounds)  # `hakisa train` explores round k on game seed seed + 1000k
+    check_training_seed(seed + 1000 * math.ceil(recipe.online / recipe.explore_steps))  # and online segment k too
 
     workdir.mkdir(parents=True, exist_ok=True)
     cache = workdir / "scores.json"
@@ -180,8 +183,34 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
                         seconds=time.perf_counter() - t0,
                         extra={"explore_score": info.get("explore", {}).get("score_mean", math.nan)}))
         log(f"  round {k}: {rows[-1].mean:.1f} +- {rows[-1].se:.1f} (SE)")
+    if recipe.online > 0:
+        rows += _online_rows(game, workdir, recipe, seed, demos, demo_hours, study_ckpt, row, log)
     (workdir / "results.json").write_text(json.dumps([asdict(r) for r in rows], indent=1))
     return rows
+
+
+def _online_rows(game, workdir, recipe, seed, demos, demo_hours, study_ckpt, row, log) -> list[Row]:
+    """An online `hakisa train` from the studied clone (resumed if it was cut short), then one row per segment's
+    checkpoint: the learning curve against hours of the agent's play."""
+    run = workdir / ("online-watched" if recipe.watcher else "online")
+    record = run / "online.json"
+    done = json.loads(record.read_text())["segments"] if record.exists() else []
+    if not done or done[-1]["actor_steps"] < recipe.online:
+        hakisa("train", "--profile", game, "--data", *map(rel, demos), "--from", rel(study_ckpt), "--workdir", rel(run),
+               "--steps", str(recipe.online), "--segment-steps", str(recipe.explore_steps), "--headless", game,
+               "--seed", str(seed), "--quiet", *(["--watcher"] if recipe.watcher else []), quiet=True)
+    segs = json.loads(record.read_text())["segments"]
+    out, hz = [], _tick_hz(game)
+    person = 0.0
+    for s in segs:
+        person += s.get("person_steps", 0) / hz / 3600
+        label = f"online {s['segment']}"
+        out.append(row(str(ROOT / s["checkpoint"]), label, demo_hours=demo_hours, explore_hours=s["hours_play"],
+                       seconds=s["wall_s"],
+                       extra={"explore_score": s.get("score_mean", math.nan), "updates": s["updates"],
+                              "correction_hours": person}))
+        log(f"  {label}: {out[-1].mean:.1f} +- {out[-1].se:.1f} (SE) after {s['hours_play']:.2f} h of play")
+    return out
 
 
 def parse_play_scores(text: str) -> list[float]:

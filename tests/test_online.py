@@ -9,7 +9,6 @@ import os
 
 import numpy as np
 import pytest
-import torch
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
@@ -137,8 +136,8 @@ def test_cli_train_online_headless(tmp_path, start):
     demo, ckpt = start
     wd = tmp_path / "cli"
     out = subprocess.run(hakisa_cmd("train", "--profile", "dodge", "--data", demo, "--from", ckpt, "--workdir", str(wd),
-                                    "--headless", "dodge", "--size", "320x180", "--steps", "40", "--segment-steps", "20",
-                                    "--batch-size", "8", "--threads", "1", "--quiet"),
+                                    "--headless", "dodge", "--size", "320x180", "--steps", "40",
+                                    "--segment-steps", "20", "--batch-size", "8", "--threads", "1", "--quiet"),
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "0.00 h of play" in out.stderr and "about 20 learner updates" in out.stderr
@@ -146,5 +145,28 @@ def test_cli_train_online_headless(tmp_path, start):
     assert [r[0] for r in rows] == ["1", "2"] and rows[-1][2] == "20"
     st = load_checkpoint(wd / "online.pt", DODGE)["state"]
     assert st["config"]["margin_weight"] == 1.0 and st["config"]["tau"] == 0.005  # DQfD's settings by default
-    assert torch.is_tensor(load_checkpoint(wd / "online.pt", DODGE)["model"][next(iter(
-        load_checkpoint(wd / "online.pt", DODGE)["model"]))])
+    assert st["online"]["actor_steps"] == 40 and (wd / "online.png").exists()
+    # --watcher is for a bundled game in memory only; a hand-back key must not be one the game uses
+    bad = subprocess.run(hakisa_cmd("train", "--profile", "dodge", "--data", demo, "--from", ckpt, "--workdir",
+                                    str(tmp_path / "w"), "--watcher"), capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "--watcher" in bad.stderr and "--headless" in bad.stderr
+    bad = subprocess.run(hakisa_cmd("train", "--profile", "dodge", "--data", demo, "--from", ckpt, "--workdir",
+                                    str(tmp_path / "w"), "--hand-back", "left"), capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode != 0 and "already uses that key" in bad.stderr
+
+
+def test_train_defaults_depend_on_the_mode():
+    """Online: DQfD's margin weight 1, a Polyak target, epsilon 0.02; --rounds keeps the staged way's own."""
+    from hakisa.cli import build_parser
+
+    common = ["train", "--profile", "dodge", "--data", "d.h5", "--from", "c.pt", "--workdir", "w"]
+    online = build_parser().parse_args(common)
+    online.resolve(online)
+    staged = build_parser().parse_args(common + ["--rounds", "2"])
+    staged.resolve(staged)
+    assert (online.margin_weight, online.tau, online.epsilon, online.epsilon_end) == (1.0, 0.005, 0.02, 0.01)
+    assert (staged.margin_weight, staged.tau, staged.epsilon, staged.epsilon_end) == (0.1, 0.0, 0.2, 0.02)
+    given = build_parser().parse_args(common + ["--margin-weight", "0.3", "--epsilon", "0.1"])
+    given.resolve(given)
+    assert (given.margin_weight, given.epsilon) == (0.3, 0.1)

@@ -184,7 +184,8 @@ def _control_line(spec: SessionSpec, announce):
 
     def say(who: str) -> None:
         if spec.headless:
-            announce(f"{spec.command}: " + ("the scripted watcher takes over" if who == "person" else "the agent again"))
+            announce(f"{spec.command}: " + ("the scripted watcher takes over" if who == "person"
+                                            else "the agent is in control again"))
         elif who == "person":
             announce(f"{spec.command}: YOU are in control: the agent sends nothing and your play is recorded as "
                      f"human; it takes over again after {spec.takeover.idle:g} s without input{back}")

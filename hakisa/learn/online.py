@@ -281,8 +281,9 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
     hz = profile.capture.tick_hz
 
     def state_extra() -> dict:
-        return {**keep, "online": {"actor_steps": learner.total_steps(), "hours_play": learner.total_steps() / hz / 3600,
-                                   "start": str(start), "workdir": str(wd)}}
+        steps = learner.total_steps()
+        return {**keep, "online": {"actor_steps": steps, "hours_play": steps / hz / 3600, "start": str(start),
+                                   "workdir": str(wd)}}
 
     def save(final: bool) -> None:
         c.save(ckpt, final=final, last=c.history[-1] if c.history else {}, extra_state=state_extra())
@@ -302,8 +303,8 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
         done_f = learner.total_steps() / cfg.steps
         eps0 = cfg.epsilon + (cfg.epsilon_end - cfg.epsilon) * done_f
         eps1 = cfg.epsilon + (cfg.epsilon_end - cfg.epsilon) * min(1.0, (learner.total_steps() + n) / cfg.steps)
-        spec = SessionSpec("explore", Schedule(eps0, eps1, n, temperature=cfg.temperature), out=str(out), headless=cfg.headless,
-                           size=cfg.size, seed=cfg.seed + 1000 * k, focus=cfg.focus, wait=cfg.wait, max_steps=n,
+        spec = SessionSpec("explore", Schedule(eps0, eps1, n, temperature=cfg.temperature), out=str(out),
+                           headless=cfg.headless, size=cfg.size, seed=cfg.seed + 1000 * k, focus=cfg.focus, wait=cfg.wait, max_steps=n,
                            checkpoint_name=str(ckpt), takeover=cfg.takeover)
         learner.actions = 0
         first = [True]

@@ -228,7 +228,8 @@ COMMANDS: dict[str, tuple[Field, ...]] = {
     "replay": REPLAY,
     "study": STUDY_FLAGS,
     "consolidate": CONSOLIDATE_FLAGS,
-    "train": CONSOLIDATE_FLAGS + tuple(f for f in TRAIN + ONLINE if f.name not in {c.name for c in CONSOLIDATE_FLAGS}),
+    "train": CONSOLIDATE_FLAGS + tuple({f.name: f for f in TRAIN + ONLINE
+                                        if f.name not in {c.name for c in CONSOLIDATE_FLAGS}}.values()),
     "play": PLAY,
     "explore": EXPLORE,
     "regions": REGIONS,

@@ -268,6 +268,7 @@ def test_a_person_pressing_a_game_key_takes_over_at_the_next_tick_and_is_recorde
     assert held_by_person == [code[mine]]  # the agent sent nothing while the person played
     assert out.count("YOU are in control") == 1 and out.count("AGENT is in control again") == 1, out
     assert out.index("YOU are in control") < out.index("AGENT is in control again")
+    assert "taken over 1 time:" in out
     profile = load_profile("dodge")
     with DatasetReader(rec) as r:
         eps = [r.load(n) for n in r.episode_names()]

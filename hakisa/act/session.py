@@ -231,6 +231,10 @@ def summary(stats: LoopStats, out: str | None = None) -> str:
                         f"max {np.nanmax(scores):g})" if np.isfinite(scores).any() else ""))
     lines.append(f"  {stats.actions} actions, {stats.rate():.1f} ticks/s, missed ticks {stats.missed}, paused (no "
                  f"focus) {stats.paused_ticks}, capped by max_apm {stats.capped}, watcher feedback {stats.feedback}")
+    if stats.takeovers:
+        n = stats.takeovers
+        lines.append(f"  taken over {n} time{'s' * (n != 1)}: {stats.person_ticks} of the {stats.actions} steps were the "
+                     "watcher's (recorded as human)")
     lines.append(f"  grab -> inject latency p50 {p50:.2f} ms, p99 {p99:.2f} ms" + (f"\n  wrote {out}" if out else ""))
     return "\n".join(lines)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,25 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+
+@pytest.fixture(scope="module")
+def studied_dodge(tmp_path_factory):
+    """Half a minute of the headless dodge demonstrator (320x180) and a checkpoint studied on it for 10 updates
+    with a tiny network: (demo path, checkpoint path), for tests of what comes after study."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    sys.path.insert(0, str(ROOT / "tools"))
+    from make_demo_data import record_demo
+
+    from hakisa.learn.study import StudyConfig, study
+    from hakisa.profile import load_profile
+
+    d = tmp_path_factory.mktemp("studied")
+    demo, ckpt = str(d / "demo.h5"), str(d / "study.pt")
+    record_demo("dodge", demo, 0.5, seed=3, size=(320, 180))
+    study(load_profile("dodge"), [demo], ckpt, StudyConfig(steps=10, batch_size=8, eval_every=10, channels=(8, 16),
+                                                           hidden=32, threads=1), progress=False, log=lambda m: None)
+    return demo, ckpt
 
 
 @pytest.fixture(scope="session")

@@ -19,29 +19,17 @@ from hakisa.learn import online  # noqa: E402
 from hakisa.learn.checkpoint import load_checkpoint  # noqa: E402
 from hakisa.learn.consolidate import ConsolidateConfig, Consolidator  # noqa: E402
 from hakisa.learn.online import OnlineConfig, train_online  # noqa: E402
-from hakisa.learn.study import StudyConfig, study  # noqa: E402
 from hakisa.profile import load_profile  # noqa: E402
 
-from conftest import ROOT, hakisa_cmd  # noqa: E402
+from conftest import hakisa_cmd  # noqa: E402
 
 DODGE = load_profile("dodge")
 NET = dict(channels=(8, 16), hidden=32, threads=1)
 
 
 @pytest.fixture(scope="module")
-def start(tmp_path_factory):
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tools"))
-    from make_demo_data import record_demo
-
-    d = tmp_path_factory.mktemp("online")
-    demo = str(d / "demo.h5")
-    record_demo("dodge", demo, 0.5, seed=3, size=(320, 180))
-    ckpt = str(d / "study.pt")
-    study(DODGE, [demo], ckpt, StudyConfig(steps=10, batch_size=8, eval_every=10, **NET), progress=False,
-          log=lambda m: None)
-    return demo, ckpt
+def start(studied_dodge):
+    return studied_dodge
 
 
 def cfg(steps: int, **kw) -> OnlineConfig:

@@ -15,7 +15,6 @@ from hakisa.learn.checkpoint import CheckpointError, load_checkpoint  # noqa: E4
 from hakisa.learn.consolidate import ConsolidateConfig, Consolidator  # noqa: E402
 from hakisa.data.dataset import DatasetReader  # noqa: E402
 from hakisa.profile import load_profile, parse_profile  # noqa: E402
-from hakisa.learn.study import StudyConfig, study  # noqa: E402
 from hakisa.learn.train import TrainConfig, train  # noqa: E402
 
 from conftest import ROOT, hakisa_cmd  # noqa: E402
@@ -25,20 +24,8 @@ NET = dict(channels=(8, 16), hidden=32, threads=1)
 
 
 @pytest.fixture(scope="module")
-def start(tmp_path_factory):
-    """Demonstrations of headless dodge and a briefly studied checkpoint."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "tools"))
-    from make_demo_data import record_demo
-
-    d = tmp_path_factory.mktemp("train")
-    demo = str(d / "demo.h5")
-    record_demo("dodge", demo, 0.5, seed=3, size=(320, 180))
-    ckpt = str(d / "study.pt")
-    study(DODGE, [demo], ckpt, StudyConfig(steps=10, batch_size=8, eval_every=10, **NET), progress=False,
-          log=lambda m: None)
-    return demo, ckpt
+def start(studied_dodge):
+    return studied_dodge
 
 
 def cfg(rounds: int) -> TrainConfig:

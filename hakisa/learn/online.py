@@ -24,9 +24,7 @@ from ``online.pt`` with every dataset it finished, plus what an interrupted segm
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import queue
 import threading
 import time
@@ -63,12 +61,6 @@ class OnlineConfig:
     takeover: object = None  # hakisa.act.takeover.TakeoverSpec: the person watching may take control (headless: the
     # scripted demonstrator, hakisa.games.watcher)
     consolidate: ConsolidateConfig = field(default_factory=_online_consolidate)
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
 
 
 class Learner:
@@ -226,6 +218,7 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
     from hakisa.data.dataset import keep_crashed_part
     from hakisa.data.transitions import check_same_profile
     from hakisa.learn.checkpoint import CheckpointError, load_checkpoint
+    from hakisa.learn.train import write_json, open_run
     from hakisa.learn.training import dataset_lineage
     from hakisa.limits import CONSOLIDATE, ONLINE, check_config
 
@@ -238,18 +231,7 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
         raise HakisaError(f"--workdir {wd} is a file; give a folder for the run.")
     wd.mkdir(parents=True, exist_ok=True)
     record_path, ckpt = wd / "online.json", wd / "online.pt"
-    if record_path.exists():
-        record = json.loads(record_path.read_text())
-        if record.get("profile_sha256") != profile.sha256:
-            raise HakisaError(f"{wd} holds a run for profile '{record.get('profile_name')}', not '{profile.name}'; "
-                              "choose another --workdir.")
-        if record.get("start") != str(start) or record.get("demos") != [str(d) for d in demos]:
-            raise HakisaError(f"{wd} holds a run that started from {record.get('start')} with {record.get('demos')}; "
-                              "resume it with the same --from and --data, or choose another --workdir.")
-    else:
-        record = {"profile_name": profile.name, "profile_sha256": profile.sha256, "start": str(start),
-                  "demos": [str(d) for d in demos], "mode": "online", "segments": []}
-        _write_json(record_path, record)
+    record, _ = open_run(record_path, profile, start, demos, {"mode": "online", "segments": []})
     for part in wd.glob("seg-*.h5.part"):  # an interrupted segment: keep what it flushed, under a new name
         kept = keep_crashed_part(part)
         log(f"train: an earlier run stopped during {part.name[:-5]}; what it wrote is kept as {kept.name}")
@@ -375,7 +357,7 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
                  "wall_s": wall, "stop_reason": stats.stop_reason,
                  **{kk: metrics[kk] for kk in ("td_error", "mean_q", "agree_human", "updates_per_s") if kk in metrics}}
         record["segments"].append(entry)
-        _write_json(record_path, record)
+        write_json(record_path, record)
         if stats.stop_reason.startswith(("kill switch", "SIGINT", "SIGTERM")) or stats.error is not None:
             raise HakisaError(f"training stopped ({stats.stop_reason}) after {learner.total_steps()} actor steps and "
                               f"{c.step} updates; run the same command again to go on.")

@@ -45,10 +45,30 @@ class TrainConfig:
     consolidate: ConsolidateConfig = field(default_factory=ConsolidateConfig)
 
 
-def _write_json(path: Path, obj: dict) -> None:
+def write_json(path: Path, obj: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=1))
     os.replace(tmp, path)
+
+
+def open_run(path: Path, profile: Profile, start, demos, fresh: dict) -> tuple[dict, bool]:
+    """A run's record (``train.json``, ``online.json``): read and checked against this profile, starting checkpoint
+    and data when it exists, else written anew as ``fresh`` plus those. Returns (record, whether it existed)."""
+    demos = [str(d) for d in demos]
+    if path.exists():
+        record = json.loads(path.read_text())
+        wd = path.parent
+        if record.get("profile_sha256") != profile.sha256:
+            raise HakisaError(f"{wd} holds a run for profile '{record.get('profile_name')}', not '{profile.name}'; "
+                              "choose another --workdir.")
+        if record.get("start") != str(start) or record.get("demos") != demos:
+            raise HakisaError(f"{wd} holds a run that started from {record.get('start')} with {record.get('demos')}; "
+                              "resume it with the same --from and --data, or choose another --workdir.")
+        return record, True
+    record = {"profile_name": profile.name, "profile_sha256": profile.sha256, "start": str(start), "demos": demos,
+              **fresh}
+    write_json(path, record)
+    return record, False
 
 
 def _episodes_summary(stats) -> dict:
@@ -78,19 +98,9 @@ def train(profile: Profile, demos: list[str], start: str, workdir: str | Path, c
         raise HakisaError(f"--workdir {wd} is a file; give a folder for the rounds.")
     wd.mkdir(parents=True, exist_ok=True)
     record_path = wd / "train.json"
-    if record_path.exists():
-        record = json.loads(record_path.read_text())
-        if record.get("profile_sha256") != profile.sha256:
-            raise HakisaError(f"{wd} holds a run for profile '{record.get('profile_name')}', not '{profile.name}'; "
-                              "choose another --workdir.")
-        if record.get("start") != str(start) or record.get("demos") != [str(d) for d in demos]:
-            raise HakisaError(f"{wd} holds a run that started from {record.get('start')} with {record.get('demos')}; "
-                              "resume it with the same --from and --data, or choose another --workdir.")
+    record, resumed = open_run(record_path, profile, start, demos, {"rounds": []})
+    if resumed:
         log(f"train: resuming {wd} ({len([r for r in record['rounds'] if r.get('done')])} rounds done)")
-    else:
-        record = {"profile_name": profile.name, "profile_sha256": profile.sha256, "start": str(start),
-                  "demos": [str(d) for d in demos], "rounds": []}
-        _write_json(record_path, record)
     parent = str(start)
     for k in range(1, cfg.rounds + 1):
         data_k, ckpt_k = wd / f"round-{k}.h5", wd / f"round-{k}.pt"
@@ -112,7 +122,7 @@ def train(profile: Profile, demos: list[str], start: str, workdir: str | Path, c
                 raise HakisaError(f"round {k} exploration stopped ({stats.stop_reason}); run the same command again "
                                   "to resume.")
             entry["explore"] = _episodes_summary(stats)
-            _write_json(record_path, record)
+            write_json(record_path, record)
         data = [str(d) for d in demos] + [str(wd / f"round-{j}.h5") for j in range(1, k + 1)]
         resume = False
         if ckpt_k.exists():
@@ -123,7 +133,7 @@ def train(profile: Profile, demos: list[str], start: str, workdir: str | Path, c
             if st.get("phase") == "consolidate" and st.get("final"):  # finished; only the record was not written
                 entry["consolidate"] = {k2: v for k2, v in st.get("metrics", {}).items() if k2 != "histogram"}
                 entry["done"] = True
-                _write_json(record_path, record)
+                write_json(record_path, record)
                 parent = str(ckpt_k)
                 continue
             resume = st.get("phase") == "consolidate"
@@ -133,7 +143,7 @@ def train(profile: Profile, demos: list[str], start: str, workdir: str | Path, c
                           progress=progress, log=log)
         entry["consolidate"] = {k2: v for k2, v in res.metrics.items() if k2 != "histogram"}
         entry["done"] = True
-        _write_json(record_path, record)
+        write_json(record_path, record)
         parent = str(ckpt_k)
     plot_rounds(record, wd / "train.png", profile.name)
     return record

@@ -227,7 +227,8 @@ def _consolidate_config(args: argparse.Namespace):
     return ConsolidateConfig(steps=args.updates, batch_size=args.batch_size, lr=args.lr, gamma=args.gamma,
                              n_step=args.n_step, target_every=args.target_every, tau=args.tau,
                              double=not args.no_double, reward_scale=args.reward_scale, reward_clip=args.reward_clip,
-                             margin=args.margin, margin_weight=args.margin_weight, human_ratio=args.human_ratio,
+                             margin=args.margin, margin_weight=args.margin_weight, imitation=args.imitation,
+                             imitation_temperature=args.imitation_temperature, human_ratio=args.human_ratio,
                              cql_weight=args.cql, augment=args.augment, eval_every=args.eval_every, seed=args.seed,
                              threads=args.threads, device=args.device)
 
@@ -801,6 +802,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="weight of the margin loss on human steps (default "
                        + ("0.1" if margin_weight is not None else "1 online as in DQfD, 0.1 with --rounds")
                        + "; higher = stay closer to the human)")
+        c.add_argument("--imitation", choices=("margin", "nll"), default="margin",
+                       help="the loss on human steps: margin (DQfD's large margin, default) or nll (study's "
+                            "cross-entropy of softmax(Q / --imitation-temperature))")
+        c.add_argument("--imitation-temperature", type=float, default=0.1,
+                       help="temperature of that softmax (default 0.1, study's)")
         c.add_argument("--human-ratio", type=float, default=0.25,
                        help="share of each batch drawn from human steps (default 0.25)")
         c.add_argument("--cql", type=float, default=0.0, help="conservative Q-learning penalty weight (0 = off)")

@@ -137,6 +137,7 @@ CONSOLIDATE: tuple[Field, ...] = (
     _f("reward_clip", Range(0, 1e9)),
     _f("margin", Range(0, 1e6)),
     _f("margin_weight", Range(0, 1e6)),
+    _f("imitation_temperature", Range(0, 1e6, lo_open=True), hint="of the imitated softmax(Q / T)"),
     _f("human_ratio", SHARE, hint="share of each batch"),
     _f("cql_weight", Range(0, 1e6), "--cql"),
     _f("weight_decay", Range(0, 1)),

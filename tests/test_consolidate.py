@@ -180,3 +180,20 @@ def test_the_learner_runs_where_it_is_told(synthetic):
     m = g.update()
     assert math.isfinite(m["loss"]) and next(g.target.parameters()).device.type == "cuda"
     assert 0 <= g.evaluate()["agree_human"] <= 1 and g.health().metrics()
+
+
+@pytest.mark.parametrize("imitation, light", [("margin", 0.1), ("nll", 0.01)])
+def test_a_heavy_imitation_loss_holds_the_humans_choice_and_a_light_one_lets_returns_win(tmp_path, synthetic,
+                                                                                        imitation, light):
+    """Either imitation loss on the human steps: at weight 10 the human's left stays greedy where right pays more;
+    light, the agent's returns overrule it (as in the test above). The cross-entropy at T = 0.1 pulls about ten
+    times harder per unit of weight than the margin (its gradient carries 1 / T)."""
+    from hakisa.act.agent import Agent
+
+    for weight, want in ((10.0, LEFT), (light, RIGHT)):
+        cfg = ConsolidateConfig(steps=600, target_every=100, imitation=imitation, margin_weight=weight, **TINY)
+        out = tmp_path / f"{imitation}-{weight}.pt"
+        consolidate(PROFILE, synthetic, out, cfg, progress=False, log=lambda m: None)
+        assert greedy_in(Agent.from_checkpoint(load_checkpoint(out, PROFILE)).model, 1) == (KEY, want), weight
+    with pytest.raises(ValueError, match="imitation must be"):
+        Consolidator(PROFILE, synthetic, ConsolidateConfig(imitation="copy", **TINY), log=lambda m: None)

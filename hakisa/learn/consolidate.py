@@ -33,7 +33,8 @@ from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optim
 from hakisa.codec import COMMANDS
 from hakisa.data.transitions import HUMAN, load_transitions
 from hakisa.learn.health import Health, HealthLog, check_health, probe_indices
-from hakisa.learn.losses import HeadMasks, cql_penalty, double_dqn_target, greedy, joint_q, margin_loss, td_loss
+from hakisa.learn.losses import (HeadMasks, cql_penalty, double_dqn_target, greedy, imitation_nll, joint_q, margin_loss,
+                                 td_loss)
 from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
 from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_model_fits, check_same_data,
@@ -58,7 +59,10 @@ class ConsolidateConfig:
     reward_scale: float = 1.0  # rewards are multiplied by this...
     reward_clip: float = 0.0  # ...then clipped to +-this (0 = no clipping)
     margin: float = 0.8  # large-margin size on human steps (reward units)
-    margin_weight: float = 0.1  # weight of the margin loss: small, so the data's returns can overrule the human
+    margin_weight: float = 0.1  # weight of the imitation loss: small, so the data's returns can overrule the human
+    imitation: str = "margin"  # on human steps: "margin" (DQfD's large margin) or "nll" (study's cross-entropy of
+    # softmax(Q / temperature), which keeps a clone studied that way on the policy it fitted)
+    imitation_temperature: float = 0.1  # of that softmax (study's default)
     human_ratio: float = 0.25  # share of each batch drawn from human steps (when there are both kinds)
     cql_weight: float = 0.0  # conservative penalty weight (0 = off)
     weight_decay: float = 1e-5
@@ -89,6 +93,8 @@ class Consolidator:
     def __init__(self, profile: Profile, data: list[str], cfg: ConsolidateConfig, parent: str | None = None,
                  resume: str | None = None, log=print, spare_steps: int = 0):
         self.profile, self.data, self.cfg = profile, [str(d) for d in data], cfg
+        if cfg.imitation not in ("margin", "nll"):
+            raise ValueError(f"imitation must be 'margin' or 'nll', not {cfg.imitation!r}")
         self.rng = set_up_torch(cfg.seed, cfg.threads)
         self.dev = pick_device(cfg.device)
         from hakisa.learn.buffer import ReplayBuffer
@@ -192,7 +198,11 @@ class Consolidator:
         qs = self.model(x)
         td = td_loss(qs, acts, y, self.masks).mean()
         h = torch.from_numpy(self.T.actor[b] == HUMAN).float().to(self.dev)
-        lm = (margin_loss(qs, acts, self.masks, cfg.margin).sum(1) * h).mean()  # human steps, per batch sample
+        if cfg.imitation == "nll":
+            per_head = imitation_nll(qs, acts, self.masks, cfg.imitation_temperature, cfg.select == "joint")
+        else:
+            per_head = margin_loss(qs, acts, self.masks, cfg.margin)
+        lm = (per_head.sum(1) * h).mean()  # human steps, per batch sample
         loss = td + cfg.margin_weight * lm
         lc = torch.zeros((), device=self.dev)
         if cfg.cql_weight > 0:

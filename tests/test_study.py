@@ -359,3 +359,38 @@ def test_photometric_augmentation_is_one_affine_change_per_sample():
     assert len({round(s, 2) for s in slopes}) > 8
     kept = random_photometric(x, np.random.default_rng(1), invert=0.0).astype(float)
     assert all(np.corrcoef(xi.ravel(), yi.ravel())[0, 1] > 0.9 for xi, yi in zip(x.astype(float), kept))
+
+
+def test_with_the_agents_play_in_the_data_only_the_peoples_steps_are_imitated(tmp_path):
+    """HG-DAgger's aggregation: a person's corrections inside the agent's own play are imitated, the agent's steps
+    are not (they still train the TD term). Here the person always presses left and the agent always right, in
+    the same two situations; the clone presses left."""
+    from test_consolidate import CODEC, LEFT, PROFILE as SYN, RIGHT, frame
+
+    from hakisa.data.dataset import ACTORS, Observation
+
+    def write(path, actor, chord, episodes):
+        rng = np.random.default_rng(3)
+        w = DatasetWriter(path, SYN, CODEC, source="record" if actor == "human" else "explore")
+        for _ in range(episodes):
+            s = int(rng.integers(2))
+            w.start_episode(Observation(frame(s), 0.0, 0))
+            for t in range(20):
+                s = int(rng.integers(2))
+                w.add_step((KEY, chord, 0), ACTORS.index(actor), 0.0, False, False, Observation(frame(s), t + 1.0, t + 1))
+            w.end_episode("truncated")
+        w.close()
+        return str(path)
+
+    data = [write(tmp_path / "h.h5", "human", LEFT, 10), write(tmp_path / "a.h5", "agent_greedy", RIGHT, 30)]
+    logs = []
+    study(SYN, data, tmp_path / "s.pt", StudyConfig(steps=300, batch_size=32, eval_every=300, channels=(8, 16),
+                                                    hidden=32, stack=1, augment=0, threads=1, lr=1e-3, holdout=0.1),
+          progress=False, log=logs.append)
+    assert any("imitating the 200 steps people" in m and "agent's 600 train the TD term only" in m for m in logs)
+    model = Agent.from_checkpoint(load_checkpoint(tmp_path / "s.pt", SYN)).model
+    masks = HeadMasks(CODEC)
+    with torch.no_grad():
+        for s in (0, 1):
+            x = torch.from_numpy(np.ascontiguousarray(frame(s).transpose(2, 0, 1)[None]))
+            assert int(greedy(model(x), masks)[0, 1]) == LEFT

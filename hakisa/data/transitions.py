@@ -18,6 +18,7 @@ from hakisa.resources import check_memory
 from hakisa.profile import Profile
 
 HUMAN = ACTORS.index("human")
+TEACHERS = (HUMAN, ACTORS.index("scripted"))  # who study imitates: people, and scripts standing in for them
 
 
 def stack_frames(x: np.ndarray) -> np.ndarray:

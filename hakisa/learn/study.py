@@ -15,7 +15,9 @@ Mistakes: people blunder (look away, press the wrong way), and a clone copies th
 that copies "stand still" while a threat comes is stuck there, because nothing in its own play
 pulls it out.  The demonstration's rewards say where the human lost: steps in the
 ``forget_before_loss`` seconds before a loss (a reward at or below ``loss_reward``, e.g. a life lost)
-are not imitated.  They still train the TD term, so their Q values learn what those actions cost.
+are not imitated.  They still train the TD term, so their Q values learn what those actions cost. Given the
+agent's own play with people's corrections in it (`play`/`explore`/`train` takeovers), only the people's steps are
+imitated and the agent's train the TD term (HG-DAgger: the corrections are demonstrations where the agent goes).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch
 
 from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
 from hakisa.codec import COMMANDS, KEY, NOOP
-from hakisa.data.transitions import Transitions, load_transitions
+from hakisa.data.transitions import TEACHERS, Transitions, load_transitions
 from hakisa.learn.health import Health, HealthLog, check_health, human_shares, probe_indices, verdict
 from hakisa.learn.calibrate import describe, fit_action_bias, values_on
 from hakisa.learn.losses import ActionBias, HeadMasks, double_dqn_target, greedy, imitation_nll, joint_q, margin_loss, td_loss
@@ -345,6 +347,11 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     classes, labels = action_classes(T, codec.n_command, len(codec.chords), cfg.balance_by)
     w, p = class_weights(classes[train_idx], len(labels), cfg.balance, cfg.boost_noop)  # no-op is class 0 in both
     imitate = imitated_steps(T, cfg.forget_before_loss, cfg.loss_reward, profile.capture.tick_hz)
+    teacher = np.isin(T.actor, TEACHERS)
+    if teacher.any() and not teacher.all():  # corrections among the agent's play: imitate only the people's steps
+        imitate = imitate * teacher
+        log(f"study: imitating the {int(teacher.sum())} steps people (or scripts) played; the agent's "
+            f"{int((~teacher).sum())} train the TD term only")
     if not imitate[train_idx].any():  # a tiny recording that is all run-up to losses: imitate it anyway
         log(f"study: every training step lies within {cfg.forget_before_loss:g} s of a loss; imitating them all")
         imitate[:] = 1.0

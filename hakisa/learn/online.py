@@ -12,7 +12,7 @@ low epsilon, a Polyak-averaged target, n-step returns.
 
 On a bundled game in memory the learner runs on the acting thread, between ticks, so the replay ratio is
 exact and a run is repeatable up to thread timing; on a window it runs on its own thread so the actor
-keeps its tick rate.
+keeps its tick rate, and makes what it still owes when the segment ends.
 
 The run folder (``--workdir``) holds ``seg-K.h5`` (``segment_steps`` actor steps each), ``online.pt`` (the
 newest weights, optimizer and target, written every ``save_seconds`` and at each segment's end),

@@ -260,7 +260,7 @@ def _resolve_train(args: argparse.Namespace) -> None:
     """`train`'s defaults that depend on the mode (before the flags are checked)."""
     online = args.rounds is None
     for name, on, staged in (("epsilon", 0.02, 0.2), ("epsilon_end", 0.01, 0.02), ("margin_weight", 1.0, 0.1),
-                             ("tau", 0.005, 0.0)):
+                             ("tau", 0.005, 0.0), ("imitation", "nll", "margin")):
         if getattr(args, name) is None:
             setattr(args, name, on if online else staged)
 
@@ -802,9 +802,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="weight of the margin loss on human steps (default "
                        + ("0.1" if margin_weight is not None else "1 online as in DQfD, 0.1 with --rounds")
                        + "; higher = stay closer to the human)")
-        c.add_argument("--imitation", choices=("margin", "nll"), default="margin",
-                       help="the loss on human steps: margin (DQfD's large margin, default) or nll (study's "
-                            "cross-entropy of softmax(Q / --imitation-temperature))")
+        c.add_argument("--imitation", choices=("margin", "nll"),
+                       default="margin" if margin_weight is not None else None,
+                       help="the loss on human steps: margin (DQfD's large margin) or nll (study's cross-entropy of "
+                            "softmax(Q / --imitation-temperature)); default "
+                            + ("margin" if margin_weight is not None else "nll online, margin with --rounds"))
         c.add_argument("--imitation-temperature", type=float, default=0.1,
                        help="temperature of that softmax (default 0.1, study's)")
         c.add_argument("--human-ratio", type=float, default=0.25,

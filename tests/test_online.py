@@ -132,7 +132,8 @@ def test_cli_train_online_headless(tmp_path, start):
     rows = [line.split() for line in out.stdout.splitlines() if line.strip() and line.split()[0].isdigit()]
     assert [r[0] for r in rows] == ["1", "2"] and rows[-1][2] == "20"
     st = load_checkpoint(wd / "online.pt", DODGE)["state"]
-    assert st["config"]["margin_weight"] == 1.0 and st["config"]["tau"] == 0.005  # DQfD's settings by default
+    assert st["config"]["margin_weight"] == 1.0 and st["config"]["tau"] == 0.005  # DQfD's settings by default...
+    assert st["config"]["imitation"] == "nll"  # ... but study's loss on the human steps
     assert st["online"]["actor_steps"] == 40 and (wd / "online.png").exists()
     # --watcher is for a bundled game in memory only; a hand-back key must not be one the game uses
     bad = subprocess.run(hakisa_cmd("train", "--profile", "dodge", "--data", demo, "--from", ckpt, "--workdir",
@@ -145,7 +146,8 @@ def test_cli_train_online_headless(tmp_path, start):
 
 
 def test_train_defaults_depend_on_the_mode():
-    """Online: DQfD's margin weight 1, a Polyak target, epsilon 0.02; --rounds keeps the staged way's own."""
+    """Online: imitation weight 1 (study's cross-entropy), a Polyak target, epsilon 0.02; --rounds keeps the staged
+    way's own."""
     from hakisa.cli import build_parser
 
     common = ["train", "--profile", "dodge", "--data", "d.h5", "--from", "c.pt", "--workdir", "w"]
@@ -153,8 +155,10 @@ def test_train_defaults_depend_on_the_mode():
     online.resolve(online)
     staged = build_parser().parse_args(common + ["--rounds", "2"])
     staged.resolve(staged)
-    assert (online.margin_weight, online.tau, online.epsilon, online.epsilon_end) == (1.0, 0.005, 0.02, 0.01)
-    assert (staged.margin_weight, staged.tau, staged.epsilon, staged.epsilon_end) == (0.1, 0.0, 0.2, 0.02)
+    assert (online.margin_weight, online.tau, online.epsilon, online.epsilon_end, online.imitation) == (
+        1.0, 0.005, 0.02, 0.01, "nll")
+    assert (staged.margin_weight, staged.tau, staged.epsilon, staged.epsilon_end, staged.imitation) == (
+        0.1, 0.0, 0.2, 0.02, "margin")
     given = build_parser().parse_args(common + ["--margin-weight", "0.3", "--epsilon", "0.1"])
     given.resolve(given)
     assert (given.margin_weight, given.epsilon) == (0.3, 0.1)

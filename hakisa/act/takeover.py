@@ -71,7 +71,7 @@ class Takeover:
         if down:
             self.tracker.key_down(name, t)
             with self._lock:
-                if name in self.tracker._held:  # accepted: the game window had focus
+                if self.tracker.is_held(name):  # accepted: the game window had focus
                     self._claim, self._last_input = True, t
         else:
             self.tracker.key_up(name, t)
@@ -82,7 +82,7 @@ class Takeover:
         if name not in self.buttons or self.is_echo("button_down" if down else "button_up", name):
             return
         self.tracker.button(name, down, x, y, t)
-        if down and self.tracker._inside(x, y):
+        if down and self.tracker.inside(x, y):
             with self._lock:
                 self._claim, self._last_input = True, t
 
@@ -99,8 +99,7 @@ class Takeover:
         before = self.who
         if claim:
             self.who = PERSON
-        elif self.who == PERSON and (give_back or (not self.tracker._held and not self.tracker._buttons
-                                                   and now - last >= self.spec.idle)):
+        elif self.who == PERSON and (give_back or (not self.tracker.holding() and now - last >= self.spec.idle)):
             self.who = AGENT
         changed = self.who != before
         if changed and self.who == PERSON:

@@ -158,6 +158,12 @@ class Game(ABC):
                 self.game_over = True
         self._prev_held = inp.held
 
+    def simulation_copy(self) -> "Game":
+        """A deep copy to step ahead in (what-if play), without the render surfaces: it draws nothing."""
+        import copy
+
+        return copy.deepcopy(self, {id(self._surf): None, id(self._scaled): None})
+
     def lose_life(self, cause: str) -> None:
         """Take one life and log what took it (``state()["losses"]``, hence the window's ``--log``)."""
         self.lives -= 1

@@ -12,8 +12,6 @@ actions the codec reads from that input, as `hakisa record` would.
 
 from __future__ import annotations
 
-import copy
-
 from hakisa.act.takeover import AGENT, PERSON, Control, TakeoverSpec
 from hakisa.games.base import Game, GameInput
 from hakisa.games.policy import DemoPolicy
@@ -50,7 +48,7 @@ class ScriptedWatcher:
         g = self.game
         if g.game_over:
             return False
-        sim = copy.deepcopy(g, {id(g._surf): None, id(g._scaled): None})  # no surfaces: nothing is drawn
+        sim = g.simulation_copy()
         inp = GameInput(self.agent.held, self.agent.mouse, ())
         lives = sim.lives
         for _ in range(self.horizon_frames):

@@ -59,6 +59,19 @@ class InputTracker:
         """Where the captured area is on screen (root pixels); mouse events are kept only inside it."""
         self._rect = rect
 
+    def holding(self) -> bool:
+        """Whether any key or button it tracks is held now."""
+        with self._lock:
+            return bool(self._held or self._buttons)
+
+    def is_held(self, name: str) -> bool:
+        with self._lock:
+            return name in self._held
+
+    def inside(self, x: int, y: int) -> bool:
+        """Whether screen point (x, y) lies in the captured area."""
+        return self._inside(x, y)
+
     def _inside(self, x: int, y: int) -> bool:
         rx, ry, rw, rh = self._rect
         return rx <= x < rx + rw and ry <= y < ry + rh

@@ -162,3 +162,14 @@ def test_train_defaults_depend_on_the_mode():
     given = build_parser().parse_args(common + ["--margin-weight", "0.3", "--epsilon", "0.1"])
     given.resolve(given)
     assert (given.margin_weight, given.epsilon) == (0.3, 0.1)
+
+
+def test_online_train_refuses_another_games_checkpoint_and_leaves_no_run(tmp_path, start):
+    from hakisa.learn.checkpoint import CheckpointError
+    from hakisa.profile import parse_profile
+
+    demo, ckpt = start
+    other = parse_profile(DODGE.text.replace('name = "dodge"', 'name = "dodge2"'), base_dir=DODGE.base_dir)
+    with pytest.raises(CheckpointError, match="dodge2"):
+        train_online(other, [demo], ckpt, tmp_path / "run", cfg(60), progress=False, log=lambda m: None)
+    assert not (tmp_path / "run").exists()

@@ -153,7 +153,7 @@ def cmd_study(args: argparse.Namespace) -> int:
                       keyframe_by=args.keyframe_by, select=args.select,
                       boost_noop=args.boost_noop, forget_before_loss=args.forget_before_loss,
                       loss_reward=args.loss_reward, eval_every=args.eval_every, seed=args.seed,
-                      threads=args.threads, device=args.device, norm=args.norm, motion=args.motion, warmup=args.warmup,
+                      threads=args.threads, device=args.device, batches=args.batches, amp=args.amp, norm=args.norm, motion=args.motion, warmup=args.warmup,
                       balance_by=args.balance_by, imitation=args.imitation, temperature=args.temperature,
                       calibrate=args.calibrate, prior=args.prior)
     res = study(profile, paths, out, cfg, resume=str(out) if args.resume else None,
@@ -230,7 +230,7 @@ def _consolidate_config(args: argparse.Namespace):
                              margin=args.margin, margin_weight=args.margin_weight, imitation=args.imitation,
                              imitation_temperature=args.imitation_temperature, human_ratio=args.human_ratio,
                              cql_weight=args.cql, augment=args.augment, eval_every=args.eval_every, seed=args.seed,
-                             threads=args.threads, device=args.device)
+                             threads=args.threads, device=args.device, batches=args.batches, amp=args.amp)
 
 
 def cmd_consolidate(args: argparse.Namespace) -> int:
@@ -681,6 +681,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     s.add_argument("--device", default="auto",
                    help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N (default auto)")
+    s.add_argument("--batches", choices=("auto", "host", "device"), default="auto",
+                   help="where frame stacks, random shifts and batches are built: on the learning device (the frames "
+                        "kept there; auto does this on a GPU when they fit in half its free memory) or by the host's "
+                        "CPU threads (default auto)")
+    s.add_argument("--amp", action="store_true",
+                   help="mixed precision: the network's forward passes in bfloat16, losses and optimizer in float32 "
+                        "(for GPUs; not measured on learning yet, so off by default)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_study)
 
@@ -819,6 +826,13 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--device", default="auto",
                        help="where the learner runs: auto (a CUDA GPU when there is one, else the CPU), cpu, cuda, "
                             "cuda:N (default auto)")
+        c.add_argument("--batches", choices=("auto", "host", "device"), default="auto",
+                       help="where frame stacks, random shifts and batches are built: on the learning device (the frames "
+                            "kept there; auto does this on a GPU when they fit in half its free memory) or by the host's "
+                            "CPU threads (default auto)")
+        c.add_argument("--amp", action="store_true",
+                       help="mixed precision: the network's forward passes in bfloat16, losses and optimizer in float32 "
+                            "(for GPUs; not measured on learning yet, so off by default)")
         c.add_argument("--quiet", action="store_true", help="no progress bar")
 
     c = sub.add_parser("consolidate", help="offline Q-learning on all the data (human and agent) with a target network",

@@ -42,6 +42,7 @@ class ReplayBuffer:
         self._human = _Growing()
         self._agent = _Growing()
         self._pow = self.gamma ** np.arange(self.n + 1)
+        self.device_frames = None  # a copy of the frames on the learner's device (hakisa.learn.batches)
 
     # ----- reading (the Transitions interface the learner uses) -----------------------------------
     def __len__(self) -> int:
@@ -69,6 +70,13 @@ class ReplayBuffer:
         offs = frame_idx[:, None] - np.arange(stack - 1, -1, -1)[None, :]
         offs = np.maximum(offs, first_idx[:, None])
         return stack_frames(self._frames[offs])
+
+    def mirror(self, frames) -> None:
+        """Keep ``frames`` (a :class:`hakisa.learn.batches.DeviceFrames` holding this buffer's frames so far) in
+        step: every frame that arrives is appended there too."""
+        if len(frames) != self.n_frames:
+            raise ValueError(f"mirror has {len(frames)} frames, the buffer {self.n_frames}")
+        self.device_frames = frames
 
     # ----- bulk loading ---------------------------------------------------------------------------
     @classmethod
@@ -104,6 +112,8 @@ class ReplayBuffer:
             self.end(truncated=True)
         self._reserve_frames(1)
         self._frames[self.n_frames] = frame
+        if self.device_frames is not None:
+            self.device_frames.append(frame)
         self._live_start = self.n_frames
         self.n_frames += 1
         self._live = self.size
@@ -127,6 +137,8 @@ class ReplayBuffer:
         s["reward"][i] = self._reward(np.float32(reward))
         s["terminated"][i], s["truncated"][i] = bool(terminated), False
         self._frames[self.n_frames] = frame
+        if self.device_frames is not None:
+            self.device_frames.append(frame)
         self.n_frames += 1
         self.pending += 1
         if self.pending >= self.n:  # the oldest pending step's horizon is complete

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hakisa.learn.batches import DeviceFrames, batches_on_device, draw_shifts
 from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
 from hakisa.codec import COMMANDS
 from hakisa.data.transitions import HUMAN, load_transitions
@@ -72,6 +73,8 @@ class ConsolidateConfig:
     seed: int = 0
     threads: int = 2
     device: str = "auto"  # auto (a CUDA GPU when there is one), cpu, cuda or cuda:N
+    batches: str = "auto"  # where frame stacks, shifts and batches are built: host, device, auto (device on a GPU)
+    amp: bool = False  # the network's forward passes in bfloat16 (losses and optimizer in float32)
     # network shape when starting from scratch (a parent checkpoint brings its own)
     stack: int = 4
     channels: tuple[int, ...] = (32, 64, 64)
@@ -141,6 +144,10 @@ class Consolidator:
             p.requires_grad_(False)
         if target_sd:
             self.target.load_state_dict(target_sd)
+        self.model.amp = self.target.amp = cfg.amp
+        if batches_on_device(cfg.batches, self.dev, T.frames.nbytes + spare_steps * T.frames[0].nbytes, log):
+            T.mirror(DeviceFrames(T.frames, self.dev, spare=spare_steps + 16))  # stacks and shifts built there
+            log(f"consolidate: batches built on {self.dev}")
         erng = np.random.default_rng(cfg.seed + 1)
         self.eval_idx = np.sort(erng.choice(len(T), min(len(T), cfg.eval_samples), replace=False))
         log(f"consolidate: {len(T)} steps from {T.n_episodes} episodes ({len(T.human_idx)} human, "
@@ -170,6 +177,10 @@ class Consolidator:
 
     def _inputs(self, idx: np.ndarray, augment: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         T, s = self.T, self.mcfg.stack
+        if T.device_frames is not None:  # the same shifts drawn as random_shift draws them, applied on the device
+            shift = (*draw_shifts(self.rng, len(idx), augment), augment) if augment else None
+            f = T.device_frames
+            return f.stacked(T.obs[idx], T.ep_start[idx], s, shift), f.stacked(T.boot[idx], T.ep_start[idx], s)
         x = T.stacked(T.obs[idx], T.ep_start[idx], s)
         if augment:
             x = random_shift(x, augment, self.rng)

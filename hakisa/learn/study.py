@@ -33,6 +33,7 @@ from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optim
 from hakisa.codec import COMMANDS, KEY, NOOP
 from hakisa.data.transitions import TEACHERS, Transitions, load_transitions
 from hakisa.learn.health import Health, HealthLog, check_health, human_shares, probe_indices, verdict
+from hakisa.learn.batches import DeviceFrames, batches_on_device, draw_shifts
 from hakisa.learn.calibrate import describe, fit_action_bias, values_on
 from hakisa.learn.losses import ActionBias, HeadMasks, double_dqn_target, greedy, imitation_nll, joint_q, margin_loss, td_loss
 from hakisa.learn.model import QNetwork, count_parameters
@@ -92,6 +93,8 @@ class StudyConfig:
     seed: int = 0
     threads: int = 2  # torch CPU threads
     device: str = "auto"  # auto (a CUDA GPU when there is one), cpu, cuda or cuda:N
+    batches: str = "auto"  # where frame stacks, shifts and batches are built: host, device, auto (device on a GPU)
+    amp: bool = False  # the network's forward passes in bfloat16 (losses and optimizer in float32)
 
 
 @dataclass
@@ -399,6 +402,14 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
                  "play_temperature": cfg.temperature if cfg.imitation == "nll" else 0.0}
         save_run(out, model, opt, mcfg, codec, profile, state)
 
+    on_device = batches_on_device(cfg.batches, dev, T.frames.nbytes, log) and cfg.photometric == 0
+    if on_device:  # frames, returns and actions on the device: a batch is a few gathers there
+        frames = DeviceFrames(T.frames, dev)
+        returns_d, disc_d, boot_d = (torch.from_numpy(a).to(dev) for a in (returns, disc, boot))
+        acts_d = actions_of(T, np.arange(len(T))).to(dev)
+        ep_start_d, obs_d = torch.from_numpy(T.ep_start).to(dev), torch.from_numpy(T.obs).to(dev)
+        log(f"study: batches built on {dev} ({frames.nbytes / 2**20:.0f} MiB of frames there)")
+    model.amp = target.amp = cfg.amp
     health_log = HealthLog("study", bar.write if bar else log)
     sums = torch.zeros(3, device=dev)  # loss, margin, td summed on the device: no sync per update
     n_run = 0
@@ -407,16 +418,23 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
         while step < cfg.steps:
             t0 = time.perf_counter()
             b = train_idx[rng.integers(0, len(train_idx), cfg.batch_size)]
-            xs = random_shift(T.stacked(T.obs[b], T.ep_start[b], cfg.stack), cfg.augment, rng)
-            if cfg.photometric > 0:
-                pick = rng.random(len(b)) < cfg.photometric
-                xs[pick] = random_photometric(xs[pick], rng)
-            x = torch.from_numpy(xs)
-            xn = torch.from_numpy(T.stacked(boot[b], T.ep_start[b], cfg.stack))  # targets: no augmentation
-            acts = actions_of(T, b)
-            r, d = torch.from_numpy(returns[b]), torch.from_numpy(disc[b])
-            if dev.type != "cpu":
-                x, xn, acts, r, d = (t.pin_memory().to(dev, non_blocking=True) for t in (x, xn, acts, r, d))
+            if on_device:
+                shift = (*draw_shifts(rng, len(b), cfg.augment), cfg.augment) if cfg.augment > 0 else None
+                bd = torch.from_numpy(b).to(dev)
+                x = frames.stacked(obs_d[bd], ep_start_d[bd], cfg.stack, shift)
+                xn = frames.stacked(boot_d[bd], ep_start_d[bd], cfg.stack)  # targets: no augmentation
+                acts, r, d = acts_d[bd], returns_d[bd], disc_d[bd]
+            else:
+                xs = random_shift(T.stacked(T.obs[b], T.ep_start[b], cfg.stack), cfg.augment, rng)
+                if cfg.photometric > 0:
+                    pick = rng.random(len(b)) < cfg.photometric
+                    xs[pick] = random_photometric(xs[pick], rng)
+                x = torch.from_numpy(xs)
+                xn = torch.from_numpy(T.stacked(boot[b], T.ep_start[b], cfg.stack))  # targets: no augmentation
+                acts = actions_of(T, b)
+                r, d = torch.from_numpy(returns[b]), torch.from_numpy(disc[b])
+                if dev.type != "cpu":
+                    x, xn, acts, r, d = (t.pin_memory().to(dev, non_blocking=True) for t in (x, xn, acts, r, d))
             t1 = time.perf_counter()
             with torch.no_grad():
                 q_target_next = target(xn)

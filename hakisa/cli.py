@@ -298,6 +298,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hours_of(paths: list[str]) -> float:
+    """Hours of steps in the datasets ``paths`` (the unreadable ones count nothing; train says why later)."""
+    from hakisa.data.dataset import DatasetReader
+
+    hours = 0.0
+    for p in paths:
+        try:
+            with DatasetReader(p) as r:
+                hours += sum(r.info(n).n_steps for n in r.episode_names()) / r.tick_hz / 3600
+        except (HakisaError, OSError):  # train_online says why and leaves such a file out
+            continue
+    return hours
+
+
 def _train_online(args: argparse.Namespace, profile, log) -> int:
     from hakisa.learn.online import OnlineConfig, train_online
 
@@ -308,9 +322,10 @@ def _train_online(args: argparse.Namespace, profile, log) -> int:
                        size=_size(args.size), focus=args.focus, wait=args.wait, seed=args.seed,
                        consolidate=_consolidate_config(args))
     hz = profile.capture.tick_hz
-    log(f"train: {cfg.steps} actor steps ({cfg.steps / hz / 3600:.2f} h of play at {hz:g} Hz), about "
-        f"{int(cfg.replay_ratio * cfg.steps)} learner updates")
-    record = train_online(profile, _data_paths(args.data), args.from_checkpoint, args.workdir, cfg,
+    paths = _data_paths(args.data)
+    log(f"train: from {_hours_of(paths):.2f} h of data ({len(paths)} file(s)); {cfg.steps} actor steps "
+        f"({cfg.steps / hz / 3600:.2f} h of play at {hz:g} Hz), about {int(cfg.replay_ratio * cfg.steps)} learner updates")
+    record = train_online(profile, paths, args.from_checkpoint, args.workdir, cfg,
                           progress=not args.quiet, log=log)
     print(f"{'segment':>7} {'h of play':>9} {'updates':>8} {'episodes':>8} {'score':>8} {'reward':>8} {'TD error':>9} "
           f"{'mean Q':>8} {'ticks/s':>8} {'upd/s':>6} {'takeovers':>9} {'person':>7}")

@@ -69,8 +69,8 @@ def test_summary_over_seeds_and_play_output_parsing():
 @pytest.mark.slow
 @pytest.mark.display
 def test_demo_quick_end_to_end_on_real_windows(xserver, tmp_path):
-    """tools/demo.py --quick: the demonstrator plays a real window while `hakisa record` records, study and a
-    train round learn from it, and the agent then plays a real window through `hakisa play`, recorded and
+    """tools/demo.py --quick: the demonstrator plays a real window while `hakisa record` records, study and an
+    online train (two segments) learn from it, and the agent then plays a real window through `hakisa play`, recorded and
     turned into a clip. A token-sized run: it proves the wiring, not the learning."""
     import subprocess
 
@@ -88,7 +88,8 @@ def test_demo_quick_end_to_end_on_real_windows(xserver, tmp_path):
         assert sum(play.info(n).n_steps for n in play.episode_names()) > 0
     assert (out / "play.mp4").stat().st_size > 0 and (out / "learning.png").stat().st_size > 0
     report = (out / "results.md").read_text()
-    for player in ("random", "demonstrator", "study", "round 1", "round 1, window"):
+    assert "budget: 0.02 h of demonstration" in r.stdout
+    for player in ("random", "demonstrator", "study", "online 1", "online 2", "online 2, window"):
         assert f"\n{player} " in report, player
     assert "episode   1:" in r.stdout  # the agent's window episode, as `hakisa play` printed it
 

@@ -87,6 +87,9 @@ def main() -> int:
     ap.add_argument("--watcher", action="store_true",
                     help="the online run with the scripted watcher taking over before losses (corrections)")
     ap.add_argument("--window", action="store_true", help="also play the final agent in a real window (Xvfb)")
+    ap.add_argument("--replay-ratio", type=float, default=d.replay_ratio,
+                    help=f"with --online: learner updates per actor step ({d.replay_ratio:g})")
+    ap.add_argument("--device", default=d.device, help="where study and the learner run (auto, cpu, cuda)")
     ap.add_argument("--window-episodes", type=int, default=3)
     ap.add_argument("--out", default="runs/bench-learning", help="folder for data, checkpoints and results")
     args = ap.parse_args()
@@ -96,7 +99,8 @@ def main() -> int:
     if args.rounds < 0 or args.demo_minutes <= 0 or args.trial < 0 or args.online < 0:
         ap.error("--rounds and --trial must be 0 or more and --demo-minutes more than 0")
     recipe = Recipe(args.demo_minutes, args.study_steps, args.rounds, args.explore_steps, args.updates, args.episodes,
-                    trial=args.trial, online=args.online, watcher=args.watcher)
+                    trial=args.trial, online=args.online, watcher=args.watcher, replay_ratio=args.replay_ratio,
+                    device=args.device)
     out = ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
     series: dict[str, list[list[Row]]] = {}

@@ -58,6 +58,16 @@ class Recipe:
     trial: int = 10  # `hakisa trial` episodes per way of playing the studied clone (0: play it as studied)
     online: int = 0  # actor steps of an online `hakisa train` after study, one curve point per explore_steps (0: none)
     watcher: bool = False  # the online run with the scripted watcher taking over before losses (corrections)
+    replay_ratio: float = 0.5  # the online run's learner updates per actor step
+    device: str = "auto"  # where study and the learner run (hakisa --device)
+
+    def budget(self, tick_hz: float = 20.0) -> str:
+        """What this recipe learns from and how much it learns, in words."""
+        play = (self.rounds * self.explore_steps + self.online) / tick_hz / 3600
+        updates = self.rounds * self.updates + int(self.replay_ratio * self.online)
+        how = f"{self.rounds} explore/consolidate rounds" if self.rounds else "online `hakisa train`"
+        return (f"{self.demo_minutes / 60:.2f} h of demonstration, {self.study_steps} study updates; then "
+                f"{play:.2f} h of the agent's own play and {updates} learner updates ({how})")
 
 
 @dataclass
@@ -154,7 +164,7 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
     if not _finished(study_ckpt):  # a run cut short left a checkpoint at its last evaluation: resume it
         hakisa("study", "--profile", game, "--data", *map(rel, demos), "--out", rel(study_ckpt),
                "--resume" if study_ckpt.exists() else "--force", "--steps", str(recipe.study_steps),
-               "--seed", str(seed), "--quiet", *study_args)
+               "--seed", str(seed), "--quiet", "--device", recipe.device, *study_args)
     else:
         t0 -= earlier.get("study", 0.0)
     from hakisa.learn.checkpoint import load_checkpoint
@@ -176,7 +186,8 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
         else:
             hakisa("train", "--profile", game, "--data", *map(rel, demos), "--from", rel(study_ckpt),
                    "--workdir", rel(runs), "--rounds", str(k), "--explore-steps", str(recipe.explore_steps),
-                   "--updates", str(recipe.updates), "--headless", game, "--seed", str(seed), "--quiet", quiet=True)
+                   "--updates", str(recipe.updates), "--headless", game, "--seed", str(seed), "--quiet",
+                   "--device", recipe.device, quiet=True)
         info = json.loads((runs / "train.json").read_text())["rounds"][k - 1]
         explored += round_hours
         rows.append(row(str(ROOT / info["checkpoint"]), f"round {k}", demo_hours=demo_hours, explore_hours=explored,
@@ -192,12 +203,14 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
 def _online_rows(game, workdir, recipe, seed, demos, demo_hours, study_ckpt, row, log) -> list[Row]:
     """An online `hakisa train` from the studied clone (resumed if it was cut short), then one row per segment's
     checkpoint: the learning curve against hours of the agent's play."""
-    run = workdir / ("online-watched" if recipe.watcher else "online")
+    run = workdir / (("online-watched" if recipe.watcher else "online")
+                     + (f"-rr{recipe.replay_ratio:g}" if recipe.replay_ratio != Recipe.replay_ratio else ""))
     record = run / "online.json"
     done = json.loads(record.read_text())["segments"] if record.exists() else []
     if not done or done[-1]["actor_steps"] < recipe.online:
         hakisa("train", "--profile", game, "--data", *map(rel, demos), "--from", rel(study_ckpt), "--workdir", rel(run),
                "--steps", str(recipe.online), "--segment-steps", str(recipe.explore_steps), "--headless", game,
+               "--replay-ratio", str(recipe.replay_ratio), "--device", recipe.device,
                "--seed", str(seed), "--quiet", *(["--watcher"] if recipe.watcher else []), quiet=True)
     segs = json.loads(record.read_text())["segments"]
     out, hz = [], _tick_hz(game)

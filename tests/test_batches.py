@@ -151,3 +151,21 @@ def test_an_online_run_with_batches_on_the_device_keeps_the_device_frames_with_t
     rec = train_online(DODGE, [demo], ckpt, tmp_path / "run", c, progress=False, log=lambda m: None)
     assert rec["segments"][-1]["updates"] == 30 and len(seen) == 30
     assert all(d == n for d, n in seen) and seen[-1][1] > seen[0][1]  # the device copy grew with the replay
+
+
+def test_study_and_consolidate_run_in_mixed_precision(tmp_path):
+    import math
+
+    from test_consolidate import PROFILE as SYN, TINY as CTINY, write_synthetic
+    from test_study import PROFILE, TINY, record_demo
+
+    from hakisa.learn.consolidate import ConsolidateConfig, Consolidator
+    from hakisa.learn.study import StudyConfig, study
+
+    data = [str(record_demo(tmp_path / "d.h5", seconds=6, seed=5))]
+    res = study(PROFILE, data, tmp_path / "amp.pt", StudyConfig(**{**TINY, "steps": 4, "eval_every": 4}, amp=True),
+                progress=False, log=lambda m: None)
+    assert math.isfinite(res.metrics["loss"])
+    write_synthetic(tmp_path / "h.h5", "human", 3)
+    c = Consolidator(SYN, [str(tmp_path / "h.h5")], ConsolidateConfig(**CTINY, amp=True), log=lambda m: None)
+    assert c.model.amp and c.target.amp and math.isfinite(c.update()["loss"])

@@ -70,8 +70,7 @@ class DeviceFrames:
         episode's first frame), optionally shifted by ``shift`` = (dy, dx, pad) with the edges repeated, as
         ``random_shift`` shifts a host batch."""
         dev = self.device
-        fi = torch.as_tensor(np.asarray(frame_idx, np.int64), device=dev)
-        first = torch.as_tensor(np.asarray(first_idx, np.int64), device=dev)
+        fi, first = _index(frame_idx, dev), _index(first_idx, dev)
         offs = torch.maximum(fi[:, None] - torch.arange(stack - 1, -1, -1, device=dev)[None, :], first[:, None])
         _, H, W, C = self._f.shape
         B = len(fi)
@@ -79,9 +78,15 @@ class DeviceFrames:
             x = self._f[offs]  # (B, S, H, W, C)
         else:
             dy, dx, pad = shift
-            dy = torch.as_tensor(np.asarray(dy, np.int64), device=dev)
-            dx = torch.as_tensor(np.asarray(dx, np.int64), device=dev)
+            dy, dx = _index(dy, dev), _index(dx, dev)
             rows = (torch.arange(H, device=dev)[None, :] + dy[:, None] - pad).clamp_(0, H - 1)  # (B, H)
             cols = (torch.arange(W, device=dev)[None, :] + dx[:, None] - pad).clamp_(0, W - 1)  # (B, W)
             x = self._f[offs[:, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]  # (B, S, H, W, C)
         return x.permute(0, 1, 4, 2, 3).reshape(B, stack * C, H, W).contiguous()
+
+
+def _index(a, dev: torch.device) -> torch.Tensor:
+    """int64 indices on ``dev`` from a numpy array or a tensor already anywhere."""
+    if isinstance(a, torch.Tensor):
+        return a.to(dev, torch.int64)
+    return torch.from_numpy(np.asarray(a, np.int64)).to(dev)

@@ -153,7 +153,8 @@ def cmd_study(args: argparse.Namespace) -> int:
                       keyframe_by=args.keyframe_by, select=args.select,
                       boost_noop=args.boost_noop, forget_before_loss=args.forget_before_loss,
                       loss_reward=args.loss_reward, eval_every=args.eval_every, seed=args.seed,
-                      threads=args.threads, device=args.device, batches=args.batches, amp=args.amp, norm=args.norm, motion=args.motion, warmup=args.warmup,
+                      threads=args.threads, device=args.device, batches=args.batches, amp=args.amp, norm=args.norm,
+                      motion=args.motion, warmup=args.warmup, holdout=args.holdout, holdout_by=args.holdout_by,
                       balance_by=args.balance_by, imitation=args.imitation, temperature=args.temperature,
                       calibrate=args.calibrate, prior=args.prior)
     res = study(profile, paths, out, cfg, resume=str(out) if args.resume else None,
@@ -691,6 +692,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "blunders are what not to copy; they still train the TD term (default 2; 0 = off)")
     s.add_argument("--loss-reward", type=float, default=-0.5,
                    help="a step whose reward is at or below this counts as a loss (default -0.5)")
+    s.add_argument("--holdout", type=float, default=0.15,
+                   help="share of the steps held out to measure the clone on (default 0.15)")
+    s.add_argument("--holdout-by", choices=("episode", "tail"), default="episode",
+                   help="hold out whole episodes (default), or the last --holdout share of every episode (when a "
+                        "few long episodes would make the held-out part much larger than asked, or are all "
+                        "different levels)")
     s.add_argument("--eval-every", type=int, default=500, help="held-out evaluation + checkpoint interval")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")

@@ -22,7 +22,7 @@ MAX_TICK_HZ = 60.0
 MAX_PROFILE_BYTES = 1 << 20
 COLOR_MODES = ("rgb", "gray")
 MOUSE_MODES = ("none", "absolute")
-EXTRACTOR_KINDS = ("color", "bar", "digits", "image", "stuck")
+EXTRACTOR_KINDS = ("color", "bar", "digits", "count", "image", "stuck")
 GLYPH_W, GLYPH_H = 8, 12  # digit templates are stored as 8x12 bitmaps (rows of "0"/"1")
 CONDITION_OPS = (">=", "<=", "==", "!=", ">", "<")
 _CONDITION_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(-?[0-9.]+)\s*$")
@@ -74,11 +74,17 @@ class Extractor:
     name: str
     kind: str  # see EXTRACTOR_KINDS and README "Profiles"
     region: str
-    color: tuple[int, int, int] | None = None  # color, bar, digits: the colour looked for
-    tolerance: int = 30  # color/bar/digits: per-channel distance; stuck: grey levels a change must exceed
+    color: tuple[int, int, int] | None = None  # color, bar, digits, count: the (first) colour looked for
+    tolerance: int = 30  # color/bar/digits/count: per-channel distance; stuck: grey levels a change must exceed
     axis: str = "x"  # for "bar": "x" fills left to right, "y" bottom to top
     glyphs: tuple[tuple[str, str], ...] = ()  # digits: (digit, 8x12 bitmap rows joined by "/")
     image: str | None = None  # image: template file (relative to the profile's folder)
+    colors: tuple[tuple[int, int, int], ...] = ()  # every colour that counts (a palette that fades); color = the first
+    min_size: int = 4  # count: pixels a blob needs to count as an item (smaller specks are noise)
+
+    def __post_init__(self):
+        if self.color is not None and not self.colors:
+            object.__setattr__(self, "colors", (tuple(self.color),))
 
 
 @dataclass(frozen=True)
@@ -92,15 +98,29 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class AnyAll:
+    """Conditions joined by ``any`` (or) or ``all`` (and); items are :class:`Condition` or nested tests."""
+
+    mode: str  # "any" or "all"
+    items: tuple  # of Condition | AnyAll
+
+    @property
+    def text(self) -> str:
+        return f"{self.mode}({', '.join(i.text for i in self.items)})"
+
+
+@dataclass(frozen=True)
 class RulesSpec:
     """Reward and done read from the screen (regions are fractions of the captured area)."""
 
     regions: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
     extractors: dict[str, Extractor] = field(default_factory=dict)
     reward: dict[str, float] = field(default_factory=dict)  # extractor -> weight of its change
-    done_any: tuple[Condition, ...] = ()
-    done_all: tuple[Condition, ...] = ()
+    done_any: tuple[Condition | AnyAll, ...] = ()
+    done_all: tuple[Condition | AnyAll, ...] = ()
     score: str | None = None  # extractor reported as the episode's score (play's table)
+    rises: tuple[str, ...] = ()  # extractors whose drops earn nothing (a score display reset after a continue)
+    reward_clip: float = 0.0  # a step's screen reward is clipped to +-this (0: not clipped)
 
     @property
     def has_done(self) -> bool:
@@ -369,7 +389,7 @@ def _check_system_keys(v: "_Validator", saf: dict, keys_raw: list[str], actions:
 
 
 def _parse_rules(v: "_Validator", rules: dict) -> RulesSpec:
-    v.only(rules, "rules", {"regions", "extractors", "reward", "done", "score"})
+    v.only(rules, "rules", {"regions", "extractors", "reward", "done", "score", "rises", "reward_clip"})
     regions: dict[str, tuple[float, float, float, float]] = {}
     for rname, box in v.table(rules, "regions").items():
         if (not isinstance(box, list) or len(box) != 4
@@ -387,16 +407,20 @@ def _parse_rules(v: "_Validator", rules: dict) -> RulesSpec:
         kind = v.choice(spec, f"{where}.kind", EXTRACTOR_KINDS, required=True)
         allowed = {"kind", "region", "tolerance"} | {
             "color": {"color"}, "bar": {"color", "axis"}, "digits": {"color", "glyphs"},
-            "image": {"image"}, "stuck": set()}[kind]
+            "count": {"color", "min_size"}, "image": {"image"}, "stuck": set()}[kind]
         v.only(spec, where, allowed)
         region = v.string(spec, f"{where}.region", required=True)
         if region not in regions:
             v.fail(f"{where}.region", region, f"a region named in [rules.regions] ({', '.join(regions) or 'none defined'})")
-        color = spec.get("color")
-        if kind in ("color", "bar", "digits") and (
-                not isinstance(color, list) or len(color) != 3
-                or not all(isinstance(c, int) and 0 <= c <= 255 for c in color)):
-            v.fail(f"{where}.color", color, "[r, g, b] with integers 0..255")
+        colors: tuple[tuple[int, int, int], ...] = ()
+        if kind in ("color", "bar", "digits", "count"):
+            color = spec.get("color")
+            many = color if isinstance(color, list) and color and all(isinstance(c, list) for c in color) else [color]
+            if not all(isinstance(c, list) and len(c) == 3 and all(isinstance(x, int) and not isinstance(x, bool)
+                                                                    and 0 <= x <= 255 for x in c) for c in many):
+                v.fail(f"{where}.color", color, "[r, g, b] with integers 0..255, or a list of such colours "
+                       "([[r, g, b], [r, g, b]]: a pixel near any of them counts)")
+            colors = tuple(tuple(c) for c in many)
         glyphs: tuple[tuple[str, str], ...] = ()
         if kind == "digits":
             raw = spec.get("glyphs", {})
@@ -412,9 +436,10 @@ def _parse_rules(v: "_Validator", rules: dict) -> RulesSpec:
             image = v.string(spec, f"{where}.image", required=True)
         default_tol = {"stuck": 8}.get(kind, 30)
         extractors[ename] = Extractor(
-            name=ename, kind=kind, region=region, color=tuple(color) if color is not None else None,
+            name=ename, kind=kind, region=region, color=colors[0] if colors else None, colors=colors,
             tolerance=int(v.number(spec, f"{where}.tolerance", default=default_tol, lo=0, hi=255, integer=True)),
             axis=v.choice(spec, f"{where}.axis", ("x", "y"), default="x"), glyphs=glyphs, image=image,
+            min_size=int(v.number(spec, f"{where}.min_size", default=4, lo=1, hi=1_000_000, integer=True)),
         )
     reward: dict[str, float] = {}
     for ename, weight in v.table(rules, "reward").items():
@@ -425,25 +450,44 @@ def _parse_rules(v: "_Validator", rules: dict) -> RulesSpec:
         reward[ename] = float(weight)
     done = v.table(rules, "done")
     v.only(done, "rules.done", {"any", "all"})
-    parsed = {}
-    for key in ("any", "all"):
-        conds = done.get(key, [])
-        if not isinstance(conds, list):
-            v.fail(f"rules.done.{key}", conds, 'a list of conditions such as ["game_over >= 0.5"]')
-        out = []
-        for text in conds:
-            m = _CONDITION_RE.match(text) if isinstance(text, str) else None
-            if not m:
-                v.fail(f"rules.done.{key}", text, f"'EXTRACTOR OP NUMBER' with OP one of {' '.join(CONDITION_OPS)}")
-            if m.group(1) not in extractors:
-                v.fail(f"rules.done.{key}", text, f"a condition on an extractor named in [rules.extractors] ({', '.join(extractors) or 'none defined'})")
-            out.append(Condition(extractor=m.group(1), op=m.group(2), value=float(m.group(3)), text=text.strip()))
-        parsed[key] = tuple(out)
+    parsed = {key: _parse_conditions(v, done.get(key, []), f"rules.done.{key}", extractors) for key in ("any", "all")}
     score = v.string(rules, "rules.score")
     if score is not None and score not in extractors:
         v.fail("rules.score", score, f"an extractor named in [rules.extractors] ({', '.join(extractors) or 'none defined'})")
+    rises = rules.get("rises", [])
+    if not isinstance(rises, list) or not all(isinstance(n, str) and n in rules.get("reward", {}) for n in rises):
+        v.fail("rules.rises", rises, "a list of extractors weighted in [rules.reward] whose drops earn nothing "
+               'within an episode, e.g. ["score"]')
+    clip = v.number(rules, "rules.reward_clip", default=0.0, lo=0.0, hi=1e9)
     return RulesSpec(regions=regions, extractors=extractors, reward=reward,
-                     done_any=parsed["any"], done_all=parsed["all"], score=score)
+                     done_any=parsed["any"], done_all=parsed["all"], score=score, rises=tuple(rises),
+                     reward_clip=float(clip))
+
+
+def _parse_conditions(v: "_Validator", conds, where: str, extractors: dict, depth: int = 0) -> tuple:
+    """A list of conditions ("lives <= 0") and nested tests ({ all = [...] } or { any = [...] })."""
+    if not isinstance(conds, list):
+        v.fail(where, conds, 'a list of conditions such as ["game_over >= 0.5"]')
+    out = []
+    for item in conds:
+        if isinstance(item, dict):
+            if len(item) != 1 or next(iter(item)) not in ("any", "all") or depth >= 4:
+                v.fail(where, item, "a nested test: a table with one key, any or all, holding a list of conditions "
+                       '(e.g. { all = ["dark >= 0.6", "icon >= 0.8"] }), at most 4 levels deep')
+            mode, inner = next(iter(item.items()))
+            items = _parse_conditions(v, inner, f"{where}.{mode}", extractors, depth + 1)
+            if not items:
+                v.fail(f"{where}.{mode}", inner, "at least one condition")
+            out.append(AnyAll(mode, items))
+            continue
+        m = _CONDITION_RE.match(item) if isinstance(item, str) else None
+        if not m:
+            v.fail(where, item, f"'EXTRACTOR OP NUMBER' with OP one of {' '.join(CONDITION_OPS)}, or a nested "
+                   "{ any = [...] } / { all = [...] }")
+        if m.group(1) not in extractors:
+            v.fail(where, item, f"a condition on an extractor named in [rules.extractors] ({', '.join(extractors) or 'none defined'})")
+        out.append(Condition(extractor=m.group(1), op=m.group(2), value=float(m.group(3)), text=item.strip()))
+    return tuple(out)
 
 
 class _Validator:

@@ -394,3 +394,34 @@ def test_with_the_agents_play_in_the_data_only_the_peoples_steps_are_imitated(tm
         for s in (0, 1):
             x = torch.from_numpy(np.ascontiguousarray(frame(s).transpose(2, 0, 1)[None]))
             assert int(greedy(model(x), masks)[0, 1]) == LEFT
+
+
+def test_held_out_steps_are_whole_episodes_or_the_tail_of_every_episode():
+    from test_buffer import as_transitions, episodes
+
+    T = as_transitions(episodes(7, n_eps=5))
+    sizes = np.bincount(T.episode)
+    train, held = T.split(0.2, 0, by="tail")
+    assert len(np.intersect1d(train, held)) == 0 and len(train) + len(held) == len(T)
+    for e in range(T.n_episodes):  # every episode in both parts (when long enough), its end held out
+        steps = np.flatnonzero(T.episode == e)
+        h = np.intersect1d(steps, held)
+        assert len(h) == int(round(sizes[e] - np.ceil(sizes[e] * 0.8)))
+        if len(h):
+            assert h.min() > np.intersect1d(steps, train).max()
+    train, held = T.split(0.2, 0)  # whole episodes
+    assert len(held) and not set(T.episode[held]) & set(T.episode[train])
+    with pytest.raises(ValueError, match="'episode' or 'tail'"):
+        T.split(0.2, 0, by="level")
+
+
+def test_study_says_when_whole_held_out_episodes_are_far_more_than_asked(tmp_path, demo_data):
+    lines = []
+    study(PROFILE, demo_data, tmp_path / "e.pt", StudyConfig(**{**TINY, "steps": 2, "eval_every": 2}, holdout=0.1),
+          progress=False, log=lines.append)
+    assert any("--holdout-by tail" in m for m in lines)  # two recordings: one is half the steps
+    lines.clear()
+    study(PROFILE, demo_data, tmp_path / "t.pt", StudyConfig(**{**TINY, "steps": 2, "eval_every": 2}, holdout=0.1,
+                                                            holdout_by="tail"), progress=False, log=lines.append)
+    assert not any("--holdout-by tail" in m for m in lines)
+    assert any("held out)" in m for m in lines)

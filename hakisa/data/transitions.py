@@ -85,12 +85,21 @@ class Transitions:
             alive &= ~ended
         return ret.astype(np.float32), boot, disc.astype(np.float32)
 
-    def split(self, holdout: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """(train, held-out) step indices, by whole episodes (~``holdout`` of the steps held out).
+    def split(self, holdout: float, seed: int = 0, by: str = "episode") -> tuple[np.ndarray, np.ndarray]:
+        """(train, held-out) step indices, ~``holdout`` of the steps held out: whole episodes (``by="episode"``),
+        or the last ``holdout`` share of every episode (``by="tail"``: each episode, level or opponent is in both).
 
-        With a single episode, its last ``holdout`` share of steps is held out instead.
+        With a single episode, its last ``holdout`` share of steps is held out either way.
         """
+        if by not in ("episode", "tail"):
+            raise ValueError(f"split by 'episode' or 'tail', not {by!r}")
         n = len(self)
+        if by == "tail":
+            sizes = np.bincount(self.episode, minlength=self.n_episodes)
+            first = np.r_[0, np.cumsum(sizes)[:-1]]
+            pos = np.arange(n) - first[self.episode]  # steps are stored episode by episode
+            held = pos >= np.ceil(sizes[self.episode] * (1 - holdout))
+            return np.flatnonzero(~held), np.flatnonzero(held)
         if self.n_episodes < 2:
             cut = int(n * (1 - holdout))
             return np.arange(cut), np.arange(cut, n)

@@ -88,7 +88,8 @@ class StudyConfig:
     boost_noop: bool = False  # let balancing weigh no-op above the other commands (it is often a dominated action)
     forget_before_loss: float = 2.0  # seconds before each loss whose actions are not imitated (0 = off)
     loss_reward: float = -0.5  # a step whose reward is at or below this is a loss (a life lost)
-    holdout: float = 0.15  # share of steps (whole episodes) held out for evaluation
+    holdout: float = 0.15  # share of steps held out for evaluation...
+    holdout_by: str = "episode"  # ...as whole episodes, or "tail": the last share of every episode
     eval_every: int = 500  # held-out evaluation and checkpoint every this many updates
     seed: int = 0
     threads: int = 2  # torch CPU threads
@@ -324,7 +325,11 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     T = load_transitions(data, profile)
     codec = build_codec(profile, data)
     masks = HeadMasks(codec, dev)
-    train_idx, held_idx = T.split(cfg.holdout, cfg.seed)
+    train_idx, held_idx = T.split(cfg.holdout, cfg.seed, cfg.holdout_by)
+    share = len(held_idx) / max(1, len(T))
+    if cfg.holdout_by == "episode" and T.n_episodes >= 2 and share > 2 * cfg.holdout:
+        log(f"study: the held-out episodes are {100 * share:.0f}% of the steps (asked: {100 * cfg.holdout:.0f}%), "
+            "because the episodes are long; --holdout-by tail holds out the end of every episode instead")
     returns, boot, disc = T.n_step(cfg.n_step, cfg.gamma)
     mcfg = model_config(profile, codec, cfg.stack, cfg.channels, cfg.hidden, cfg.norm, cfg.motion)
     model = QNetwork(mcfg).to(dev)

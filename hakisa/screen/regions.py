@@ -42,7 +42,10 @@ def describe(profile: Profile, shot: np.ndarray) -> str:
         shown = "unreadable" if isinstance(v, float) and math.isnan(v) else f"{v:.4g}"
         lines.append(f"  {name:<16} {ex.kind:<7} on {ex.region:<14} = {shown}{extra}")
     if profile.rules.reward:
-        lines.append("reward = " + " + ".join(f"{w:g} x change({n})" for n, w in profile.rules.reward.items()))
+        r = profile.rules
+        lines.append("reward = " + " + ".join(f"{w:g} x {'rise' if n in r.rises else 'change'}({n})"
+                                              for n, w in r.reward.items())
+                     + (f", clipped to +-{r.reward_clip:g} per step" if r.reward_clip > 0 else ""))
     conds = [c.text for c in profile.rules.done_any]
     if conds:
         lines.append(f"done if any of: {', '.join(conds)} -> {eng.done(values)}")
@@ -106,7 +109,7 @@ def learn_glyphs(profile: Profile, shot: np.ndarray, extractor: str, value: str)
             pieces = [p for b, k in zip(word, counts) for p in equal_split(b, k)]
             break
     if pieces is None:
-        raise HakisaError(f"--learn {extractor}={value}: no word in region {ex.region!r} (colour {list(ex.color)}, "
+        raise HakisaError(f"--learn {extractor}={value}: no word in region {ex.region!r} (colour {' or '.join(str(list(c)) for c in ex.colors)}, "
                           f"tolerance {ex.tolerance}) splits into {len(value)} glyphs. Check the region and colour "
                           "with `hakisa regions --out shot.png`, or use a screenshot that shows the number.")
     glyphs = {d: b for d, b in ex.glyphs}

@@ -2,12 +2,19 @@
 
 Like stable-retro's scenario files, but on pixels: named regions (fractions of
 the captured area), extractors that read one number from a region, reward as a
-weighted change of extractor values, done as conditions on them.
+weighted change of extractor values (changes of the ``rises`` extractors count only
+upwards; a step's total clipped to ``reward_clip``), done as conditions on them joined by
+any/all, nested.
+
+Every colour may be a list of colours: a pixel near any of them matches (a palette that
+fades from day to night).
 
 Extractors:
 
 * ``color``: fraction of the region's pixels within ``tolerance`` of ``color``
   (a game-over screen, a lit life icon);
+* ``count``: how many separate items of ``color`` the region shows (blobs of at least
+  ``min_size`` pixels: lives as a number);
 * ``bar``: fill fraction of a bar of ``color`` along ``axis`` (health);
 * ``digits``: a number drawn in ``color``, read by matching each glyph against
   8x12 templates learnt from a screenshot (`hakisa regions --learn`); NaN when
@@ -28,7 +35,7 @@ import cv2
 import numpy as np
 
 from hakisa.errors import ProfileError
-from hakisa.profile import GLYPH_H, GLYPH_W, Condition, Extractor, Profile, RulesSpec
+from hakisa.profile import GLYPH_H, GLYPH_W, Condition, Extractor, Profile, RulesSpec, AnyAll
 
 _OPS = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
         ">": operator.gt, "<": operator.lt}
@@ -177,14 +184,17 @@ class RuleEngine:
         return crop if step == 1 else np.ascontiguousarray(crop)
 
     def _match(self, crop: np.ndarray, ex: Extractor) -> np.ndarray:
-        """uint8 mask (255 where every channel is within ``tolerance`` of the colour)."""
-        r, g, b = ex.color
-        ref = (b, g, r) if self.channel_order == "bgra" else (r, g, b)
-        lo = [max(0, c - ex.tolerance) for c in ref]
-        hi = [min(255, c + ex.tolerance) for c in ref]
-        if crop.shape[2] == 4:  # ignore alpha
-            lo, hi = lo + [0], hi + [255]
-        return cv2.inRange(crop, np.asarray(lo, np.uint8), np.asarray(hi, np.uint8))
+        """uint8 mask (255 where every channel is within ``tolerance`` of one of the colours)."""
+        mask = None
+        for r, g, b in ex.colors:
+            ref = (b, g, r) if self.channel_order == "bgra" else (r, g, b)
+            lo = [max(0, c - ex.tolerance) for c in ref]
+            hi = [min(255, c + ex.tolerance) for c in ref]
+            if crop.shape[2] == 4:  # ignore alpha
+                lo, hi = lo + [0], hi + [255]
+            hit = cv2.inRange(crop, np.asarray(lo, np.uint8), np.asarray(hi, np.uint8))
+            mask = hit if mask is None else cv2.bitwise_or(mask, hit)
+        return mask
 
     def _gray(self, crop: np.ndarray) -> np.ndarray:
         code = cv2.COLOR_BGRA2GRAY if crop.shape[2] == 4 else (
@@ -202,6 +212,10 @@ class RuleEngine:
                 hit = self._match(self._crop(frame, ex.region), ex)
                 filled = cv2.reduce(hit, 0 if ex.axis == "x" else 1, cv2.REDUCE_AVG) >= 128
                 out[name] = float(filled.mean())
+            elif ex.kind == "count":
+                hit = self._match(self._crop(frame, ex.region, None), ex)
+                n, _, stats, _ = cv2.connectedComponentsWithStats(hit, connectivity=8)
+                out[name] = float((stats[1:n, cv2.CC_STAT_AREA] >= ex.min_size).sum())
             elif ex.kind == "digits":
                 hit = self._match(self._crop(frame, ex.region, None), ex)
                 last = self._last_digits.get(name)
@@ -230,22 +244,29 @@ class RuleEngine:
 
     def reward(self, before: dict[str, float] | None, after: dict[str, float]) -> float:
         """Weighted change of the extractors between two frames (0 for the first frame; an
-        unreadable value, NaN, changes nothing)."""
+        unreadable value, NaN, changes nothing; a ``rises`` extractor's drop counts 0), clipped to
+        +-``reward_clip`` when that is set."""
         if before is None:
             return 0.0
         total = 0.0
+        rises = self.rules.rises
         for n, w in self.rules.reward.items():
             d = after[n] - before[n]
             if math.isfinite(d):
-                total += w * d
-        return float(total)
+                total += w * (max(d, 0.0) if n in rises else d)
+        clip = self.rules.reward_clip
+        return float(min(max(total, -clip), clip) if clip > 0 else total)
 
-    @staticmethod
-    def _holds(c: Condition, values: dict[str, float]) -> bool:
+    @classmethod
+    def _holds(cls, c: Condition | AnyAll, values: dict[str, float]) -> bool:
+        if isinstance(c, AnyAll):
+            test = any if c.mode == "any" else all
+            return test(cls._holds(i, values) for i in c.items)
         return bool(_OPS[c.op](values[c.extractor], c.value))
 
     def done(self, values: dict[str, float]) -> bool:
-        """True if any ``done.any`` condition holds or every ``done.all`` condition does."""
+        """True if any ``done.any`` condition holds or every ``done.all`` condition does (each item a condition
+        or a nested any/all test)."""
         if any(self._holds(c, values) for c in self.rules.done_any):
             return True
         return bool(self.rules.done_all) and all(self._holds(c, values) for c in self.rules.done_all)

@@ -65,7 +65,7 @@ def cmd_record(args: argparse.Namespace) -> int:
           f"  {stats.steps} steps in {stats.episodes} episodes ({stats.terminated} ended by game over) over "
           f"{elapsed:.1f} s\n"
           f"  achieved {stats.rate():.2f} Hz of {profile.capture.tick_hz:g}, missed ticks {stats.missed} "
-          f"({stats.missed_pct():.2f}%), ticks without focus {stats.unfocused}\n"
+          f"({stats.missed_pct():.2f}%), ticks without focus {stats.unfocused}, paused {stats.paused}\n"
           f"  grab+preprocess p50 {p50:.2f} ms, p99 {p99:.2f} ms; keys rejected (other window) "
           f"{tracker.rejected_keys}\n  wrote {args.out}")
     return 0

@@ -119,12 +119,18 @@ class RulesSpec:
     done_any: tuple[Condition | AnyAll, ...] = ()
     done_all: tuple[Condition | AnyAll, ...] = ()
     score: str | None = None  # extractor reported as the episode's score (play's table)
+    pause_any: tuple[Condition | AnyAll, ...] = ()  # the game is paused: checked before done (see PauseSpec)
+    pause_all: tuple[Condition | AnyAll, ...] = ()
     rises: tuple[str, ...] = ()  # extractors whose drops earn nothing (a score display reset after a continue)
     reward_clip: float = 0.0  # a step's screen reward is clipped to +-this (0: not clipped)
 
     @property
     def has_done(self) -> bool:
         return bool(self.done_any or self.done_all)
+
+    @property
+    def has_pause(self) -> bool:
+        return bool(self.pause_any or self.pause_all)
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,19 @@ class ResetSpec:
     wait: float = 1.0  # seconds after game over before the sequence
     retry: float = 3.0  # seconds between repeats while the game-over screen stays
     timeout: float = 30.0  # give up (stop with an error) after this many seconds
+
+
+@dataclass(frozen=True)
+class PauseSpec:
+    """What to do while ``[rules.pause]`` holds (a pause screen, a "continue?" dialog): nothing is sent and no step
+    is recorded; after ``wait`` s the unpause keys are tapped and the clicks clicked, again every ``retry`` s."""
+
+    keys: tuple[str, ...] = ()
+    clicks: tuple[tuple[float, float], ...] = ()  # fractions of the captured area
+    wait: float = 0.5
+    retry: float = 2.0
+    timeout: float = 60.0  # give up (stop with an error) when the game stays paused this long
+    on_focus_loss: str = "end"  # "end": losing focus cuts the episode; "keep": it goes on once focus (and play) is back
 
 
 @dataclass(frozen=True)
@@ -174,6 +193,7 @@ class Profile:
     source: str = "<string>"
     reset: ResetSpec = field(default_factory=ResetSpec)
     feedback: FeedbackSpec = field(default_factory=FeedbackSpec)
+    pause: PauseSpec = field(default_factory=PauseSpec)
     base_dir: str | None = None  # folder that relative files (images) are read from
 
     def resolve(self, relpath: str) -> Path:
@@ -233,7 +253,7 @@ def parse_profile(text: str, source: str = "<string>", base_dir: str | None = No
     except RecursionError:
         raise ProfileError(f"{source}: nested too deeply to be a profile.") from None
     v = _Validator(source)
-    v.only(data, "", {"game", "window", "capture", "actions", "rules", "safety", "reset", "feedback"})
+    v.only(data, "", {"game", "window", "capture", "actions", "rules", "safety", "reset", "feedback", "pause"})
     game = v.table(data, "game", required=True)
     v.only(game, "game", {"name", "description"})
     name = v.string(game, "game.name", required=True, pattern=r"^[A-Za-z0-9_.-]+$",
@@ -306,21 +326,22 @@ def parse_profile(text: str, source: str = "<string>", base_dir: str | None = No
 
     rs = v.table(data, "reset")
     v.only(rs, "reset", {"keys", "clicks", "wait", "retry", "timeout"})
-    rkeys = rs.get("keys", [])
-    if not isinstance(rkeys, list) or not all(isinstance(k, str) and normalize_key(k) for k in rkeys):
-        v.fail("reset.keys", rkeys, 'a list of key names tapped in order, e.g. ["enter"]')
-    rclicks = rs.get("clicks", [])
-    if not isinstance(rclicks, list) or not all(
-            isinstance(c, list) and len(c) == 2 and all(isinstance(n, (int, float)) and not isinstance(n, bool)
-                                                         and 0 <= n <= 1 for n in c) for c in rclicks):
-        v.fail("reset.clicks", rclicks, "a list of [x, y] fractions of the captured area (0..1), clicked in order")
-    reset = ResetSpec(keys=tuple(normalize_key(k) for k in rkeys), clicks=tuple((float(x), float(y)) for x, y in rclicks),
-                      wait=float(v.number(rs, "reset.wait", 1.0, 0, 600)),
+    rkeys, rclicks = _parse_presses(v, rs, "reset", kill_canon, "enter")
+    reset = ResetSpec(keys=rkeys, clicks=rclicks, wait=float(v.number(rs, "reset.wait", 1.0, 0, 600)),
                       retry=float(v.number(rs, "reset.retry", 3.0, 0.1, 600)),
                       timeout=float(v.number(rs, "reset.timeout", 30.0, 0.1, 3600)))
-    if kill_canon in reset.keys:
-        v.fail("reset.keys", rkeys, f"keys other than the kill switch ({kill_canon})")
-    allowed = _check_system_keys(v, saf, keys_raw, actions, rkeys, reset)
+    ps = v.table(data, "pause")
+    v.only(ps, "pause", {"keys", "clicks", "wait", "retry", "timeout", "on_focus_loss"})
+    pkeys, pclicks = _parse_presses(v, ps, "pause", kill_canon, "p")
+    pause = PauseSpec(keys=pkeys, clicks=pclicks, wait=float(v.number(ps, "pause.wait", 0.5, 0, 600)),
+                      retry=float(v.number(ps, "pause.retry", 2.0, 0.1, 600)),
+                      timeout=float(v.number(ps, "pause.timeout", 60.0, 0.1, 3600)),
+                      on_focus_loss=v.choice(ps, "pause.on_focus_loss", ("end", "keep"), default="end"))
+    if rules.has_pause and not (pause.keys or pause.clicks):
+        raise ProfileError(f"{source}: [rules.pause] says when the game is paused, but [pause] has no keys or "
+                           'clicks that unpause it; add e.g. [pause] keys = ["p"] (or clicks = [[0.5, 0.6]]).')
+    allowed = _check_system_keys(v, saf, keys_raw, actions, {"reset.keys": rs.get("keys", []),
+                                                             "pause.keys": ps.get("keys", [])})
     safety = SafetySpec(kill_switch=kill_canon, max_apm=max_apm, allow_system_keys=allowed)
 
     fb = v.table(data, "feedback")
@@ -332,7 +353,8 @@ def parse_profile(text: str, source: str = "<string>", base_dir: str | None = No
                             window=float(v.number(fb, "feedback.window", 2.0, 0.01, 60)),
                             delay=float(v.number(fb, "feedback.delay", 0.3, 0, 10)))
     return Profile(name=name, window=window, capture=capture, actions=actions, rules=rules,
-                   safety=safety, text=text, source=source, reset=reset, feedback=feedback, base_dir=base_dir)
+                   safety=safety, text=text, source=source, reset=reset, feedback=feedback, base_dir=base_dir,
+                   pause=pause)
 
 
 
@@ -349,8 +371,25 @@ def _parse_chord(text: str) -> tuple[str, ...] | None:
     return tuple(sorted({c for c in canon if c is not None}))
 
 
-def _check_system_keys(v: "_Validator", saf: dict, keys_raw: list[str], actions: ActionSpec, rkeys: list[str],
-                       reset: ResetSpec) -> tuple[tuple[str, ...], ...]:
+def _parse_presses(v: "_Validator", table: dict, where: str, kill: str, example: str
+                   ) -> tuple[tuple[str, ...], tuple[tuple[float, float], ...]]:
+    """A sequence's keys (tapped in order) and clicks ([x, y] fractions of the captured area)."""
+    keys = table.get("keys", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) and normalize_key(k) for k in keys):
+        v.fail(f"{where}.keys", keys, f'a list of key names tapped in order, e.g. ["{example}"]')
+    clicks = table.get("clicks", [])
+    if not isinstance(clicks, list) or not all(
+            isinstance(c, list) and len(c) == 2 and all(isinstance(n, (int, float)) and not isinstance(n, bool)
+                                                         and 0 <= n <= 1 for n in c) for c in clicks):
+        v.fail(f"{where}.clicks", clicks, "a list of [x, y] fractions of the captured area (0..1), clicked in order")
+    canon = tuple(normalize_key(k) for k in keys)
+    if kill in canon:
+        v.fail(f"{where}.keys", keys, f"keys other than the kill switch ({kill})")
+    return canon, tuple((float(x), float(y)) for x, y in clicks)
+
+
+def _check_system_keys(v: "_Validator", saf: dict, keys_raw: list[str], actions: ActionSpec,
+                       tapped: dict[str, list[str]]) -> tuple[tuple[str, ...], ...]:
     """Refuse desktop chords (alt+f4, ctrl+alt+..., super, ...) unless ``[safety] allow_system_keys`` names them.
 
     Only what is held at one time can form a chord, so each actions.keys entry is checked on its own and
@@ -362,7 +401,8 @@ def _check_system_keys(v: "_Validator", saf: dict, keys_raw: list[str], actions:
     raw = saf.get("allow_system_keys", [])
     if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw):
         v.fail("safety.allow_system_keys", raw, 'a list of chords from actions.keys or reset.keys, e.g. ["ctrl+w"]')
-    used = set(actions.keys) | {(key,) for key in reset.keys}
+    taps = {f: [(normalize_key(k),) for k in raw_keys] for f, raw_keys in tapped.items()}
+    used = set(actions.keys) | {chord for chords in taps.values() for chord in chords}
     allowed: list[tuple[str, ...]] = []
     for entry in raw:
         chord = _parse_chord(entry)
@@ -370,7 +410,7 @@ def _check_system_keys(v: "_Validator", saf: dict, keys_raw: list[str], actions:
             v.fail("safety.allow_system_keys", entry, "known key names joined by '+', as in actions.keys")
         if chord not in used:
             v.fail("safety.allow_system_keys", entry, "a chord listed in actions.keys or a key listed in "
-                   "reset.keys (an opt-in for a key the profile never sends is a mistake)")
+                   "reset.keys or pause.keys (an opt-in for a key the profile never sends is a mistake)")
         if system_chord_reason(chord) is None:
             v.fail("safety.allow_system_keys", entry, "a system chord that needs an opt-in; this one is "
                    "allowed anyway, remove it from the list")
@@ -378,7 +418,7 @@ def _check_system_keys(v: "_Validator", saf: dict, keys_raw: list[str], actions:
             v.fail("safety.allow_system_keys", entry, "each chord listed once")
         allowed.append(chord)
     for fieldname, chords in (("actions.keys", zip(actions.keys, keys_raw)),
-                              ("reset.keys", (((k,), t) for k, t in zip(reset.keys, rkeys)))):
+                              *((f, zip(taps[f], tapped[f])) for f in tapped)):
         for chord, text in chords:
             reason = system_chord_reason(chord)
             if reason is not None and chord not in allowed:
@@ -389,7 +429,7 @@ def _check_system_keys(v: "_Validator", saf: dict, keys_raw: list[str], actions:
 
 
 def _parse_rules(v: "_Validator", rules: dict) -> RulesSpec:
-    v.only(rules, "rules", {"regions", "extractors", "reward", "done", "score", "rises", "reward_clip"})
+    v.only(rules, "rules", {"regions", "extractors", "reward", "done", "pause", "score", "rises", "reward_clip"})
     regions: dict[str, tuple[float, float, float, float]] = {}
     for rname, box in v.table(rules, "regions").items():
         if (not isinstance(box, list) or len(box) != 4
@@ -451,6 +491,9 @@ def _parse_rules(v: "_Validator", rules: dict) -> RulesSpec:
     done = v.table(rules, "done")
     v.only(done, "rules.done", {"any", "all"})
     parsed = {key: _parse_conditions(v, done.get(key, []), f"rules.done.{key}", extractors) for key in ("any", "all")}
+    pause = v.table(rules, "pause")
+    v.only(pause, "rules.pause", {"any", "all"})
+    paused = {key: _parse_conditions(v, pause.get(key, []), f"rules.pause.{key}", extractors) for key in ("any", "all")}
     score = v.string(rules, "rules.score")
     if score is not None and score not in extractors:
         v.fail("rules.score", score, f"an extractor named in [rules.extractors] ({', '.join(extractors) or 'none defined'})")
@@ -460,7 +503,8 @@ def _parse_rules(v: "_Validator", rules: dict) -> RulesSpec:
                'within an episode, e.g. ["score"]')
     clip = v.number(rules, "rules.reward_clip", default=0.0, lo=0.0, hi=1e9)
     return RulesSpec(regions=regions, extractors=extractors, reward=reward,
-                     done_any=parsed["any"], done_all=parsed["all"], score=score, rises=tuple(rises),
+                     done_any=parsed["any"], done_all=parsed["all"], pause_any=paused["any"], pause_all=paused["all"],
+                     score=score, rises=tuple(rises),
                      reward_clip=float(clip))
 
 

@@ -32,7 +32,7 @@ from gymnasium import spaces
 
 from hakisa.codec import Action, ActionCodec
 from hakisa.errors import HakisaError
-from hakisa.act.loop import ApmCap, Actuator, press_reset
+from hakisa.act.loop import ApmCap, Actuator, press_reset, press_sequence
 from hakisa.preprocess import preprocess_frame
 from hakisa.profile import Profile, load_profile
 from hakisa.record.recorder import Clock, FrameSource, RealClock
@@ -107,7 +107,7 @@ class HakisaEnv(gym.Env):
         reset = self.profile.reset
         t0 = self.clock.now()
         last_press = -math.inf
-        obs = self._observe()
+        obs = self._wait_out_pause(self._observe())
         while self.profile.rules.has_done and self.rules.done(self._values):
             now = self.clock.now()
             if now - t0 > reset.timeout:
@@ -118,7 +118,7 @@ class HakisaEnv(gym.Env):
                 press_reset(self.profile, self.actuator, self.rect)
                 last_press = self.clock.now()
             self._tick()
-            obs = self._observe()
+            obs = self._wait_out_pause(self._observe())
         self.rules.reset()
         self._values = self.rules.extract(self._raw, self.clock.now()) if self.rules.active else {}
         self._steps = 0
@@ -141,7 +141,7 @@ class HakisaEnv(gym.Env):
         if not self.source.focused():
             return self._lost_focus()
         prev = self._values
-        obs = self._observe()
+        obs = self._wait_out_pause(self._observe())
         reward = self.rules.reward(prev, self._values) if self.rules.active else 0.0
         terminated = bool(self.profile.rules.has_done and self.rules.done(self._values))
         self._steps += 1
@@ -196,6 +196,28 @@ class HakisaEnv(gym.Env):
         if not (ok1 and ok2):
             return Action(0, 0, 0), True
         return Action(c, a1 if uses1 else 0, a2 if uses2 else 0), False
+
+    def _wait_out_pause(self, obs: np.ndarray) -> np.ndarray:
+        """While the game shows its pause rule ([rules.pause]): send nothing, tap [pause]'s keys and clicks after
+        its wait and every retry, and return the first observation after the pause (the same one if none)."""
+        if not (self.profile.rules.has_pause and self.rules.paused(self._values)):
+            return obs
+        p = self.profile.pause
+        self.actuator.release_all()
+        self._current = Action(0, 0, 0)
+        t0, last = self.clock.now(), -math.inf
+        while self.rules.paused(self._values):
+            now = self.clock.now()
+            if now - t0 > p.timeout:
+                raise HakisaError(f"the game stayed paused for {p.timeout:g} s; check [pause] in the profile (keys / "
+                                  "clicks that unpause it) and [rules.pause]")
+            if now - t0 >= p.wait and now - last >= p.retry:
+                self._wait_for_focus()
+                press_sequence(p, self.actuator, self.rect)
+                last = self.clock.now()
+            self._tick()
+            obs = self._observe()
+        return obs
 
     def _tick(self) -> None:
         """Wait for the next tick (waking at once on stop). Ticks keep a fixed schedule while the caller

@@ -85,13 +85,18 @@ class ApmCap:
         return True
 
 
-def press_reset(profile: Profile, actuator: Actuator, rect: tuple[int, int, int, int]) -> None:
-    """The profile's reset sequence: taps its keys, then clicks its points (fractions of the captured area)."""
-    r = profile.reset
-    for key in r.keys:
+def press_sequence(seq, actuator: Actuator, rect: tuple[int, int, int, int]) -> None:
+    """A profile's [reset] or [pause] sequence: taps its keys, then clicks its points (fractions of the captured
+    area)."""
+    for key in seq.keys:
         actuator.tap(key)
-    for fx, fy in r.clicks:
+    for fx, fy in seq.clicks:
         actuator.click_at(int(fx * rect[2]), int(fy * rect[3]), rect)
+
+
+def press_reset(profile: Profile, actuator: Actuator, rect: tuple[int, int, int, int]) -> None:
+    """The profile's reset sequence."""
+    press_sequence(profile.reset, actuator, rect)
 
 
 class AgentPolicy:
@@ -136,6 +141,8 @@ class LoopStats:
     actions: int = 0
     missed: int = 0
     paused_ticks: int = 0  # ticks without focus: nothing sent
+    game_paused_ticks: int = 0  # ticks the game showed its pause rule ([rules.pause]): nothing sent, nothing recorded
+    pauses: int = 0  # times the game paused
     capped: int = 0  # action changes held back by the actions-per-minute cap
     changes: int = 0  # actions that differed from the one before (what the cap counts)
     latency_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100_000))
@@ -311,6 +318,9 @@ class AgentLoop:
         ep: dict | None = None  # the open episode
         over_since: float | None = None  # game-over screen seen since (waiting for a reset)
         last_reset = -math.inf
+        pause = self.profile.pause
+        paused_since: float | None = None  # the game's pause screen seen since (waiting to unpause it)
+        last_unpause = -math.inf
         prev: dict | None = None  # the previous tick's action, to be written with this tick's frame
         current = Action(0, 0, 0)
         while not self._stop.is_set():
@@ -341,8 +351,9 @@ class AgentLoop:
             if not src.focused():  # another window has the keyboard: send nothing, cut the episode
                 if focused_before:
                     self.act.release_all()
+                    current = Action(0, 0, 0)
                     focused_before = False
-                    if ep is not None:
+                    if ep is not None and pause.on_focus_loss == "end":
                         self._end_episode(ep, "truncated", prev)
                         ep, prev = None, None
                 st.paused_ticks += 1
@@ -355,8 +366,23 @@ class AgentLoop:
             g2 = time.perf_counter()
             frame = preprocess_frame(raw, cap.frame_width, cap.frame_height, cap.color, src.channel_order)
             g3 = time.perf_counter()
-            done = self.rules.done(values) if self.profile.rules.has_done else False
             st.ticks += 1
+            if self.profile.rules.has_pause and self.rules.paused(values):  # before done: a pause is not game over
+                if paused_since is None:
+                    paused_since = t_obs
+                    st.pauses += 1
+                    self.act.release_all()
+                    current = Action(0, 0, 0)
+                if t_obs - paused_since > pause.timeout:
+                    raise RuntimeError(f"the game stayed paused for {pause.timeout:g} s; check [pause] in the profile "
+                                       "(keys / clicks that unpause it) and [rules.pause]")
+                if t_obs - paused_since >= pause.wait and t_obs - last_unpause >= pause.retry:
+                    press_sequence(pause, self.act, rect)
+                    last_unpause = clock.now()
+                st.game_paused_ticks += 1
+                continue
+            paused_since = None
+            done = self.rules.done(values) if self.profile.rules.has_done else False
             control = self.takeover.tick(t_obs) if self.takeover is not None else None
             person = control is not None and control.who == PERSON
             took_over = person and control.changed

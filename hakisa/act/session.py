@@ -231,6 +231,9 @@ def summary(stats: LoopStats, out: str | None = None) -> str:
                         f"max {np.nanmax(scores):g})" if np.isfinite(scores).any() else ""))
     lines.append(f"  {stats.actions} actions, {stats.rate():.1f} ticks/s, missed ticks {stats.missed}, paused (no "
                  f"focus) {stats.paused_ticks}, capped by max_apm {stats.capped}, watcher feedback {stats.feedback}")
+    if stats.pauses:
+        lines.append(f"  the game paused {stats.pauses} time{'s' if stats.pauses != 1 else ''} ({stats.game_paused_ticks} "
+                     "ticks; unpaused with [pause], nothing recorded meanwhile)")
     if stats.takeovers:
         n = stats.takeovers
         lines.append(f"  taken over {n} time{'s' * (n != 1)}: {stats.person_ticks} of the {stats.actions} steps were the "

@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--headless", action="store_true", help="play with --policy, no window")
     ap.add_argument("--policy", choices=("demo", "random"), default="demo")
     ap.add_argument("--episodes", type=int, default=5)
+    ap.add_argument("--pausable", action="store_true",
+                    help="as many real games: P pauses and unpauses, and the game pauses itself when its window "
+                         "loses focus (dimmed, with a band: PAUSED - press P)")
     args = ap.parse_args(argv)
 
     if args.headless:
@@ -50,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     game = make_game(args.name, args.seed, args.size)
+    game.pausable = args.pausable
     try:
         run_window(game, args.title or f"hakisa: {args.name}", args.log, args.fps, args.seconds)
     except KeyboardInterrupt:

@@ -32,6 +32,8 @@ AUTO_RESTART_FRAMES = 180  # frames on the game-over screen before an automatic 
 
 HUD_BG = (28, 28, 44)
 GAME_OVER_BG = (96, 0, 0)
+PAUSE_BAND = (240, 190, 40)  # the band across a paused game ("PAUSED - press P")
+PAUSE_KEY = "p"
 WHITE = (255, 255, 255)
 LIFE_ON = (230, 40, 60)
 LIFE_OFF = (70, 70, 80)
@@ -120,6 +122,10 @@ class Game(ABC):
         self.sx, self.sy = w / LOGICAL_W, h / LOGICAL_H
         self.frame = 0
         self.episode = 0
+        # like many real games: with ``pausable`` set, P pauses and unpauses, and so may the window (focus lost);
+        # while ``paused`` the world stands still under a dimmed screen. Off by default: play is unchanged.
+        self.pausable = False
+        self.paused = False
         self._surf: pygame.Surface | None = None
         self._scaled: pygame.Surface | None = None
         self.reset()
@@ -145,6 +151,13 @@ class Game(ABC):
     def step(self, inp: GameInput = NO_INPUT) -> None:
         """Advance exactly one frame (1/60 s of game time) with input ``inp``."""
         self.frame += 1
+        if self.pausable and PAUSE_KEY in inp.held - self._prev_held and not self.game_over:
+            self.paused = not self.paused
+            self._prev_held = inp.held
+            return
+        if self.paused:
+            self._prev_held = inp.held
+            return
         if self.game_over:
             self.over_frames += 1
             wants = self.over_frames >= RESTART_MIN_FRAMES and self._restart_requested(inp)
@@ -206,7 +219,7 @@ class Game(ABC):
         return {
             "game": self.name, "controls": self.controls, "size": list(self.size),
             "score": self.score, "lives": self.lives, "max_lives": self.max_lives,
-            "game_over": self.game_over, "frame": self.frame, "episode": self.episode,
+            "game_over": self.game_over, "paused": self.paused, "frame": self.frame, "episode": self.episode,
             "episode_frame": self.episode_frame, "over_frames": self.over_frames,
             "losses": [dict(x) for x in self.losses],
             **self._world_state(),
@@ -225,6 +238,8 @@ class Game(ABC):
             surf.fill(self.background)
             self._draw_world(surf)
             self._draw_hud(surf)
+            if self.paused:
+                self._draw_paused(surf)
         if self.size == (LOGICAL_W, LOGICAL_H):
             self._scaled.blit(surf, (0, 0))
         else:
@@ -245,6 +260,15 @@ class Game(ABC):
         for i in range(self.max_lives):  # one heart block per life, right-aligned
             x = LOGICAL_W - 12 - 11 * (self.max_lives - 1 - i)
             surf.fill(LIFE_ON if i < self.lives else LIFE_OFF, (x, 3, 8, 8))
+
+    def _draw_paused(self, surf: pygame.Surface) -> None:
+        """The world dimmed to a third, and a band across the middle."""
+        shade = pygame.Surface((LOGICAL_W, LOGICAL_H), 0, 32)
+        shade.fill((0, 0, 0))
+        shade.set_alpha(170)
+        surf.blit(shade, (0, 0))
+        surf.fill(PAUSE_BAND, (0, 76, LOGICAL_W, 28))
+        draw_text(surf, f"PAUSED - press {PAUSE_KEY.upper()}", 16, (40, 30, 0), (LOGICAL_W // 2, 90), "center")
 
     def _draw_game_over(self, surf: pygame.Surface) -> None:
         surf.fill(GAME_OVER_BG)
@@ -299,6 +323,8 @@ def run_window(game: Game, title: str, log_path: str | None = None, fps: int = 6
                 elif ev.type == pygame.WINDOWFOCUSLOST or (
                         ev.type == pygame.ACTIVEEVENT and not ev.gain and ev.state & 2):
                     held.clear()
+                    if game.pausable and not game.game_over:
+                        game.paused = True  # as real games do when the player looks away
             if stop:
                 break
             mouse = pygame.mouse.get_pos() if pygame.mouse.get_focused() else None
@@ -309,7 +335,7 @@ def run_window(game: Game, title: str, log_path: str | None = None, fps: int = 6
             if log is not None:
                 log.write(json.dumps({
                     "t": time.monotonic(), "frame": game.frame, "episode": game.episode,
-                    "score": game.score, "lives": game.lives, "game_over": game.game_over,
+                    "score": game.score, "lives": game.lives, "game_over": game.game_over, "paused": game.paused,
                     "state": game.state()}) + "\n")
                 log.flush()
             if max_seconds is not None and time.monotonic() - start >= max_seconds:

@@ -90,6 +90,7 @@ class RecordStats:
     ticks: int = 0  # ticks grabbed
     missed: int = 0  # ticks skipped because the loop was late
     unfocused: int = 0  # ticks not stored because the game did not have focus
+    paused: int = 0  # ticks not stored because the game showed its pause rule ([rules.pause])
     steps: int = 0  # actions written
     episodes: int = 0
     terminated: int = 0
@@ -266,11 +267,14 @@ class Recorder:
                 st.unfocused += 1
                 if last_focus:
                     self.tracker.release_all()
-                if open_ep:  # the human left the game: the episode is cut, not ended
+                if open_ep and self.profile.pause.on_focus_loss == "end":  # the human left: the episode is cut
                     close_episode("truncated", last_item)
                 last_focus = False
                 continue
             last_focus = True
+            if self.profile.rules.has_pause and self.rules.paused(item.values):
+                st.paused += 1  # a pause screen or dialog: not play, not game over; the episode goes on after it
+                continue
             done = self.rules.done(item.values) if self.profile.rules.has_done else False
             if not open_ep:
                 if done:

@@ -264,6 +264,13 @@ class RuleEngine:
             return test(cls._holds(i, values) for i in c.items)
         return bool(_OPS[c.op](values[c.extractor], c.value))
 
+    def paused(self, values: dict[str, float]) -> bool:
+        """True if the game shows its pause rule: any ``pause.any`` condition or every ``pause.all`` one."""
+        r = self.rules
+        if any(self._holds(c, values) for c in r.pause_any):
+            return True
+        return bool(r.pause_all) and all(self._holds(c, values) for c in r.pause_all)
+
     def done(self, values: dict[str, float]) -> bool:
         """True if any ``done.any`` condition holds or every ``done.all`` condition does (each item a condition
         or a nested any/all test)."""

@@ -152,3 +152,36 @@ def test_the_gym_env_waits_out_a_pause_inside_the_step():
     assert not game.paused and not terminated and not truncated  # unpaused with P inside the step
     assert game.frame - frame_before >= 3 * 10  # it waited [pause] wait (0.5 s = 10 ticks) first
     env.close()
+
+
+def test_the_recorder_stores_no_step_while_the_game_is_paused_and_keeps_the_episode(tmp_path):
+    from hakisa.games import make_game
+    from hakisa.games.base import GameInput
+    from hakisa.games.policy import DemoPolicy
+    from hakisa.games.source import PolicyPlayer, record_headless
+    from hakisa.record.recorder import VirtualClock
+
+    game = make_game("dodge", seed=3, size=(320, 180))
+    game.pausable = True
+    clock = VirtualClock()
+    seen = {"frames": 0}
+
+    def factory(tracker):
+        player = PolicyPlayer(game, DemoPolicy("dodge", seed=3), tracker, clock)
+
+        def frame_input():
+            seen["frames"] += 1
+            f = seen["frames"]
+            if f == 300:
+                game.paused = True  # the game pauses itself (a dialog, focus elsewhere)
+            if f == 600:  # the person presses P, 5 s later
+                return GameInput(game._prev_held | {"p"}, None, ())
+            return player()
+
+        return frame_input
+
+    stats = record_headless(game, pausing_dodge(), tmp_path / "rec.h5", 20, factory, 3, clock)
+    assert not game.paused and 95 <= stats.paused <= 105  # 5 s at 20 Hz not stored
+    with DatasetReader(tmp_path / "rec.h5") as r:
+        statuses = [r.info(n).status for n in r.episode_names()]
+    assert statuses.count("terminated") == game.episode  # episodes end at real game overs only

@@ -547,8 +547,12 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 def cmd_regions(args: argparse.Namespace) -> int:
     from hakisa.profile import load_profile
-    from hakisa.screen.regions import (annotate, describe, glyphs_toml, learn_glyphs, load_screenshot, region_fraction,
-                                save_image)
+    import math
+
+    import numpy as np
+
+    from hakisa.screen.regions import (annotate, describe, glyphs_toml, learn_glyphs, load_screenshot, read_with,
+                                       region_fraction, save_image, show_glyphs)
 
     from hakisa.resources import check_writable
 
@@ -590,10 +594,25 @@ def cmd_regions(args: argparse.Namespace) -> int:
         extra[name] = frac
         print(f"[rules.regions]\n{name} = [{', '.join(f'{v:g}' for v in frac)}]")
     print(describe(profile, shot))
+    learnt: dict[str, dict[str, str]] = {}  # extractor -> glyphs, merged over every --learn
+    taught: list[tuple[str, str, np.ndarray, str]] = []
     for spec in args.learn or []:
-        name, _, value = spec.partition("=")
-        glyphs = learn_glyphs(profile, shot, name, value)
-        print(f"\n# learnt {len(value)} glyphs; paste into {profile.source} (replace an older glyphs table):")
+        name, _, rest = spec.partition("=")
+        value, _, other = rest.partition("@")
+        img = load_screenshot(other) if other else shot
+        ex = profile.rules.extractors.get(name)
+        start = learnt.get(name, dict(ex.glyphs) if ex is not None else {})
+        learnt[name] = learn_glyphs(profile, img, name, value, start)
+        taught.append((name, value, img, other or "the screenshot"))
+    for name, glyphs in learnt.items():
+        print(f"\n# {name}: {len(glyphs)} glyphs ({''.join(glyphs)}), as learnt (check each looks like its digit):")
+        print(show_glyphs(glyphs))
+        for ex_name, value, img, where in taught:
+            if ex_name == name:
+                got = read_with(profile, img, name, glyphs)
+                ok = "ok" if got == float(value) else "MISREAD: check the region, colour and tolerance"
+                print(f"#   {where} shows {value}: reads {'unreadable' if math.isnan(got) else f'{got:g}'} ({ok})")
+        print(f"# paste into {profile.source} (replacing an older glyphs table):")
         print(glyphs_toml(name, glyphs))
     if args.out:
         save_image(args.out, annotate(profile, shot, extra))
@@ -926,8 +945,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default=None, help="write the screenshot with the regions drawn on it (PNG)")
     g.add_argument("--add", action="append", metavar="NAME=x,y,w,h",
                    help="a new region in screenshot pixels; prints it as a profile line")
-    g.add_argument("--learn", action="append", metavar="EXTRACTOR=VALUE",
-                   help="learn a digits extractor's glyphs from the number the screenshot shows")
+    g.add_argument("--learn", action="append", metavar="EXTRACTOR=VALUE[@SHOT.png]",
+                   help="learn a digits extractor's glyphs from the number the screenshot (or SHOT.png) shows; "
+                        "repeat it for several screenshots: the glyphs of all of them are merged, drawn, and each "
+                        "screenshot is read again with them")
     g.add_argument("--wait", type=float, default=3.0)
     g.set_defaults(func=cmd_regions)
     return p

@@ -149,3 +149,57 @@ def test_the_bundled_profiles_read_as_before():
     assert v["score"] == 120 and round(v["lives"] * 8.75) == 2
     assert DODGE.rules.rises == () and DODGE.rules.reward_clip == 0.0
     assert np.isclose(eng.reward({"score": 120.0, "lives": 0.5}, {"score": 0.0, "lives": 0.5}), -12.0)
+
+
+def no_glyphs_profile(tmp_path, color="[255, 255, 255]"):
+    """dodge's profile without its score glyphs (and the score in ``color``), written next to its screenshots."""
+    text = DODGE.text.split("[rules.extractors.score.glyphs]")[0]
+    rest = DODGE.text.split("[rules.extractors.score.glyphs]")[1].split("[rules.reward]", 1)[1]
+    text = (text + "[rules.reward]" + rest).replace('color = [255, 255, 255]', f"color = {color}")
+    path = tmp_path / "g.toml"
+    path.write_text(text)
+    return path
+
+
+def shot(tmp_path, score: int) -> str:
+    import cv2
+
+    game = make_game("dodge", size=(640, 360))
+    game.score = score
+    path = tmp_path / f"s{score}.png"
+    cv2.imwrite(str(path), cv2.cvtColor(game.render(), cv2.COLOR_RGB2BGR))
+    return str(path)
+
+
+def test_digits_learnt_from_several_screenshots_merge_and_read_every_number(tmp_path):
+    import subprocess
+
+    from conftest import hakisa_cmd
+
+    from hakisa.screen.regions import learn_glyphs, load_screenshot, read_with
+
+    prof = no_glyphs_profile(tmp_path)
+    shots = {120: shot(tmp_path, 120), 34567: shot(tmp_path, 34567), 890: shot(tmp_path, 890)}
+    r = subprocess.run(hakisa_cmd("regions", "--profile", str(prof), "--screenshot", shots[120],
+                                  "--learn", "score=120", "--learn", f"score=34567@{shots[34567]}",
+                                  "--learn", f"score=890@{shots[890]}"), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "score: 10 glyphs (0123456789)" in r.stdout and r.stdout.count("(ok)") == 3
+    assert "MISREAD" not in r.stdout and "#" in r.stdout  # the glyphs are drawn
+    # the same merge in code, then numbers none of the screenshots showed
+    profile = load_profile(str(prof))
+    glyphs: dict = {}
+    for value, path in shots.items():
+        glyphs = learn_glyphs(profile, load_screenshot(path), "score", str(value), glyphs)
+    for score in (905132, 7, 4096):
+        assert read_with(profile, load_screenshot(shot(tmp_path, score)), "score", glyphs) == score
+
+
+def test_learning_digits_from_a_solid_block_is_refused_with_what_to_do(tmp_path):
+    from hakisa.errors import HakisaError
+    from hakisa.games.base import HUD_BG
+    from hakisa.screen.regions import learn_glyphs, load_screenshot
+
+    profile = load_profile(str(no_glyphs_profile(tmp_path, color=str(list(HUD_BG)))))  # the HUD's background
+    with pytest.raises(HakisaError, match="solid block.*Shrink the region"):
+        learn_glyphs(profile, load_screenshot(shot(tmp_path, 5)), "score", "5")

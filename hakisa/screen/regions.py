@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 
 from hakisa.errors import HakisaError
-from hakisa.profile import Profile
-from hakisa.screen.rules import RuleEngine, bitmap_to_text, equal_split, glyph_bitmap, split_glyphs, text_to_bitmap, trim
+from hakisa.profile import GLYPH_H, GLYPH_W, Profile
+from hakisa.screen.rules import DigitReader, RuleEngine, bitmap_to_text, equal_split, glyph_bitmap, split_glyphs, text_to_bitmap, trim
 
 _PALETTE = [(255, 200, 0), (0, 220, 255), (255, 90, 200), (120, 255, 120), (255, 140, 60), (180, 140, 255)]
 
@@ -85,11 +85,16 @@ def region_fraction(box: tuple[int, int, int, int], size: tuple[int, int]) -> tu
     return (round(x / w, 4), round(y / h, 4), round(bw / w, 4), round(bh / h, 4))
 
 
-def learn_glyphs(profile: Profile, shot: np.ndarray, extractor: str, value: str) -> dict[str, str]:
+SOLID_GLYPH = 0.9  # a learnt glyph with more ink than this share is a block (a border, a background), not a digit
+
+
+def learn_glyphs(profile: Profile, shot: np.ndarray, extractor: str, value: str,
+                 known: dict[str, str] | None = None) -> dict[str, str]:
     """Glyph templates for ``extractor`` (a digits extractor) from a screenshot that shows ``value``.
 
     The rightmost word in the region with as many glyphs as ``value`` has digits is taken; its glyphs
-    join the extractor's existing templates (new ones replace old ones). Returns digit -> bitmap text."""
+    join ``known`` (by default the extractor's templates in the profile; new ones replace old ones), so
+    several screenshots together can teach all ten digits. Returns digit -> bitmap text."""
     ex = profile.rules.extractors.get(extractor)
     if ex is None or ex.kind != "digits":
         digits = [n for n, e in profile.rules.extractors.items() if e.kind == "digits"]
@@ -112,11 +117,34 @@ def learn_glyphs(profile: Profile, shot: np.ndarray, extractor: str, value: str)
         raise HakisaError(f"--learn {extractor}={value}: no word in region {ex.region!r} (colour {' or '.join(str(list(c)) for c in ex.colors)}, "
                           f"tolerance {ex.tolerance}) splits into {len(value)} glyphs. Check the region and colour "
                           "with `hakisa regions --out shot.png`, or use a screenshot that shows the number.")
-    glyphs = {d: b for d, b in ex.glyphs}
+    glyphs = dict(ex.glyphs) if known is None else dict(known)
     for digit, box in zip(value, pieces):
         x, y, w, h = trim(mask, box)
-        glyphs[digit] = bitmap_to_text(glyph_bitmap(mask[y:y + h, x:x + w]))
+        bitmap = glyph_bitmap(mask[y:y + h, x:x + w])
+        if bitmap.mean() > SOLID_GLYPH:
+            raise HakisaError(f"--learn {extractor}={value}: the glyph for {digit!r} is a solid block "
+                              f"({100 * bitmap.mean():.0f}% ink): region {ex.region!r} catches something of the "
+                              f"digits' colour besides them (a border, a bright background). Shrink the region to "
+                              "the number, or raise the colour's contrast with a smaller tolerance; `hakisa regions "
+                              "--out shot.png` draws the region.")
+        glyphs[digit] = bitmap_to_text(bitmap)
     return dict(sorted(glyphs.items()))
+
+
+def read_with(profile: Profile, shot: np.ndarray, extractor: str, glyphs: dict[str, str]) -> float:
+    """What ``extractor`` reads on ``shot`` with the templates ``glyphs`` (NaN: unreadable)."""
+    ex = profile.rules.extractors[extractor]
+    eng = RuleEngine(profile, "rgb")
+    mask = eng._match(eng._crop(shot, ex.region, None), ex) > 0
+    return DigitReader(tuple(sorted(glyphs.items()))).read(mask)
+
+
+def show_glyphs(glyphs: dict[str, str]) -> str:
+    """Every glyph drawn with '#', side by side, with its digit above it."""
+    drawn = [show_glyph(b).split("\n") for b in glyphs.values()]
+    head = "  ".join(f"{d:<{GLYPH_W}}" for d in glyphs)
+    rows = ["  ".join(g[i] for g in drawn) for i in range(GLYPH_H)]
+    return "\n".join([head, *rows])
 
 
 def glyphs_toml(extractor: str, glyphs: dict[str, str]) -> str:

@@ -145,14 +145,29 @@ class SafetySpec:
 
 
 @dataclass(frozen=True)
+class ResetStep:
+    """One step of a reset sequence: wait until ``until`` holds (if given), then tap the keys and click the points."""
+
+    keys: tuple[str, ...] = ()
+    clicks: tuple[tuple[float, float], ...] = ()  # fractions of the captured area
+    until: "Condition | AnyAll | None" = None
+    timeout: float = 10.0  # seconds to wait for ``until`` before the sequence starts over
+
+
+@dataclass(frozen=True)
 class ResetSpec:
-    """Input that starts a new episode after game over: keys tapped and clicks, in order."""
+    """Input that starts a new episode after game over: keys tapped and clicks, in order, or ``steps`` through
+    menus and dialogs (see :mod:`hakisa.act.reset`)."""
 
     keys: tuple[str, ...] = ()
     clicks: tuple[tuple[float, float], ...] = ()  # fractions of the captured area
     wait: float = 1.0  # seconds after game over before the sequence
     retry: float = 3.0  # seconds between repeats while the game-over screen stays
     timeout: float = 30.0  # give up (stop with an error) after this many seconds
+    steps: tuple[ResetStep, ...] = ()
+
+    def sequence(self) -> tuple[ResetStep, ...]:
+        return self.steps or (ResetStep(self.keys, self.clicks),)
 
 
 @dataclass(frozen=True)
@@ -325,11 +340,29 @@ def parse_profile(text: str, source: str = "<string>", base_dir: str | None = No
     max_apm = float(v.number(saf, "safety.max_apm", 0, 0, 100_000))
 
     rs = v.table(data, "reset")
-    v.only(rs, "reset", {"keys", "clicks", "wait", "retry", "timeout"})
+    v.only(rs, "reset", {"keys", "clicks", "wait", "retry", "timeout", "steps"})
     rkeys, rclicks = _parse_presses(v, rs, "reset", kill_canon, "enter")
+    raw_steps = rs.get("steps", [])
+    if not isinstance(raw_steps, list) or not all(isinstance(t, dict) for t in raw_steps):
+        v.fail("reset.steps", raw_steps, "[[reset.steps]] tables, each with keys, clicks and/or until")
+    if raw_steps and (rkeys or rclicks):
+        v.fail("reset.keys", rs.get("keys") or rs.get("clicks"), "no keys or clicks beside [[reset.steps]]: put them "
+               "in a step of their own")
+    steps, step_keys = [], []
+    for i, t in enumerate(raw_steps):
+        where = f"reset.steps[{i}]"
+        v.only(t, where, {"keys", "clicks", "until", "timeout"})
+        keys, clicks = _parse_presses(v, t, where, kill_canon, "enter")
+        until = None
+        if "until" in t:
+            until = _parse_conditions(v, [t["until"]], f"{where}.until", rules.extractors)[0]
+        if not (keys or clicks or until):
+            v.fail(where, t, "keys, clicks or until (a condition the screen must show first)")
+        steps.append(ResetStep(keys, clicks, until, float(v.number(t, f"{where}.timeout", 10.0, 0.1, 3600))))
+        step_keys += t.get("keys", [])
     reset = ResetSpec(keys=rkeys, clicks=rclicks, wait=float(v.number(rs, "reset.wait", 1.0, 0, 600)),
                       retry=float(v.number(rs, "reset.retry", 3.0, 0.1, 600)),
-                      timeout=float(v.number(rs, "reset.timeout", 30.0, 0.1, 3600)))
+                      timeout=float(v.number(rs, "reset.timeout", 30.0, 0.1, 3600)), steps=tuple(steps))
     ps = v.table(data, "pause")
     v.only(ps, "pause", {"keys", "clicks", "wait", "retry", "timeout", "on_focus_loss"})
     pkeys, pclicks = _parse_presses(v, ps, "pause", kill_canon, "p")
@@ -340,7 +373,7 @@ def parse_profile(text: str, source: str = "<string>", base_dir: str | None = No
     if rules.has_pause and not (pause.keys or pause.clicks):
         raise ProfileError(f"{source}: [rules.pause] says when the game is paused, but [pause] has no keys or "
                            'clicks that unpause it; add e.g. [pause] keys = ["p"] (or clicks = [[0.5, 0.6]]).')
-    allowed = _check_system_keys(v, saf, keys_raw, actions, {"reset.keys": rs.get("keys", []),
+    allowed = _check_system_keys(v, saf, keys_raw, actions, {"reset.keys": rs.get("keys", []) + step_keys,
                                                              "pause.keys": ps.get("keys", [])})
     safety = SafetySpec(kill_switch=kill_canon, max_apm=max_apm, allow_system_keys=allowed)
 

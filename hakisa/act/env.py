@@ -32,7 +32,8 @@ from gymnasium import spaces
 
 from hakisa.codec import Action, ActionCodec
 from hakisa.errors import HakisaError
-from hakisa.act.loop import ApmCap, Actuator, press_reset, press_sequence
+from hakisa.act.loop import ApmCap, Actuator
+from hakisa.act.reset import ResetRunner, press_sequence
 from hakisa.preprocess import preprocess_frame
 from hakisa.profile import Profile, load_profile
 from hakisa.record.recorder import Clock, FrameSource, RealClock
@@ -104,19 +105,17 @@ class HakisaEnv(gym.Env):
         self.actuator.release_all()
         self._current = Action(0, 0, 0)
         self._wait_for_focus()
-        reset = self.profile.reset
-        t0 = self.clock.now()
-        last_press = -math.inf
+        resetter = ResetRunner(self.profile, self.actuator, self.rules)
         obs = self._wait_out_pause(self._observe())
-        while self.profile.rules.has_done and self.rules.done(self._values):
-            now = self.clock.now()
-            if now - t0 > reset.timeout:
-                raise HakisaError(f"the game stayed on its game-over screen for {reset.timeout:g} s after reset(); "
-                                  "check [reset] in the profile (keys / clicks that start a new game)")
-            if now - t0 >= reset.wait and now - last_press >= reset.retry:
-                self._wait_for_focus()
-                press_reset(self.profile, self.actuator, self.rect)
-                last_press = self.clock.now()
+        while True:
+            done = self.profile.rules.has_done and self.rules.done(self._values)
+            try:
+                resetter.tick(self.clock.now(), self._values, done, self.rect)
+            except RuntimeError as exc:
+                raise HakisaError(f"reset(): {exc}") from None
+            if not (done or resetter.busy):
+                break
+            self._wait_for_focus()
             self._tick()
             obs = self._wait_out_pause(self._observe())
         self.rules.reset()

@@ -32,6 +32,7 @@ from hakisa.data.dataset import ACTORS, DatasetWriter, Observation, held_mask
 from hakisa.preprocess import preprocess_frame
 from hakisa.profile import Profile
 from hakisa.record.recorder import Clock, FrameSource, RealClock
+from hakisa.act.reset import ResetRunner, press_sequence
 from hakisa.act.takeover import PERSON
 from hakisa.screen.rules import RuleEngine
 
@@ -83,20 +84,6 @@ class ApmCap:
             return False
         self.times.append(now)
         return True
-
-
-def press_sequence(seq, actuator: Actuator, rect: tuple[int, int, int, int]) -> None:
-    """A profile's [reset] or [pause] sequence: taps its keys, then clicks its points (fractions of the captured
-    area)."""
-    for key in seq.keys:
-        actuator.tap(key)
-    for fx, fy in seq.clicks:
-        actuator.click_at(int(fx * rect[2]), int(fy * rect[3]), rect)
-
-
-def press_reset(profile: Profile, actuator: Actuator, rect: tuple[int, int, int, int]) -> None:
-    """The profile's reset sequence."""
-    press_sequence(profile.reset, actuator, rect)
 
 
 class AgentPolicy:
@@ -308,7 +295,6 @@ class AgentLoop:
 
     def _run(self) -> None:
         cap, st, clock, src = self.profile.capture, self.stats, self.clock, self.source
-        reset = self.profile.reset
         score_name = self.profile.rules.score
         t0 = clock.now()
         k = 0
@@ -316,8 +302,7 @@ class AgentLoop:
         rect = None
         focused_before = True
         ep: dict | None = None  # the open episode
-        over_since: float | None = None  # game-over screen seen since (waiting for a reset)
-        last_reset = -math.inf
+        resetter = ResetRunner(self.profile, self.act, self.rules)
         pause = self.profile.pause
         paused_since: float | None = None  # the game's pause screen seen since (waiting to unpause it)
         last_unpause = -math.inf
@@ -395,16 +380,9 @@ class AgentLoop:
                     self.on_control(control.who)
             obs = Observation(frame, t_obs, k, held_mask(()), (-1, -1), 0, [])
             if ep is None:
-                if done:  # game-over screen: press the reset sequence now and then
-                    over_since = t_obs if over_since is None else over_since
-                    if t_obs - over_since > reset.timeout:
-                        raise RuntimeError(f"the game stayed on its game-over screen for {reset.timeout:g} s; "
-                                           "check [reset] in the profile (keys / clicks that start a new game)")
-                    if t_obs - over_since >= reset.wait and t_obs - last_reset >= reset.retry:
-                        press_reset(self.profile, self.act, rect)
-                        last_reset = clock.now()
+                resetter.tick(t_obs, values, done, rect)  # game over, menus, dialogs: the reset sequence
+                if done or resetter.busy:
                     continue
-                over_since = None
                 ep = {"number": len(st.episodes), "t0": t_obs, "steps": 0, "reward": 0.0, "random": 0,
                       "score": math.nan, "fb0": st.feedback, "acts": 0}
                 self.policy.reset()
@@ -427,7 +405,7 @@ class AgentLoop:
                     self.act.release_all()
                     self._end_episode(ep, "terminated", None)
                     ep, prev, current = None, None, Action(0, 0, 0)
-                    over_since = t_obs
+                    resetter.game_over(t_obs)
                     if self.max_episodes is not None and len(st.episodes) >= self.max_episodes:
                         self.stop(f"{self.max_episodes} episodes played")
                     continue

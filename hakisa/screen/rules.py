@@ -258,22 +258,23 @@ class RuleEngine:
         return float(min(max(total, -clip), clip) if clip > 0 else total)
 
     @classmethod
-    def _holds(cls, c: Condition | AnyAll, values: dict[str, float]) -> bool:
+    def holds(cls, c: Condition | AnyAll, values: dict[str, float]) -> bool:
+        """Whether condition (or nested test) ``c`` holds for the extractor readings ``values``."""
         if isinstance(c, AnyAll):
             test = any if c.mode == "any" else all
-            return test(cls._holds(i, values) for i in c.items)
+            return test(cls.holds(i, values) for i in c.items)
         return bool(_OPS[c.op](values[c.extractor], c.value))
 
     def paused(self, values: dict[str, float]) -> bool:
         """True if the game shows its pause rule: any ``pause.any`` condition or every ``pause.all`` one."""
         r = self.rules
-        if any(self._holds(c, values) for c in r.pause_any):
+        if any(self.holds(c, values) for c in r.pause_any):
             return True
-        return bool(r.pause_all) and all(self._holds(c, values) for c in r.pause_all)
+        return bool(r.pause_all) and all(self.holds(c, values) for c in r.pause_all)
 
     def done(self, values: dict[str, float]) -> bool:
         """True if any ``done.any`` condition holds or every ``done.all`` condition does (each item a condition
         or a nested any/all test)."""
-        if any(self._holds(c, values) for c in self.rules.done_any):
+        if any(self.holds(c, values) for c in self.rules.done_any):
             return True
-        return bool(self.rules.done_all) and all(self._holds(c, values) for c in self.rules.done_all)
+        return bool(self.rules.done_all) and all(self.holds(c, values) for c in self.rules.done_all)

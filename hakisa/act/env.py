@@ -110,10 +110,10 @@ class HakisaEnv(gym.Env):
         while True:
             done = self.profile.rules.has_done and self.rules.done(self._values)
             try:
-                resetter.tick(self.clock.now(), self._values, done, self.rect)
+                pressed = resetter.tick(self.clock.now(), self._values, done, self.rect)
             except RuntimeError as exc:
                 raise HakisaError(f"reset(): {exc}") from None
-            if not (done or resetter.busy):
+            if not (done or resetter.busy or pressed):
                 break
             self._wait_for_focus()
             self._tick()

@@ -380,8 +380,8 @@ class AgentLoop:
                     self.on_control(control.who)
             obs = Observation(frame, t_obs, k, held_mask(()), (-1, -1), 0, [])
             if ep is None:
-                resetter.tick(t_obs, values, done, rect)  # game over, menus, dialogs: the reset sequence
-                if done or resetter.busy:
+                pressed = resetter.tick(t_obs, values, done, rect)  # game over, menus, dialogs: the reset sequence
+                if done or resetter.busy or pressed:
                     continue
                 ep = {"number": len(st.episodes), "t0": t_obs, "steps": 0, "reward": 0.0, "random": 0,
                       "score": math.nan, "fb0": st.feedback, "acts": 0}

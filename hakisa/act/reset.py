@@ -44,11 +44,13 @@ class ResetRunner:
         """An episode just ended at ``now``: the wait before the first sequence counts from here."""
         self.over_since = now
 
-    def tick(self, now: float, values: dict[str, float], done: bool, rect) -> None:
+    def tick(self, now: float, values: dict[str, float], done: bool, rect) -> bool:
+        """Advance the sequence on this tick's readings; True if it pressed something now (the frame in front of
+        it is then still the old screen: an episode must not start on it)."""
         spec = self.spec
         if not done and not self.busy:
             self.over_since = None
-            return
+            return False
         if self.over_since is None:
             self.over_since = now
         if now - self.over_since > spec.timeout:
@@ -59,15 +61,16 @@ class ResetRunner:
                                "game)")
         if not self.busy:
             if now - self.over_since < spec.wait or now - self.last_start < spec.retry:
-                return
+                return False
             self.i, self.step_since, self.last_start = 0, now, now
         step = self.steps[self.i]
         if step.until is not None and not self.rules.holds(step.until, values):
             if now - self.step_since > step.timeout:  # that screen did not come: start over after retry
                 self.i = None
-            return
+            return False
         press_sequence(step, self.act, rect)
         self.i += 1
         self.step_since = now
         if self.i == len(self.steps):
             self.i = None
+        return True

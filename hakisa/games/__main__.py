@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pausable", action="store_true",
                     help="as many real games: P pauses and unpauses, and the game pauses itself when its window "
                          "loses focus (dimmed, with a band: PAUSED - press P)")
+    ap.add_argument("--menus", action="store_true",
+                    help='as many real games: a game over shows a "CONTINUE? YES / NO" dialog (Y/N or click), yes '
+                         "leaves the old score on the HUD for a moment, no goes to a title screen (ENTER)")
     args = ap.parse_args(argv)
 
     if args.headless:
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     game = make_game(args.name, args.seed, args.size)
-    game.pausable = args.pausable
+    game.pausable, game.menus = args.pausable, args.menus
     try:
         run_window(game, args.title or f"hakisa: {args.name}", args.log, args.fps, args.seconds)
     except KeyboardInterrupt:

@@ -34,6 +34,11 @@ HUD_BG = (28, 28, 44)
 GAME_OVER_BG = (96, 0, 0)
 PAUSE_BAND = (240, 190, 40)  # the band across a paused game ("PAUSED - press P")
 PAUSE_KEY = "p"
+DIALOG_BG = (20, 60, 110)  # the "CONTINUE?" dialog of a game with menus
+TITLE_BG = (16, 70, 40)  # its title screen
+YES_BOX = (104, 96, 48, 18)  # logical x, y, w, h of the dialog's buttons
+NO_BOX = (168, 96, 48, 18)
+STALE_SCORE_FRAMES = 48  # after a continue, the HUD shows the old score this long (as some real games do)
 WHITE = (255, 255, 255)
 LIFE_ON = (230, 40, 60)
 LIFE_OFF = (70, 70, 80)
@@ -126,6 +131,12 @@ class Game(ABC):
         # while ``paused`` the world stands still under a dimmed screen. Off by default: play is unchanged.
         self.pausable = False
         self.paused = False
+        # with ``menus`` set, a game over shows a "CONTINUE? YES / NO" dialog (Y/N or a click on a button): yes starts
+        # the next game at once but leaves the old score on the HUD for STALE_SCORE_FRAMES; no goes to a title
+        # screen that ENTER leaves. ``screen`` is "play", "continue" or "title". Off by default.
+        self.menus = False
+        self.screen = "play"
+        self._stale: tuple[int, int] | None = None  # (score shown, frames left)
         self._surf: pygame.Surface | None = None
         self._scaled: pygame.Surface | None = None
         self.reset()
@@ -141,6 +152,8 @@ class Game(ABC):
         self.over_frames = 0
         self.losses: list[dict[str, Any]] = []
         self._prev_held: frozenset[str] = frozenset()
+        self.screen = "play"
+        self._stale = None
         self._reset_world()
 
     def restart(self) -> None:
@@ -158,7 +171,12 @@ class Game(ABC):
         if self.paused:
             self._prev_held = inp.held
             return
-        if self.game_over:
+        if self._stale is not None:
+            self._stale = (self._stale[0], self._stale[1] - 1) if self._stale[1] > 1 else None
+        if self.game_over and self.menus:
+            self.over_frames += 1
+            self._menu_step(inp)
+        elif self.game_over:
             self.over_frames += 1
             wants = self.over_frames >= RESTART_MIN_FRAMES and self._restart_requested(inp)
             if wants or self.over_frames >= AUTO_RESTART_FRAMES:
@@ -169,7 +187,29 @@ class Game(ABC):
             if self.lives <= 0:
                 self.lives = 0
                 self.game_over = True
+                self.screen = "continue" if self.menus else "play"
         self._prev_held = inp.held
+
+    def _menu_step(self, inp: GameInput) -> None:
+        """The continue dialog and the title screen of a game with menus."""
+        pressed = inp.held - self._prev_held
+        if self.over_frames < RESTART_MIN_FRAMES // 2:
+            return
+        if self.screen == "continue":
+            clicked = [self.to_logical(x, y) for b, x, y in inp.clicks if b == "left"]
+
+            def on(box) -> bool:
+                bx, by, bw, bh = box
+                return any(bx <= x < bx + bw and by <= y < by + bh for x, y in clicked)
+
+            if "y" in pressed or on(YES_BOX):
+                old = self.score
+                self.restart()
+                self._stale = (old, STALE_SCORE_FRAMES)
+            elif "n" in pressed or on(NO_BOX):
+                self.screen = "title"
+        elif self.screen == "title" and ("enter" in pressed or "space" in pressed):
+            self.restart()
 
     def simulation_copy(self) -> "Game":
         """A deep copy to step ahead in (what-if play), without the render surfaces: it draws nothing."""
@@ -219,7 +259,7 @@ class Game(ABC):
         return {
             "game": self.name, "controls": self.controls, "size": list(self.size),
             "score": self.score, "lives": self.lives, "max_lives": self.max_lives,
-            "game_over": self.game_over, "paused": self.paused, "frame": self.frame, "episode": self.episode,
+            "game_over": self.game_over, "paused": self.paused, "screen": self.screen, "frame": self.frame, "episode": self.episode,
             "episode_frame": self.episode_frame, "over_frames": self.over_frames,
             "losses": [dict(x) for x in self.losses],
             **self._world_state(),
@@ -232,7 +272,9 @@ class Game(ABC):
             self._surf = pygame.Surface((LOGICAL_W, LOGICAL_H), 0, 32)
             self._scaled = pygame.Surface(self.size, 0, 32)
         surf = self._surf
-        if self.game_over:
+        if self.game_over and self.menus:
+            self._draw_menu(surf)
+        elif self.game_over:
             self._draw_game_over(surf)
         else:
             surf.fill(self.background)
@@ -254,21 +296,43 @@ class Game(ABC):
 
     def _draw_hud(self, surf: pygame.Surface) -> None:
         surf.fill(HUD_BG, (0, 0, LOGICAL_W, HUD_H))
-        draw_text(surf, f"SCORE {self.score}", 16, WHITE, (4, 2))
+        shown = self._stale[0] if self._stale is not None else self.score
+        draw_text(surf, f"SCORE {shown}", 16, WHITE, (4, 2))
         if self.level is not None:
             draw_text(surf, f"LEVEL {self.level}", 16, WHITE, (LOGICAL_W // 2 + 16, 2), "midtop")
         for i in range(self.max_lives):  # one heart block per life, right-aligned
             x = LOGICAL_W - 12 - 11 * (self.max_lives - 1 - i)
             surf.fill(LIFE_ON if i < self.lives else LIFE_OFF, (x, 3, 8, 8))
 
-    def _draw_paused(self, surf: pygame.Surface) -> None:
-        """The world dimmed to a third, and a band across the middle."""
+    @staticmethod
+    def _draw_paused_shade(surf: pygame.Surface) -> None:
         shade = pygame.Surface((LOGICAL_W, LOGICAL_H), 0, 32)
         shade.fill((0, 0, 0))
         shade.set_alpha(170)
         surf.blit(shade, (0, 0))
+
+    def _draw_paused(self, surf: pygame.Surface) -> None:
+        """The world dimmed to a third, and a band across the middle."""
+        self._draw_paused_shade(surf)
         surf.fill(PAUSE_BAND, (0, 76, LOGICAL_W, 28))
         draw_text(surf, f"PAUSED - press {PAUSE_KEY.upper()}", 16, (40, 30, 0), (LOGICAL_W // 2, 90), "center")
+
+    def _draw_menu(self, surf: pygame.Surface) -> None:
+        cx = LOGICAL_W // 2
+        if self.screen == "title":
+            surf.fill(TITLE_BG)
+            draw_text(surf, self.name.upper(), 44, WHITE, (cx, 62), "center")
+            draw_text(surf, "press ENTER to play", 16, (200, 240, 200), (cx, 110), "center")
+            return
+        surf.fill(self.background)  # the last moment of play, dimmed, under the dialog
+        self._draw_world(surf)
+        self._draw_hud(surf)
+        self._draw_paused_shade(surf)
+        surf.fill(DIALOG_BG, (80, 56, 160, 68))
+        draw_text(surf, "CONTINUE?", 20, WHITE, (cx, 74), "center")
+        for box, label, colour in ((YES_BOX, "YES", (60, 160, 80)), (NO_BOX, "NO", (120, 120, 130))):
+            surf.fill(colour, box)
+            draw_text(surf, label, 14, WHITE, (box[0] + box[2] // 2, box[1] + box[3] // 2), "center")
 
     def _draw_game_over(self, surf: pygame.Surface) -> None:
         surf.fill(GAME_OVER_BG)

@@ -45,3 +45,15 @@ def _area_resize(frame: np.ndarray, width: int, height: int) -> np.ndarray:
         if frame.shape[:2] == (height, width):
             return frame
     return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def observation(frame: np.ndarray, capture, channel_order: str = "rgb") -> np.ndarray:
+    """The stored observation of a captured frame under a profile's ``[capture]``: its ``observe`` part (all of the
+    frame by default), resized and converted by :func:`preprocess_frame`."""
+    if capture.observe is not None:
+        H, W = frame.shape[:2]
+        x, y, w, h = capture.observe
+        x0, y0 = int(round(x * W)), int(round(y * H))
+        x1, y1 = max(x0 + 1, int(round((x + w) * W))), max(y0 + 1, int(round((y + h) * H)))
+        frame = frame[y0:y1, x0:x1]
+    return preprocess_frame(frame, capture.frame_width, capture.frame_height, capture.color, channel_order)

@@ -46,6 +46,9 @@ class CaptureSpec:
     frame_width: int  # stored observation width (pixels)
     frame_height: int  # stored observation height (pixels)
     color: str  # "rgb" or "gray"
+    # the part of the captured area the agent sees, as fractions [x, y, w, h] (None: all of it); the rules read the
+    # whole captured area, so the score can be read far from the action while the agent's view stays tight
+    observe: tuple[float, float, float, float] | None = None
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
@@ -284,7 +287,7 @@ def parse_profile(text: str, source: str = "<string>", base_dir: str | None = No
     )
 
     cap = v.table(data, "capture")
-    v.only(cap, "capture", {"region", "tick_hz", "frame_width", "frame_height", "color"})
+    v.only(cap, "capture", {"region", "tick_hz", "frame_width", "frame_height", "color", "observe"})
     region = cap.get("region")
     if region is not None:
         if (not isinstance(region, list) or len(region) != 4
@@ -298,6 +301,7 @@ def parse_profile(text: str, source: str = "<string>", base_dir: str | None = No
         frame_width=int(v.number(cap, "capture.frame_width", default=84, lo=16, hi=1024, integer=True)),
         frame_height=int(v.number(cap, "capture.frame_height", default=84, lo=16, hi=1024, integer=True)),
         color=v.choice(cap, "capture.color", COLOR_MODES, default="gray"),
+        observe=_fraction_box(v, cap.get("observe"), "capture.observe") if "observe" in cap else None,
     )
 
     act = v.table(data, "actions", required=True)
@@ -461,17 +465,20 @@ def _check_system_keys(v: "_Validator", saf: dict, keys_raw: list[str], actions:
     return tuple(allowed)
 
 
+def _fraction_box(v: "_Validator", box, where: str) -> tuple[float, float, float, float]:
+    if (not isinstance(box, list) or len(box) != 4
+            or not all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in box)
+            or box[0] < 0 or box[1] < 0 or box[2] <= 0 or box[3] <= 0
+            or box[0] + box[2] > 1.0 + 1e-9 or box[1] + box[3] > 1.0 + 1e-9):
+        v.fail(where, box, "[x, y, width, height] as fractions of the captured area (0..1, inside it)")
+    return tuple(float(n) for n in box)
+
+
 def _parse_rules(v: "_Validator", rules: dict) -> RulesSpec:
     v.only(rules, "rules", {"regions", "extractors", "reward", "done", "pause", "score", "rises", "reward_clip"})
     regions: dict[str, tuple[float, float, float, float]] = {}
     for rname, box in v.table(rules, "regions").items():
-        if (not isinstance(box, list) or len(box) != 4
-                or not all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in box)
-                or box[0] < 0 or box[1] < 0 or box[2] <= 0 or box[3] <= 0
-                or box[0] + box[2] > 1.0 + 1e-9 or box[1] + box[3] > 1.0 + 1e-9):
-            v.fail(f"rules.regions.{rname}", box,
-                   "[x, y, width, height] as fractions of the captured area (0..1, inside it)")
-        regions[rname] = tuple(float(n) for n in box)
+        regions[rname] = _fraction_box(v, box, f"rules.regions.{rname}")
     extractors: dict[str, Extractor] = {}
     for ename, spec in v.table(rules, "extractors").items():
         where = f"rules.extractors.{ename}"

@@ -203,3 +203,21 @@ def test_learning_digits_from_a_solid_block_is_refused_with_what_to_do(tmp_path)
     profile = load_profile(str(no_glyphs_profile(tmp_path, color=str(list(HUD_BG)))))  # the HUD's background
     with pytest.raises(HakisaError, match="solid block.*Shrink the region"):
         learn_glyphs(profile, load_screenshot(shot(tmp_path, 5)), "score", "5")
+
+
+def test_the_agent_can_see_a_tight_view_while_the_rules_read_the_whole_capture(tmp_path):
+    from hakisa.preprocess import observation, preprocess_frame
+
+    text = DODGE.text.replace("color = \"gray\"", "color = \"gray\"\nobserve = [0.0, 0.2, 1.0, 0.6]")
+    p = parse_profile(text)
+    assert p.capture.observe == (0.0, 0.2, 1.0, 0.6)
+    game = make_game("dodge", size=(640, 360))
+    game.score = 340
+    raw = game.render()
+    obs = observation(raw, p.capture)
+    assert obs.shape == (84, 84, 1)
+    assert np.array_equal(obs, preprocess_frame(raw[72:288], 84, 84, "gray"))  # the playfield only, no HUD
+    assert not np.array_equal(obs, observation(raw, DODGE.capture))
+    assert RuleEngine(p, "rgb").extract(raw)["score"] == 340  # the score, outside the view, still read
+    with pytest.raises(ProfileError, match="'capture.observe'"):
+        parse_profile(DODGE.text.replace("color = \"gray\"", "color = \"gray\"\nobserve = [0.5, 0, 0.7, 1]"))

@@ -85,7 +85,7 @@ def play_agent(game_name: str, blob: dict, episodes: int, seed: int = EVAL_SEED_
     from hakisa.codec import COMMANDS, Action, ActionCodec
     from hakisa.data.transitions import stack_frames
     from hakisa.learn.losses import sample
-    from hakisa.preprocess import preprocess_frame
+    from hakisa.preprocess import observation
     from hakisa.profile import parse_profile
 
     torch.set_num_threads(1)
@@ -115,8 +115,7 @@ def play_agent(game_name: str, blob: dict, episodes: int, seed: int = EVAL_SEED_
         live = np.ones(len(games), bool)
         while live.any():
             idx = np.flatnonzero(live)
-            frames = np.stack([preprocess_frame(games[j].render(), cap.frame_width, cap.frame_height, cap.color,
-                                                "rgb") for j in idx])
+            frames = np.stack([observation(games[j].render(), cap, "rgb") for j in idx])
             if stacks is None:
                 stacks = np.repeat(frames[:, None], S, axis=1)
             else:

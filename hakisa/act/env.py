@@ -34,7 +34,7 @@ from hakisa.codec import Action, ActionCodec
 from hakisa.errors import HakisaError
 from hakisa.act.loop import ApmCap, Actuator
 from hakisa.act.reset import ResetRunner, press_sequence
-from hakisa.preprocess import preprocess_frame
+from hakisa.preprocess import observation
 from hakisa.profile import Profile, load_profile
 from hakisa.record.recorder import Clock, FrameSource, RealClock
 from hakisa.screen.rules import RuleEngine
@@ -241,7 +241,7 @@ class HakisaEnv(gym.Env):
         if self.rules.active:
             self._values = self.rules.extract(raw, self.clock.now())
         cap = self.profile.capture
-        self._obs = preprocess_frame(raw, cap.frame_width, cap.frame_height, cap.color, self.source.channel_order)
+        self._obs = observation(raw, cap, self.source.channel_order)
         return self._obs
 
     def _info(self) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import numpy as np
 
 from hakisa.codec import Action, ActionCodec, Command
 from hakisa.data.dataset import ACTORS, DatasetWriter, Observation, held_mask
-from hakisa.preprocess import preprocess_frame
+from hakisa.preprocess import observation
 from hakisa.profile import Profile
 from hakisa.record.recorder import Clock, FrameSource, RealClock
 from hakisa.act.reset import ResetRunner, press_sequence
@@ -349,7 +349,7 @@ class AgentLoop:
             g1 = time.perf_counter()
             values = self.rules.extract(raw, t_obs) if self.rules.active else {}
             g2 = time.perf_counter()
-            frame = preprocess_frame(raw, cap.frame_width, cap.frame_height, cap.color, src.channel_order)
+            frame = observation(raw, cap, src.channel_order)
             g3 = time.perf_counter()
             st.ticks += 1
             if self.profile.rules.has_pause and self.rules.paused(values):  # before done: a pause is not game over

@@ -30,7 +30,7 @@ import numpy as np
 from hakisa.codec import ActionCodec
 from hakisa.data.dataset import ACTORS, DatasetWriter, Observation
 from hakisa.record.inputlog import InputTracker, TickSnapshot
-from hakisa.preprocess import preprocess_frame
+from hakisa.preprocess import observation
 from hakisa.profile import Profile
 from hakisa.screen.rules import RuleEngine
 
@@ -219,7 +219,7 @@ class Recorder:
                     t_obs = clock.now()
                     snap = self.tracker.snapshot()
                     values = self.rules.extract(raw, t_obs) if self.rules.active else {}
-                    frame = preprocess_frame(raw, cap.frame_width, cap.frame_height, cap.color, src.channel_order)
+                    frame = observation(raw, cap, src.channel_order)
                     self.stats.grab_ms.append((time.perf_counter() - g0) * 1e3)
                     self._queue.put(_Tick(k, t_obs, frame, snap, values, True))
                 self.stats.ticks += 1

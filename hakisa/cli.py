@@ -620,6 +620,17 @@ def cmd_regions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gpu_flags(parser: argparse.ArgumentParser) -> None:
+    """--batches and --amp, for the commands that train (study, consolidate, train)."""
+    parser.add_argument("--batches", choices=("auto", "host", "device"), default="auto",
+                        help="where frame stacks, random shifts and batches are built: on the learning device (the "
+                             "frames kept there; auto does this on a GPU when they fit in half its free memory) or by "
+                             "the host's CPU threads (default auto)")
+    parser.add_argument("--amp", action="store_true",
+                        help="mixed precision: the network's forward passes in bfloat16, losses and optimizer in "
+                             "float32 (for GPUs; not measured on learning yet, so off by default)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hakisa", description="Teach an agent to play any windowed PC game from its screen.",
@@ -722,13 +733,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     s.add_argument("--device", default="auto",
                    help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N (default auto)")
-    s.add_argument("--batches", choices=("auto", "host", "device"), default="auto",
-                   help="where frame stacks, random shifts and batches are built: on the learning device (the frames "
-                        "kept there; auto does this on a GPU when they fit in half its free memory) or by the host's "
-                        "CPU threads (default auto)")
-    s.add_argument("--amp", action="store_true",
-                   help="mixed precision: the network's forward passes in bfloat16, losses and optimizer in float32 "
-                        "(for GPUs; not measured on learning yet, so off by default)")
+    _gpu_flags(s)
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_study)
 
@@ -867,13 +872,7 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--device", default="auto",
                        help="where the learner runs: auto (a CUDA GPU when there is one, else the CPU), cpu, cuda, "
                             "cuda:N (default auto)")
-        c.add_argument("--batches", choices=("auto", "host", "device"), default="auto",
-                       help="where frame stacks, random shifts and batches are built: on the learning device (the frames "
-                            "kept there; auto does this on a GPU when they fit in half its free memory) or by the host's "
-                            "CPU threads (default auto)")
-        c.add_argument("--amp", action="store_true",
-                       help="mixed precision: the network's forward passes in bfloat16, losses and optimizer in float32 "
-                            "(for GPUs; not measured on learning yet, so off by default)")
+        _gpu_flags(c)
         c.add_argument("--quiet", action="store_true", help="no progress bar")
 
     c = sub.add_parser("consolidate", help="offline Q-learning on all the data (human and agent) with a target network",

@@ -545,14 +545,38 @@ def cmd_trial(args: argparse.Namespace) -> int:
     return 0
 
 
+def _watch_window(profile, seconds: float, wait: float):
+    """RGB frames of the live game window at the profile's tick rate for ``seconds``, and their times."""
+    from hakisa.live import require_display
+
+    require_display("regions --watch")
+    from hakisa.live.capture import ScreenGrabber
+    from hakisa.live.sources import find_game
+
+    _, area = find_game(profile, wait)
+    grabber = ScreenGrabber()
+    frames, times = [], []
+    period = 1.0 / profile.capture.tick_hz
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < seconds:
+            frames.append(grabber.grab(area)[:, :, 2::-1].copy())  # BGRA -> RGB
+            times.append(time.monotonic())
+            time.sleep(max(0.0, t0 + len(frames) * period - time.monotonic()))
+    finally:
+        grabber.close()
+    print(f"watched the window for {seconds:g} s: {len(frames)} frames")
+    return frames, times
+
+
 def cmd_regions(args: argparse.Namespace) -> int:
     from hakisa.profile import load_profile
     import math
 
     import numpy as np
 
-    from hakisa.screen.regions import (annotate, describe, glyphs_toml, learn_glyphs, load_screenshot, read_with,
-                                       region_fraction, save_image, show_glyphs)
+    from hakisa.screen.regions import (annotate, describe, diagnose, glyphs_toml, learn_glyphs, load_screenshot,
+                                       read_with, region_fraction, save_image, show_glyphs)
 
     from hakisa.resources import check_writable
 
@@ -564,8 +588,26 @@ def cmd_regions(args: argparse.Namespace) -> int:
             if Path(path).exists() and Path(path).is_dir():
                 raise HakisaError(f"{flag} {path!r} is a folder; give an image file name inside it.")
             check_writable(path, flag)
-    if args.screenshot:
-        shot = load_screenshot(args.screenshot)
+    if args.watch is not None and args.screenshot:
+        raise HakisaError("--watch reads the live window; give it or --screenshot, not both.")
+    shots = [load_screenshot(p) for p in args.screenshot or []]
+    if args.watch is not None:
+        frames, times = _watch_window(profile, args.watch, args.wait)
+        report, warnings = diagnose(profile, frames, times)
+        print(report)
+        for w in warnings:
+            print(f"warning: {w}")
+        if not warnings:
+            print("every extractor changed and no rule held on most frames")
+        if args.out:
+            save_image(args.out, annotate(profile, frames[-1]))
+            print(f"wrote {args.out} (the last frame, regions drawn)")
+        return 1 if warnings else 0
+    if shots:
+        shot = shots[0]
+        if len(shots) > 1:  # several screenshots: what every rule reads over them
+            report, warnings = diagnose(profile, shots)
+            print(report + "".join(f"\nwarning: {w}" for w in warnings) + "\n")
     else:
         from hakisa.live import require_display
 
@@ -939,7 +981,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "region and what each extractor reads, and can draw them (--out), turn pixel "
                                    "boxes into region fractions (--add) and learn digit glyphs (--learn).")
     g.add_argument("--profile", required=True)
-    g.add_argument("--screenshot", default=None, help="PNG of the captured area (default: grab the live window)")
+    g.add_argument("--screenshot", nargs="+", default=None,
+                   help="PNG(s) of the captured area (default: grab the live window); with several, also what every "
+                        "rule reads over them and which read nothing useful")
+    g.add_argument("--watch", type=float, default=None, metavar="SECONDS",
+                   help="grab the live window for SECONDS at the tick rate (play meanwhile) and say which regions "
+                        "and rules read nothing useful: always the same value, unreadable digits, a colour filling "
+                        "its region, a done or pause rule holding on most frames (exit 1 if any)")
     g.add_argument("--save", default=None, help="save the live screenshot to this PNG")
     g.add_argument("--out", default=None, help="write the screenshot with the regions drawn on it (PNG)")
     g.add_argument("--add", action="append", metavar="NAME=x,y,w,h",

@@ -221,3 +221,41 @@ def test_the_agent_can_see_a_tight_view_while_the_rules_read_the_whole_capture(t
     assert RuleEngine(p, "rgb").extract(raw)["score"] == 340  # the score, outside the view, still read
     with pytest.raises(ProfileError, match="'capture.observe'"):
         parse_profile(DODGE.text.replace("color = \"gray\"", "color = \"gray\"\nobserve = [0.5, 0, 0.7, 1]"))
+
+
+def test_diagnostics_say_which_rules_read_nothing_useful_over_many_frames(tmp_path):
+    from hakisa.screen.regions import diagnose
+
+    frames = []
+    game = make_game("dodge", size=(640, 360))
+    for score, lives in ((0, 3), (10, 3), (40, 2), (90, 1)):
+        game.score, game.lives = score, lives
+        frames.append(game.render())
+    game.lives, game.game_over = 0, True
+    frames.append(game.render())
+    report, warnings = diagnose(DODGE, frames)
+    assert "5 frames" in report and "done holds on 20% of the frames" in report
+    assert warnings == []  # score, lives and game over all change; done holds on the game-over frame only
+    wrong = parse_profile(DODGE.text.replace("color = [255, 255, 255]", "color = [0, 255, 0]"))  # digits' colour
+    _, warnings = diagnose(wrong, frames[:4])
+    assert any(w.startswith("score: unreadable on 100%") for w in warnings)
+    assert any(w.startswith("game_over: always 0") for w in warnings)  # no game over among these frames
+    full = parse_profile(DODGE.text.replace("color = [96, 0, 0]", "color = [28, 28, 44]").replace(
+        'playfield = [0.0, 0.2, 1.0, 0.6]', 'playfield = [0.0, 0.0, 1.0, 0.06]'))  # the HUD's own background
+    _, warnings = diagnose(full, frames[:4])
+    assert any("fills its region" in w or "done rule holds" in w for w in warnings)
+
+
+@pytest.mark.display
+def test_watching_a_real_window_reports_what_reads_nothing(game_window):
+    import subprocess
+
+    from conftest import hakisa_cmd
+
+    game_window("dodge", title="hakisa: dodge")  # nobody plays: the score stays 0 and no game ends
+    r = subprocess.run(hakisa_cmd("regions", "--profile", "dodge", "--watch", "1.5"), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    frames = int(r.stdout.split("watched the window for 1.5 s: ")[1].split()[0])
+    assert frames >= 15  # 20 Hz, on a loaded machine a few fewer
+    assert "warning: score: always 0" in r.stdout and "warning: game_over: always 0" in r.stdout

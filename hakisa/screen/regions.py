@@ -167,3 +167,38 @@ def load_screenshot(path: str | Path) -> np.ndarray:
 def save_image(path: str | Path, rgb: np.ndarray) -> None:
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise HakisaError(f"cannot write {str(path)!r}; check the folder exists and the name ends in .png.")
+
+
+def diagnose(profile: Profile, frames: list[np.ndarray], times: list[float] | None = None) -> tuple[str, list[str]]:
+    """What every extractor and the done and pause rules read over many frames of the game (RGB), and which of
+    them read nothing useful: always the same value, a colour always filling its region, digits unreadable on
+    most frames, a done or pause rule that holds on most of them. Returns (report, warnings)."""
+    eng = RuleEngine(profile, "rgb")
+    rows = [eng.extract(f, None if times is None else t) for f, t in zip(frames, times or [None] * len(frames))]
+    n = len(rows)
+    lines = [f"{n} frames: {'extractor':<16} {'kind':<7} {'min':>9} {'max':>9} {'values':>7} {'unreadable':>10}"]
+    warnings: list[str] = []
+    for name, ex in profile.rules.extractors.items():
+        v = np.array([r[name] for r in rows], float)
+        ok = v[np.isfinite(v)]
+        nan_share = 1 - len(ok) / max(1, n)
+        lo, hi = (f"{ok.min():.4g}", f"{ok.max():.4g}") if len(ok) else ("-", "-")
+        lines.append(f"{'':<{len(str(n)) + 8}}{name:<16} {ex.kind:<7} {lo:>9} {hi:>9} {len(np.unique(ok)):>7} "
+                     f"{100 * nan_share:>9.0f}%")
+        if nan_share > 0.5:
+            warnings.append(f"{name}: unreadable on {100 * nan_share:.0f}% of the frames: check its region, colour "
+                            "and tolerance (`--out` draws the region), and its glyphs (`--learn`)")
+        elif len(ok) and ok.min() == ok.max():
+            warnings.append(f"{name}: always {ok.min():.4g} on all {n} frames: it reads nothing that changes "
+                            "(the region may miss what it should watch, or the colour never appears)")
+        elif ex.kind in ("color", "bar") and len(ok) and ok.min() > 0.95:
+            warnings.append(f"{name}: at least {ok.min():.2f} on every frame: the colour fills its region, so a "
+                            "background of that colour is probably inside it")
+    for what, has, test in (("done", profile.rules.has_done, eng.done), ("pause", profile.rules.has_pause, eng.paused)):
+        if has and n:
+            share = float(np.mean([test(r) for r in rows]))
+            lines.append(f"  {what} holds on {100 * share:.0f}% of the frames")
+            if share > 0.5:
+                warnings.append(f"the {what} rule holds on {100 * share:.0f}% of the frames: check its thresholds "
+                                "while the game is being played")
+    return "\n".join(lines), warnings

@@ -144,3 +144,13 @@ def test_malformed_reset_steps_are_refused():
         menus_dodge('[reset]\n[[reset.steps]]\nuntil = "nothing > 1"\n')
     with pytest.raises(ProfileError, match="'reset.keys'.*a step of their own"):
         menus_dodge('[reset]\nkeys = ["enter"]\n[[reset.steps]]\nkeys = ["y"]\n')
+
+
+def test_a_step_waiting_for_a_screen_that_never_comes_stops_with_the_step_named(tmp_path):
+    never = NO_THEN_TITLE.replace('until = "title >= 0.5"', 'until = "title >= 2"')  # a share is never 2
+    loop, act, writer, game = make_loop(tmp_path, profile=menus_dodge(never), schedule=Schedule(1.0, 1, 1),
+                                        source_cls=MenuSource, max_steps=20000)
+    with pytest.raises(RuntimeError, match="reset step 2 waited 5 s for title >= 2"):
+        loop.run()
+    writer.close()
+    assert game.screen == "title" and act.held == frozenset()  # where it was left, nothing held

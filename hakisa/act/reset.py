@@ -4,8 +4,9 @@ A plain ``[reset]`` taps its keys and clicks its points; with ``[[reset.steps]]`
 menus and dialogs: each step first waits until its ``until`` condition holds on the screen (a title screen, a
 "continue?" dialog), then taps its keys and clicks its points, one step per tick so the game can answer. No
 episode starts while a sequence is under way, so a title screen between two games is never played or recorded.
-A step that waits longer than its ``timeout`` starts the sequence over (after ``retry``); a game that does not
-get back into play within ``[reset] timeout`` seconds of its game over is an error that names the step.
+A step that waits longer than its ``timeout`` starts the sequence over (after ``retry``) when the game-over screen
+is back, and is an error that names the step otherwise; so is a game that does not get back into play within
+``[reset] timeout`` seconds of its game over.
 """
 
 from __future__ import annotations
@@ -65,8 +66,12 @@ class ResetRunner:
             self.i, self.step_since, self.last_start = 0, now, now
         step = self.steps[self.i]
         if step.until is not None and not self.rules.holds(step.until, values):
-            if now - self.step_since > step.timeout:  # that screen did not come: start over after retry
-                self.i = None
+            if now - self.step_since > step.timeout:
+                if not done:  # neither that screen nor the game-over one: nothing in the sequence applies now
+                    raise RuntimeError(f"reset step {self.i + 1} waited {step.timeout:g} s for {step.until.text} and "
+                                       "the screen shows neither that nor game over; check [[reset.steps]] in the "
+                                       "profile (`hakisa regions` shows what each extractor reads)")
+                self.i = None  # back on the game-over screen: the sequence starts over after retry
             return False
         press_sequence(step, self.act, rect)
         self.i += 1

@@ -33,7 +33,7 @@ from gymnasium import spaces
 from hakisa.codec import Action, ActionCodec
 from hakisa.errors import HakisaError
 from hakisa.act.loop import ApmCap, Actuator
-from hakisa.act.reset import ResetRunner, press_sequence
+from hakisa.act.reset import ResetRunner, Unpauser
 from hakisa.preprocess import observation
 from hakisa.profile import Profile, load_profile
 from hakisa.record.recorder import Clock, FrameSource, RealClock
@@ -201,19 +201,15 @@ class HakisaEnv(gym.Env):
         its wait and every retry, and return the first observation after the pause (the same one if none)."""
         if not (self.profile.rules.has_pause and self.rules.paused(self._values)):
             return obs
-        p = self.profile.pause
         self.actuator.release_all()
         self._current = Action(0, 0, 0)
-        t0, last = self.clock.now(), -math.inf
+        unpauser = Unpauser(self.profile, self.actuator)
         while self.rules.paused(self._values):
-            now = self.clock.now()
-            if now - t0 > p.timeout:
-                raise HakisaError(f"the game stayed paused for {p.timeout:g} s; check [pause] in the profile (keys / "
-                                  "clicks that unpause it) and [rules.pause]")
-            if now - t0 >= p.wait and now - last >= p.retry:
-                self._wait_for_focus()
-                press_sequence(p, self.actuator, self.rect)
-                last = self.clock.now()
+            self._wait_for_focus()
+            try:
+                unpauser.tick(self.clock.now(), self.rect)
+            except RuntimeError as exc:
+                raise HakisaError(str(exc)) from None
             self._tick()
             obs = self._observe()
         return obs

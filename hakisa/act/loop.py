@@ -32,7 +32,7 @@ from hakisa.data.dataset import ACTORS, DatasetWriter, Observation, held_mask
 from hakisa.preprocess import observation
 from hakisa.profile import Profile
 from hakisa.record.recorder import Clock, FrameSource, RealClock
-from hakisa.act.reset import ResetRunner, press_sequence
+from hakisa.act.reset import ResetRunner, Unpauser
 from hakisa.act.takeover import PERSON
 from hakisa.screen.rules import RuleEngine
 
@@ -303,9 +303,7 @@ class AgentLoop:
         focused_before = True
         ep: dict | None = None  # the open episode
         resetter = ResetRunner(self.profile, self.act, self.rules)
-        pause = self.profile.pause
-        paused_since: float | None = None  # the game's pause screen seen since (waiting to unpause it)
-        last_unpause = -math.inf
+        unpauser = Unpauser(self.profile, self.act)
         prev: dict | None = None  # the previous tick's action, to be written with this tick's frame
         current = Action(0, 0, 0)
         while not self._stop.is_set():
@@ -338,7 +336,7 @@ class AgentLoop:
                     self.act.release_all()
                     current = Action(0, 0, 0)
                     focused_before = False
-                    if ep is not None and pause.on_focus_loss == "end":
+                    if ep is not None and self.profile.pause.on_focus_loss == "end":
                         self._end_episode(ep, "truncated", prev)
                         ep, prev = None, None
                 st.paused_ticks += 1
@@ -353,20 +351,13 @@ class AgentLoop:
             g3 = time.perf_counter()
             st.ticks += 1
             if self.profile.rules.has_pause and self.rules.paused(values):  # before done: a pause is not game over
-                if paused_since is None:
-                    paused_since = t_obs
+                if unpauser.tick(t_obs, rect):  # a new pause: nothing of the agent's stays held
                     st.pauses += 1
                     self.act.release_all()
                     current = Action(0, 0, 0)
-                if t_obs - paused_since > pause.timeout:
-                    raise RuntimeError(f"the game stayed paused for {pause.timeout:g} s; check [pause] in the profile "
-                                       "(keys / clicks that unpause it) and [rules.pause]")
-                if t_obs - paused_since >= pause.wait and t_obs - last_unpause >= pause.retry:
-                    press_sequence(pause, self.act, rect)
-                    last_unpause = clock.now()
                 st.game_paused_ticks += 1
                 continue
-            paused_since = None
+            unpauser.clear()
             done = self.rules.done(values) if self.profile.rules.has_done else False
             control = self.takeover.tick(t_obs) if self.takeover is not None else None
             person = control is not None and control.who == PERSON

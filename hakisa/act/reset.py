@@ -1,4 +1,5 @@
-"""Getting from a game-over screen back into play: the profile's [reset] sequence, run tick by tick.
+"""Getting back into play: the profile's [reset] sequence after a game over, and its [pause] sequence while the
+game shows its pause rule, each run tick by tick (the agent loop and the gym environment share them).
 
 A plain ``[reset]`` taps its keys and clicks its points; with ``[[reset.steps]]`` it is a sequence through
 menus and dialogs: each step first waits until its ``until`` condition holds on the screen (a title screen, a
@@ -79,3 +80,30 @@ class ResetRunner:
         if self.i == len(self.steps):
             self.i = None
         return True
+
+
+class Unpauser:
+    """While the game is paused: after ``[pause] wait`` s tap its keys and click its points, again every ``retry``
+    s; an error after ``timeout`` s. :meth:`tick` on each paused tick, :meth:`clear` once play is back."""
+
+    def __init__(self, profile: Profile, actuator):
+        self.spec, self.act = profile.pause, actuator
+        self.since: float | None = None  # paused since
+        self.last = -math.inf
+
+    def tick(self, now: float, rect) -> bool:
+        """One paused tick at ``now``; True on the first tick of a pause (the caller then releases what is held)."""
+        first = self.since is None
+        if first:
+            self.since, self.last = now, -math.inf
+        p = self.spec
+        if now - self.since > p.timeout:
+            raise RuntimeError(f"the game stayed paused for {p.timeout:g} s; check [pause] in the profile (keys / "
+                               "clicks that unpause it) and [rules.pause]")
+        if now - self.since >= p.wait and now - self.last >= p.retry:
+            press_sequence(p, self.act, rect)
+            self.last = now
+        return first
+
+    def clear(self) -> None:
+        self.since = None

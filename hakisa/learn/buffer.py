@@ -110,12 +110,8 @@ class ReplayBuffer:
         """A new episode starts at ``frame`` (an unfinished one before it is ended as truncated)."""
         if self._live is not None:
             self.end(truncated=True)
-        self._reserve_frames(1)
-        self._frames[self.n_frames] = frame
-        if self.device_frames is not None:
-            self.device_frames.append(frame)
         self._live_start = self.n_frames
-        self.n_frames += 1
+        self._put_frame(frame)
         self._live = self.size
         self.pending = 0
         self.sources.append(source)
@@ -125,7 +121,6 @@ class ReplayBuffer:
         """The live episode's next step: ``action`` by ``actor`` was taken, ``reward`` received, ``frame`` seen."""
         if self._live is None:
             raise RuntimeError("ReplayBuffer.step before begin")
-        self._reserve_frames(1)
         self._reserve_steps(1)
         i = self.size + self.pending
         s = self._s
@@ -136,10 +131,7 @@ class ReplayBuffer:
         s["actor"][i] = actor
         s["reward"][i] = self._reward(np.float32(reward))
         s["terminated"][i], s["truncated"][i] = bool(terminated), False
-        self._frames[self.n_frames] = frame
-        if self.device_frames is not None:
-            self.device_frames.append(frame)
-        self.n_frames += 1
+        self._put_frame(frame)
         self.pending += 1
         if self.pending >= self.n:  # the oldest pending step's horizon is complete
             self._commit()
@@ -187,6 +179,14 @@ class ReplayBuffer:
         if self.reward_clip > 0:
             r = np.clip(r, -self.reward_clip, self.reward_clip)
         return r.astype(np.float32)
+
+    def _put_frame(self, frame: np.ndarray) -> None:
+        """Append one frame (and to the device copy, when there is one)."""
+        self._reserve_frames(1)
+        self._frames[self.n_frames] = frame
+        if self.device_frames is not None:
+            self.device_frames.append(frame)
+        self.n_frames += 1
 
     def _reserve_frames(self, k: int) -> None:
         if self.n_frames + k > len(self._frames):

@@ -265,16 +265,18 @@ class RuleEngine:
             return test(cls.holds(i, values) for i in c.items)
         return bool(_OPS[c.op](values[c.extractor], c.value))
 
+    @classmethod
+    def _any_or_all(cls, any_of: tuple, all_of: tuple, values: dict[str, float]) -> bool:
+        """True if any item of ``any_of`` holds or every item of ``all_of`` (non-empty) does."""
+        if any(cls.holds(c, values) for c in any_of):
+            return True
+        return bool(all_of) and all(cls.holds(c, values) for c in all_of)
+
     def paused(self, values: dict[str, float]) -> bool:
         """True if the game shows its pause rule: any ``pause.any`` condition or every ``pause.all`` one."""
-        r = self.rules
-        if any(self.holds(c, values) for c in r.pause_any):
-            return True
-        return bool(r.pause_all) and all(self.holds(c, values) for c in r.pause_all)
+        return self._any_or_all(self.rules.pause_any, self.rules.pause_all, values)
 
     def done(self, values: dict[str, float]) -> bool:
         """True if any ``done.any`` condition holds or every ``done.all`` condition does (each item a condition
         or a nested any/all test)."""
-        if any(self.holds(c, values) for c in self.rules.done_any):
-            return True
-        return bool(self.rules.done_all) and all(self.holds(c, values) for c in self.rules.done_all)
+        return self._any_or_all(self.rules.done_any, self.rules.done_all, values)

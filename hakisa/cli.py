@@ -545,11 +545,12 @@ def cmd_trial(args: argparse.Namespace) -> int:
     return 0
 
 
-def _watch_window(profile, seconds: float, wait: float):
-    """RGB frames of the live game window at the profile's tick rate for ``seconds``, and their times."""
+def _grab_window(profile, wait: float, seconds: float = 0.0, what: str = "regions") -> tuple[list, list]:
+    """RGB frames of the live game window, and their times: one frame, or as many as the profile's tick rate gives
+    in ``seconds``."""
     from hakisa.live import require_display
 
-    require_display("regions --watch")
+    require_display(what)
     from hakisa.live.capture import ScreenGrabber
     from hakisa.live.sources import find_game
 
@@ -559,13 +560,13 @@ def _watch_window(profile, seconds: float, wait: float):
     period = 1.0 / profile.capture.tick_hz
     t0 = time.monotonic()
     try:
-        while time.monotonic() - t0 < seconds:
+        while not frames or time.monotonic() - t0 < seconds:
             frames.append(grabber.grab(area)[:, :, 2::-1].copy())  # BGRA -> RGB
             times.append(time.monotonic())
-            time.sleep(max(0.0, t0 + len(frames) * period - time.monotonic()))
+            if seconds:
+                time.sleep(max(0.0, t0 + len(frames) * period - time.monotonic()))
     finally:
         grabber.close()
-    print(f"watched the window for {seconds:g} s: {len(frames)} frames")
     return frames, times
 
 
@@ -592,7 +593,8 @@ def cmd_regions(args: argparse.Namespace) -> int:
         raise HakisaError("--watch reads the live window; give it or --screenshot, not both.")
     shots = [load_screenshot(p) for p in args.screenshot or []]
     if args.watch is not None:
-        frames, times = _watch_window(profile, args.watch, args.wait)
+        frames, times = _grab_window(profile, args.wait, args.watch, "regions --watch")
+        print(f"watched the window for {args.watch:g} s: {len(frames)} frames")
         report, warnings = diagnose(profile, frames, times)
         print(report)
         for w in warnings:
@@ -609,19 +611,7 @@ def cmd_regions(args: argparse.Namespace) -> int:
             report, warnings = diagnose(profile, shots)
             print(report + "".join(f"\nwarning: {w}" for w in warnings) + "\n")
     else:
-        from hakisa.live import require_display
-
-        require_display("regions")
-        from hakisa.live.capture import ScreenGrabber
-
-        from hakisa.live.sources import find_game
-
-        _, area = find_game(profile, args.wait)
-        grabber = ScreenGrabber()
-        try:
-            shot = grabber.grab(area)[:, :, 2::-1].copy()  # BGRA -> RGB
-        finally:
-            grabber.close()
+        shot = _grab_window(profile, args.wait)[0][0]
         if args.save:
             save_image(args.save, shot)
             print(f"saved the screenshot to {args.save}")

@@ -8,9 +8,10 @@ and which key stops everything.  See ``profiles/*.toml`` for commented examples.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,45 @@ class Profile:
     def sha256(self) -> str:
         """Hash of the profile text; datasets and checkpoints carry it to refuse mix-ups."""
         return hashlib.sha256(self.text.encode()).hexdigest()
+
+    @property
+    def recording_sha256(self) -> str:
+        """Hash of what recorded frames and actions depend on: the game's name, its capture and its actions.
+
+        The rules (reward, done, pause), reset, safety and window may change after recording: data whose
+        recording hash matches is read under the new rules (see :mod:`hakisa.data.relabel`)."""
+        ident = {"name": self.name, "capture": asdict(self.capture), "actions": asdict(self.actions)}
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+    def extractor_signature(self, name: str) -> dict:
+        """What extractor ``name`` reads, as plain data (its region as a box): two recordings' readings of an
+        extractor can be compared, and reused under new rules, only where the signatures are equal."""
+        ex = self.rules.extractors[name]
+        sig = json.loads(json.dumps(asdict(ex)))
+        sig.pop("name")
+        sig["region"] = list(self.rules.regions[ex.region])
+        if ex.image:  # the template's content, not its file name
+            try:
+                sig["image"] = hashlib.sha256(self.resolve(ex.image).read_bytes()).hexdigest()
+            except OSError:
+                pass
+        return sig
+
+    def rule_inputs(self) -> list[str]:
+        """The extractors the reward, done and pause rules (and the score) read, in the profile's order."""
+        used = set(self.rules.reward) | set(self.rules.rises)
+        if self.rules.score:
+            used.add(self.rules.score)
+
+        def walk(items) -> None:
+            for c in items:
+                if isinstance(c, AnyAll):
+                    walk(c.items)
+                else:
+                    used.add(c.extractor)
+
+        walk(self.rules.done_any + self.rules.done_all + self.rules.pause_any + self.rules.pause_all)
+        return [n for n in self.rules.extractors if n in used]
 
 
 BUNDLED_PROFILES = Path(__file__).resolve().parent / "profiles"

@@ -369,7 +369,7 @@ class AgentLoop:
                     st.takeovers += 1
                 if self.on_control is not None:
                     self.on_control(control.who)
-            obs = Observation(frame, t_obs, k, held_mask(()), (-1, -1), 0, [])
+            obs = Observation(frame, t_obs, k, held_mask(()), (-1, -1), 0, [], values)
             if ep is None:
                 pressed = resetter.tick(t_obs, values, done, rect)  # game over, menus, dialogs: the reset sequence
                 if done or resetter.busy or pressed:

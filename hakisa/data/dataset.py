@@ -15,6 +15,9 @@ Format version 1 (see docs in README "Dataset format"):
     are missed ticks), ``held_keys`` (uint8 x 16: bitmask over ``key_names``),
     ``mouse_xy`` (int32 x 2, captured-area pixels, may lie outside it),
     ``mouse_buttons`` (uint8 bitmask over ``buttons``).  Row 0's input is "none".
+    ``readings`` (float32 x E, when the profile has extractors; absent in older files): every
+    extractor's reading of that frame, in the order of the root ``extractors`` attribute (JSON list of
+    [name, signature]), so rewards and episode ends can be worked out again under changed rules.
     per action (N): ``command_type``, ``action_1``, ``action_2`` (int32),
     ``actor`` (uint8 over ``actors``), ``q_value`` (float32, NaN when a human acted),
     ``rewards`` (float32), ``terminations`` and ``truncations`` (bool, apart).
@@ -79,6 +82,7 @@ class Observation:
     mouse_xy: tuple[int, int] = (-1, -1)
     mouse_buttons: int = 0
     events: list[tuple[float, int, int, int, int]] = field(default_factory=list)  # time, kind, code, x, y
+    readings: dict[str, float] | None = None  # each extractor's reading of this frame (NaN: not read)
 
 
 MAX_PROFILE_BYTES = 1 << 20
@@ -90,7 +94,7 @@ _ARRAY_SPECS: dict[str, tuple[str, tuple[int, ...]]] = {
     "action_2": ("iu", ()), "actor": ("u", ()), "q_value": ("f", ()), "rewards": ("f", ()),
     "reward_human": ("f", ()), "terminations": ("b", ()), "truncations": ("b", ()),
     "events_time": ("f", ()), "events_kind": ("u", ()), "events_code": ("iu", ()), "events_x": ("iu", ()),
-    "events_y": ("iu", ()), "events_step": ("iu", ()),
+    "events_y": ("iu", ()), "events_step": ("iu", ()), "readings": ("f", ()),
 }
 
 
@@ -273,6 +277,8 @@ class DatasetWriter:
         a["actors"] = json.dumps(list(ACTORS))
         a["event_kinds"] = json.dumps(list(EVENT_KINDS))
         a["buttons"] = json.dumps(list(BUTTONS))
+        self.extractors = list(profile.rules.extractors)
+        a["extractors"] = json.dumps([[n, profile.extractor_signature(n)] for n in self.extractors])
         for k, v in (extra_attrs or {}).items():
             a[k] = v
         self.episodes = self.f.create_group("episodes")
@@ -306,6 +312,10 @@ class DatasetWriter:
         for key, (dt, tail) in specs.items():
             g.create_dataset(key, shape=(0, *tail), maxshape=(None, *tail), dtype=dt,
                              chunks=(1024, *tail), compression=self.compression if tail else None)
+        if self.extractors:
+            E = len(self.extractors)
+            g.create_dataset("readings", shape=(0, E), maxshape=(None, E), dtype=np.float32, chunks=(1024, E),
+                             compression=self.compression)
         g.attrs["status"] = "recording"
         g.attrs["started"] = _now_iso()
         g.attrs["tick_hz"] = float(tick_hz or self.profile.capture.tick_hz)
@@ -313,6 +323,8 @@ class DatasetWriter:
         self.group = g
         self._n_steps = 0
         self._buf = {k: [] for k in _OBS_FIELDS + _ACT_FIELDS + _OPT_ACT_FIELDS + _EVT_FIELDS}
+        if self.extractors:
+            self._buf["readings"] = []
         self._add_obs(first, 0)
         self._write_buffer(flush=True)
         return name
@@ -399,6 +411,9 @@ class DatasetWriter:
         b["held_keys"].append(obs.held_mask)
         b["mouse_xy"].append(obs.mouse_xy)
         b["mouse_buttons"].append(obs.mouse_buttons)
+        if self.extractors:
+            r = obs.readings or {}
+            b["readings"].append(np.array([r.get(n, np.nan) for n in self.extractors], np.float32))
         for t, kind, code, x, y in obs.events:
             b["events_time"].append(t)
             b["events_kind"].append(kind)
@@ -607,6 +622,7 @@ class DatasetReader:
         self.tick_hz = float(hz)
         src = _attr(a, "source", "?")
         self.source = src if isinstance(src, str) else "?"
+        self.extractors, self.extractor_signatures = self._extractors(a)
         eps = self.f.get("episodes", getclass=True)
         if eps is None:
             raise DatasetError(f"{self.path} has no 'episodes' group; the file is damaged.")
@@ -617,6 +633,24 @@ class DatasetReader:
             if kind is not h5py.Group:
                 raise DatasetError(f"{self.path}: /episodes/{name} is not an episode group (it is a "
                                    f"{getattr(kind, '__name__', kind)}); the file is damaged.")
+
+    def _extractors(self, attrs) -> tuple[list[str], dict[str, dict]]:
+        """The extractors whose readings the episodes store (``readings`` columns), with what each read;
+        none for files written before hakisa stored readings."""
+        if "extractors" not in attrs:
+            return [], {}
+        text = self._text(attrs, "extractors", MAX_PROFILE_BYTES)
+        try:
+            items = json.loads(text)
+        except ValueError:
+            items = None
+        ok = isinstance(items, list) and all(
+            isinstance(i, list) and len(i) == 2 and isinstance(i[0], str) and isinstance(i[1], dict) for i in items)
+        names = [i[0] for i in items] if ok else []
+        if not ok or len(set(names)) != len(names) or len(names) > 256:
+            raise DatasetError(f"{self.path}: the 'extractors' attribute is {_short(text)}, not a list of distinct "
+                               "[name, signature] pairs; the file is damaged.")
+        return names, {n: sig for n, sig in items}
 
     def _text(self, attrs, key: str, limit: int) -> str:
         v = _attr(attrs, key)
@@ -669,7 +703,12 @@ class DatasetReader:
                 problems.append(f"{k} declares {ds.shape[0]} rows but the file holds data for {real}; the rest "
                                 "is missing (damaged or crafted file)")
             rows[k] = real
-        n_obs = min(rows[k] for k in _OBS_FIELDS)
+        if "readings" in g:
+            why = self._check_array(g, "readings")
+            if why:
+                return EpisodeInfo(name, 0, "broken", 0.0, 0, 0.0, [why])
+            rows["readings"] = _stored_rows(g["readings"])
+        n_obs = min(rows[k] for k in _OBS_FIELDS + ("readings",) * ("readings" in rows))
         n_act = min(rows[k] for k in _ACT_FIELDS)
         if n_obs != n_act + 1:
             problems.append(f"{n_obs} observations for {n_act} actions (expected N+1 for N)")
@@ -695,6 +734,8 @@ class DatasetReader:
         kind, tail = _ARRAY_SPECS[key]
         if key == "observations":
             tail = self.frame_shape
+        elif key == "readings":
+            tail = (len(self.extractors),)
         if ds.dtype.kind not in kind:
             return f"{key} has type {ds.dtype}, expected {'/'.join(_KIND_NAMES[c] for c in kind)}"
         if ds.ndim != 1 + len(tail) or tuple(ds.shape[1:]) != tuple(tail):
@@ -717,6 +758,8 @@ class DatasetReader:
             if k == "observations" and not frames:
                 continue
             out[k] = g[k][: n + 1]
+        if "readings" in g:
+            out["readings"] = g["readings"][: n + 1].astype(np.float32)
         for k in _ACT_FIELDS:
             out[k] = g[k][:n]
         for k in _OPT_ACT_FIELDS:

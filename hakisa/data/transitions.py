@@ -7,7 +7,7 @@ becomes the bottleneck of training.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,8 @@ class Transitions:
     reward: np.ndarray  # (n,) float32
     terminated: np.ndarray  # (n,) bool
     truncated: np.ndarray  # (n,) bool
-    sources: list[str]  # "file:episode" per episode number
+    sources: list[str]  # "file:episode" per episode number ("file:episode#k": its k-th stretch under new rules)
+    relabelled: list = field(default_factory=list)  # a relabel.FileReport per file read under changed rules
 
     def __len__(self) -> int:
         return len(self.obs)
@@ -118,29 +119,31 @@ class Transitions:
         return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
-def check_same_profile(paths: list[str], profile: Profile | None = None) -> tuple[str, str]:
-    """Every dataset must come from the same profile (and from ``profile`` when given).
+def check_same_profile(paths: list[str], profile: Profile | None = None) -> list[bool]:
+    """Every dataset must come from the same profile, or, when ``profile`` is given, from one that records
+    the same frames and actions (same game, capture and actions: the rules may have changed since, see
+    :mod:`hakisa.data.relabel`).
 
-    Returns (profile_sha256, profile_text); raises :class:`DatasetError` naming both sides.
-    """
+    Returns, per dataset, whether its rewards and episode ends must be worked out again under ``profile``'s
+    rules; raises :class:`DatasetError` naming both sides."""
+    from hakisa.data.relabel import needs_relabel
+
     seen: tuple[str, str, str] | None = None  # sha, name, path
-    text = ""
+    redo = []
     for p in paths:
         with DatasetReader(p) as r:
-            if profile is not None and r.profile_sha256 != profile.sha256:
-                raise DatasetError(
-                    f"{p} was recorded with profile '{r.profile_name}' (sha256 {r.profile_sha256[:12]}), but the "
-                    f"profile given is '{profile.name}' from {profile.source} (sha256 {profile.sha256[:12]}). "
-                    "Use the profile the data was recorded with, or record new data.")
-            if seen is not None and r.profile_sha256 != seen[0]:
+            if profile is not None:
+                redo.append(needs_relabel(p, r, profile))
+            elif seen is not None and r.profile_sha256 != seen[0]:
                 raise DatasetError(
                     f"datasets from different profiles cannot be mixed: {seen[2]} has profile '{seen[1]}' "
                     f"(sha256 {seen[0][:12]}) and {p} has profile '{r.profile_name}' (sha256 {r.profile_sha256[:12]}).")
+            else:
+                redo.append(False)
             seen = seen or (r.profile_sha256, r.profile_name, str(p))
-            text = r.profile_text
     if seen is None:
         raise DatasetError("no datasets given; pass --data with one or more .h5 files.")
-    return seen[0], text
+    return redo
 
 
 def _plan(paths: list[str]) -> tuple[list[tuple[str, list[str]]], int, int]:
@@ -177,11 +180,17 @@ def load_transitions(paths: list[str], profile: Profile | None = None) -> Transi
 
     Everything is checked before frames are read: each episode's structure, the real (not declared)
     number of rows, and the memory it all needs against the budget (see :mod:`hakisa.resources`)."""
-    check_same_profile(paths, profile)
+    from hakisa.data.relabel import FileReport, relabel_episode
+    from hakisa.screen.rules import RuleLogic
+
+    redo = check_same_profile(paths, profile)
+    logic = RuleLogic(profile.rules) if profile is not None else None
     plan, _, _ = _plan(paths)
     frames, obs, ep_start, episode, cmd, a1, a2, actor, rew, term, trunc, sources = ([] for _ in range(12))
+    reports = []
     base = 0
-    for p, names in plan:
+    for (p, names), relabel in zip(plan, redo):
+        report = FileReport(str(p)) if relabel else None
         with DatasetReader(p) as r:
             if profile is not None:
                 from hakisa.codec import ActionCodec
@@ -196,23 +205,35 @@ def load_transitions(paths: list[str], profile: Profile | None = None) -> Transi
                 if n == 0:
                     continue
                 check_episode_values(p, name, ep, codec)
-                frames.append(ep["observations"])
-                obs.append(base + np.arange(n))
-                ep_start.append(np.full(n, base))
-                episode.append(np.full(n, len(sources)))
-                cmd.append(ep["command_type"])
-                a1.append(ep["action_1"])
-                a2.append(ep["action_2"])
-                actor.append(ep["actor"])
-                rew.append(ep["rewards"])
-                term.append(ep["terminations"])
-                trunc.append(ep["truncations"])
-                sources.append(f"{Path(p).name}:{name}")
-                base += n + 1
+                if report is None:
+                    pieces = [(0, n, ep["rewards"], ep["terminations"], ep["truncations"], "")]
+                else:  # the rules changed since recording: each stretch of play under the new rules is an episode
+                    rl = relabel_episode(p, r, name, ep, profile, logic)
+                    report.add(ep, rl)
+                    pieces = [(a, b, rl.rewards, rl.terminated, rl.truncated, f"#{k}")
+                              for k, (a, b) in enumerate(rl.segments)]
+                for a, b, rewards, terminated, truncated, tag in pieces:
+                    m = b - a
+                    frames.append(ep["observations"][a: b + 1])
+                    obs.append(base + np.arange(m))
+                    ep_start.append(np.full(m, base))
+                    episode.append(np.full(m, len(sources)))
+                    cmd.append(ep["command_type"][a:b])
+                    a1.append(ep["action_1"][a:b])
+                    a2.append(ep["action_2"][a:b])
+                    actor.append(ep["actor"][a:b])
+                    rew.append(rewards[a:b])
+                    term.append(terminated[a:b])
+                    trunc.append(truncated[a:b])
+                    sources.append(f"{Path(p).name}:{name}{tag}")
+                    base += m + 1
+        if report is not None:
+            reports.append(report)
     if not sources:
-        raise DatasetError(f"no complete steps in {', '.join(map(str, paths))}: the datasets are empty.")
+        why = " under the rules of " + profile.source + " (no step is play)" if reports else ""
+        raise DatasetError(f"no complete steps in {', '.join(map(str, paths))}{why}: the datasets are empty.")
     cat = np.concatenate
     return Transitions(cat(frames), cat(obs).astype(np.int64), cat(ep_start).astype(np.int64),
                        cat(episode).astype(np.int64), cat(cmd).astype(np.int64), cat(a1).astype(np.int64),
                        cat(a2).astype(np.int64), cat(actor), cat(rew).astype(np.float32), cat(term).astype(bool),
-                       cat(trunc).astype(bool), sources)
+                       cat(trunc).astype(bool), sources, reports)

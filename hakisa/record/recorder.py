@@ -240,7 +240,8 @@ class Recorder:
 
         def obs_of(item: _Tick, events) -> Observation:
             s = item.snap
-            return Observation(item.frame, item.time, item.tick, s.held_mask, s.mouse_xy, s.buttons, events)
+            return Observation(item.frame, item.time, item.tick, s.held_mask, s.mouse_xy, s.buttons, events,
+                               item.values)
 
         def close_episode(status: str, last: _Tick | None) -> None:
             nonlocal open_ep

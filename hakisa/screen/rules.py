@@ -142,12 +142,59 @@ class DigitReader:
         return math.nan
 
 
-class RuleEngine:
+class RuleLogic:
+    """A profile's reward, done and pause rules on extractor readings (no pixels): what the live loops use
+    on each frame and what relabelling uses on readings stored in a dataset."""
+
+    def __init__(self, rules: RulesSpec):
+        self.rules = rules
+
+    def reward(self, before: dict[str, float] | None, after: dict[str, float]) -> float:
+        """Weighted change of the extractors between two frames (0 for the first frame; an
+        unreadable value, NaN, changes nothing; a ``rises`` extractor's drop counts 0), clipped to
+        +-``reward_clip`` when that is set."""
+        if before is None:
+            return 0.0
+        total = 0.0
+        rises = self.rules.rises
+        for n, w in self.rules.reward.items():
+            d = after[n] - before[n]
+            if math.isfinite(d):
+                total += w * (max(d, 0.0) if n in rises else d)
+        clip = self.rules.reward_clip
+        return float(min(max(total, -clip), clip) if clip > 0 else total)
+
+    @classmethod
+    def holds(cls, c: Condition | AnyAll, values: dict[str, float]) -> bool:
+        """Whether condition (or nested test) ``c`` holds for the extractor readings ``values``."""
+        if isinstance(c, AnyAll):
+            test = any if c.mode == "any" else all
+            return test(cls.holds(i, values) for i in c.items)
+        return bool(_OPS[c.op](values[c.extractor], c.value))
+
+    @classmethod
+    def _any_or_all(cls, any_of: tuple, all_of: tuple, values: dict[str, float]) -> bool:
+        """True if any item of ``any_of`` holds or every item of ``all_of`` (non-empty) does."""
+        if any(cls.holds(c, values) for c in any_of):
+            return True
+        return bool(all_of) and all(cls.holds(c, values) for c in all_of)
+
+    def paused(self, values: dict[str, float]) -> bool:
+        """True if the game shows its pause rule: any ``pause.any`` condition or every ``pause.all`` one."""
+        return self._any_or_all(self.rules.pause_any, self.rules.pause_all, values)
+
+    def done(self, values: dict[str, float]) -> bool:
+        """True if any ``done.any`` condition holds or every ``done.all`` condition does (each item a condition
+        or a nested any/all test)."""
+        return self._any_or_all(self.rules.done_any, self.rules.done_all, values)
+
+
+class RuleEngine(RuleLogic):
     """Evaluates a profile's extractors on full-resolution captured frames."""
 
     def __init__(self, rules: RulesSpec | Profile, channel_order: str = "rgb"):
         profile = rules if isinstance(rules, Profile) else None
-        self.rules = profile.rules if profile else rules
+        super().__init__(profile.rules if profile else rules)
         self.channel_order = channel_order
         self.active = bool(self.rules.extractors)
         self._digits = {n: DigitReader(e.glyphs) for n, e in self.rules.extractors.items() if e.kind == "digits"}
@@ -241,42 +288,3 @@ class RuleEngine:
                     since = t
                 out[name] = float(t - since)
         return out
-
-    def reward(self, before: dict[str, float] | None, after: dict[str, float]) -> float:
-        """Weighted change of the extractors between two frames (0 for the first frame; an
-        unreadable value, NaN, changes nothing; a ``rises`` extractor's drop counts 0), clipped to
-        +-``reward_clip`` when that is set."""
-        if before is None:
-            return 0.0
-        total = 0.0
-        rises = self.rules.rises
-        for n, w in self.rules.reward.items():
-            d = after[n] - before[n]
-            if math.isfinite(d):
-                total += w * (max(d, 0.0) if n in rises else d)
-        clip = self.rules.reward_clip
-        return float(min(max(total, -clip), clip) if clip > 0 else total)
-
-    @classmethod
-    def holds(cls, c: Condition | AnyAll, values: dict[str, float]) -> bool:
-        """Whether condition (or nested test) ``c`` holds for the extractor readings ``values``."""
-        if isinstance(c, AnyAll):
-            test = any if c.mode == "any" else all
-            return test(cls.holds(i, values) for i in c.items)
-        return bool(_OPS[c.op](values[c.extractor], c.value))
-
-    @classmethod
-    def _any_or_all(cls, any_of: tuple, all_of: tuple, values: dict[str, float]) -> bool:
-        """True if any item of ``any_of`` holds or every item of ``all_of`` (non-empty) does."""
-        if any(cls.holds(c, values) for c in any_of):
-            return True
-        return bool(all_of) and all(cls.holds(c, values) for c in all_of)
-
-    def paused(self, values: dict[str, float]) -> bool:
-        """True if the game shows its pause rule: any ``pause.any`` condition or every ``pause.all`` one."""
-        return self._any_or_all(self.rules.pause_any, self.rules.pause_all, values)
-
-    def done(self, values: dict[str, float]) -> bool:
-        """True if any ``done.any`` condition holds or every ``done.all`` condition does (each item a condition
-        or a nested any/all test)."""
-        return self._any_or_all(self.rules.done_any, self.rules.done_all, values)

@@ -131,6 +131,34 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_relabel(args: argparse.Namespace) -> int:
+    import json
+
+    from hakisa.data.relabel import preview
+    from hakisa.profile import load_profile
+
+    profile = load_profile(args.profile)
+    status, out = 0, []
+    for path in args.files:
+        try:
+            report = preview(path, profile)
+        except HakisaError as exc:
+            print(exc if str(path) in str(exc) else f"{path}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        if args.json:
+            out.append({"path": str(path), "changed": report is not None, **(vars(report) if report else {})})
+        elif report is None:
+            print(f"{path}: recorded with these rules; nothing changes")
+        else:
+            print(report.line())
+            for note in report.notes:
+                print(f"  {note}")
+    if args.json:
+        print(json.dumps(out, indent=2))
+    return status
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from hakisa.data.replay import write_replay
 
@@ -351,11 +379,12 @@ def _agent_profile(args: argparse.Namespace, blob: dict):
 
     if args.profile:
         profile = load_profile(args.profile)
-        if profile.sha256 != blob["profile_sha256"]:
+        if not profile.records_like(blob["profile_toml"], blob["profile_sha256"]):
             raise CheckpointError(
                 f"{args.checkpoint} was made for profile '{blob['profile_name']}' (sha256 "
                 f"{blob['profile_sha256'][:12]}), not for '{profile.name}' from {profile.source} (sha256 "
-                f"{profile.sha256[:12]}). Use a checkpoint trained with this profile, or start from scratch.")
+                f"{profile.sha256[:12]}), and they differ in the game's name, [capture] or [actions]. Use a "
+                "checkpoint trained with this profile, or start from scratch.")
         return profile
     bundled = BUNDLED_PROFILES / f"{blob['profile_name']}.toml"
     if bundled.is_file():
@@ -775,6 +804,19 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("files", nargs="+", help="dataset files (.h5)")
     i.add_argument("--json", action="store_true", help="print JSON instead of text")
     i.set_defaults(func=cmd_inspect)
+
+    rl = sub.add_parser(
+        "relabel", help="preview what the profile's current rules make of data recorded under other rules",
+        description="The reward, done and pause rules may change after recording: study, consolidate and train "
+                    "work each step's reward and each episode's end out again from the extractor readings the "
+                    "dataset stores. This shows, per file, what that changes (episodes, play steps, game overs, "
+                    "reward) without training or writing anything. The game's name, [capture] and [actions] "
+                    "must be as they were recorded, and so must every extractor the rules read (same region, "
+                    "kind and colours); exits 1 when a file cannot be read under the profile.")
+    rl.add_argument("files", nargs="+", help="dataset files (.h5)")
+    rl.add_argument("--profile", required=True, help="the profile with the current rules (path or bundled name)")
+    rl.add_argument("--json", action="store_true", help="print JSON instead of text")
+    rl.set_defaults(func=cmd_relabel)
 
     rp = sub.add_parser("replay", help="render a dataset into a video with the actions drawn on it",
                         description="Write an .mp4 or .gif of the recorded frames with held keys, the next action, "

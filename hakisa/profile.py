@@ -236,6 +236,20 @@ class Profile:
         ident = {"name": self.name, "capture": asdict(self.capture), "actions": asdict(self.actions)}
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
+    def records_like(self, text: str, sha256: str) -> bool:
+        """Whether data or a network made with the profile ``text`` (declared hash ``sha256``) fits this one:
+        the same profile, or one that differs only where recordings do not depend on it (rules, reset,
+        window, safety)."""
+        if sha256 == self.sha256:
+            return True
+        if hashlib.sha256(text.encode()).hexdigest() != sha256:
+            return False
+        try:
+            other = parse_profile(text)
+        except Exception:  # another hakisa's profile syntax: it cannot be matched by content
+            return False
+        return other.recording_sha256 == self.recording_sha256
+
     def extractor_signature(self, name: str) -> dict:
         """What extractor ``name`` reads, as plain data (its region as a box): two recordings' readings of an
         extractor can be compared, and reused under new rules, only where the signatures are equal."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -169,6 +170,12 @@ class FileReport:
                 f"{self.negative_after}")
 
 
+def relabel_report(reports: list[FileReport]) -> list[str]:
+    """Lines for a training log: what reading each dataset under the changed rules did."""
+    return [f"the rules changed since {Path(r.path).name} was recorded; read under the current ones: "
+            + r.line() for r in reports]
+
+
 def _differs(rec: Profile, now: Profile) -> str:
     parts = [what for what, a, b in (("the game's name", rec.name, now.name), ("[capture]", rec.capture, now.capture),
                                       ("[actions]", rec.actions, now.actions)) if a != b]
@@ -206,3 +213,22 @@ def relabel_episode(path, reader, name: str, ep: dict, profile: Profile,
                            "file is damaged.")
     values = episode_values(ep["readings"], cols)
     return relabel_steps(logic or RuleLogic(profile.rules), values, ep["reward_human"])
+
+
+def preview(path, profile: Profile) -> FileReport | None:
+    """What reading dataset ``path`` under the rules of ``profile`` changes (None: recorded with these rules);
+    reads no frames and writes nothing."""
+    from hakisa.data.dataset import DatasetReader
+
+    with DatasetReader(path) as r:
+        if not needs_relabel(path, r, profile):
+            return None
+        logic, report = RuleLogic(profile.rules), FileReport(str(path))
+        for name in r.episode_names():
+            if r.info(name).status == "broken":
+                report.notes.append(f"{name} is damaged and left out (see `hakisa inspect {path}`)")
+                continue
+            ep = r.load(name, frames=False)
+            if len(ep["rewards"]):
+                report.add(ep, relabel_episode(path, r, name, ep, profile, logic))
+        return report

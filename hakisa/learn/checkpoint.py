@@ -203,11 +203,12 @@ def load_checkpoint(path: str | Path, profile: Profile | None = None) -> dict:
     if not re.fullmatch(r"[0-9a-f]{64}", blob["profile_sha256"]):
         raise CheckpointError(f"{p}: profile_sha256 {_short(blob['profile_sha256'])} is not a sha256 digest; the "
                               "checkpoint is damaged.")
-    if profile is not None and blob["profile_sha256"] != profile.sha256:
+    if profile is not None and not profile.records_like(blob["profile_toml"], blob["profile_sha256"]):
         raise CheckpointError(
             f"{p} was made for profile '{blob['profile_name']}' (sha256 {blob['profile_sha256'][:12]}), not for "
-            f"'{profile.name}' from {profile.source} (sha256 {profile.sha256[:12]}). Use a checkpoint trained "
-            "with this profile, or start from scratch.")
+            f"'{profile.name}' from {profile.source} (sha256 {profile.sha256[:12]}), and they differ in what the "
+            "network sees or does (the game's name, [capture] or [actions]). Use a checkpoint trained with this "
+            "profile, or start from scratch.")
     for key in ("model_config", "codec", "preprocessing", "state"):
         if key not in blob:
             raise CheckpointError(f"{p} has no '{key}'; the checkpoint is damaged or was not written by hakisa.")

@@ -32,6 +32,7 @@ import torch
 from hakisa.learn.batches import DeviceFrames, batches_on_device, draw_shifts
 from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
 from hakisa.codec import COMMANDS
+from hakisa.data.relabel import relabel_report
 from hakisa.data.transitions import HUMAN, load_transitions
 from hakisa.learn.health import Health, HealthLog, check_health, probe_indices
 from hakisa.learn.losses import (HeadMasks, cql_penalty, double_dqn_target, greedy, imitation_nll, joint_q, margin_loss,
@@ -102,7 +103,10 @@ class Consolidator:
         self.dev = pick_device(cfg.device)
         from hakisa.learn.buffer import ReplayBuffer
 
-        self.T = T = ReplayBuffer.from_transitions(load_transitions(self.data, profile), cfg.n_step, cfg.gamma,
+        loaded = load_transitions(self.data, profile)
+        for line in relabel_report(loaded.relabelled):
+            log("consolidate: " + line)
+        self.T = T = ReplayBuffer.from_transitions(loaded, cfg.n_step, cfg.gamma,
                                                    cfg.reward_scale, cfg.reward_clip, spare_steps=spare_steps)
         self.codec = build_codec(profile, self.data)
         self.masks = HeadMasks(self.codec, self.dev)

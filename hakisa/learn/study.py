@@ -31,6 +31,7 @@ import torch
 
 from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
 from hakisa.codec import COMMANDS, KEY, NOOP
+from hakisa.data.relabel import relabel_report
 from hakisa.data.transitions import TEACHERS, Transitions, load_transitions
 from hakisa.learn.health import Health, HealthLog, check_health, human_shares, probe_indices, verdict
 from hakisa.learn.batches import DeviceFrames, batches_on_device, draw_shifts
@@ -323,6 +324,8 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
     rng = set_up_torch(cfg.seed, cfg.threads)
     dev = pick_device(cfg.device)
     T = load_transitions(data, profile)
+    for line in relabel_report(T.relabelled):
+        log("study: " + line)
     codec = build_codec(profile, data)
     masks = HeadMasks(codec, dev)
     train_idx, held_idx = T.split(cfg.holdout, cfg.seed, cfg.holdout_by)

@@ -681,6 +681,42 @@ def cmd_regions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_studio(args: argparse.Namespace) -> int:
+    from hakisa.live import require_display
+    from hakisa.profile import load_profile
+    from hakisa.resources import check_writable
+    from hakisa.screen.regions import load_screenshot
+    from hakisa.web.studio import Studio, serve
+
+    profile = load_profile(args.profile)
+    out = Path(args.out or f"{profile.name}.toml")
+    check_writable(out, "--out")
+    shots = [load_screenshot(p) for p in args.screenshot or []]
+    grab = None
+    if not shots or args.window:
+        require_display("studio")
+        _grab_window(profile, args.wait)  # the window must be there now, with a clear error if not
+
+        def grab():
+            return _grab_window(profile, 1.0, what="studio")[0][0]
+    studio = Studio(profile, out, shots, [Path(p).name for p in args.screenshot or []], grab)
+    server = serve(studio, args.host, args.port)
+    host, port = server.server_address[:2]
+    print(f"hakisa studio for {profile.name}: open http://{host}:{port}/ in a browser "
+          f"({'the live window' if grab else f'{len(shots)} screenshot(s)'}; saves to {out}). Ctrl+C stops it.",
+          flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: --host {args.host} lets other machines reach the studio and see your screen.",
+              file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def _gpu_flags(parser: argparse.ArgumentParser) -> None:
     """--batches and --amp, for the commands that train (study, consolidate, train)."""
     parser.add_argument("--batches", choices=("auto", "host", "device"), default="auto",
@@ -1030,6 +1066,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "screenshot is read again with them")
     g.add_argument("--wait", type=float, default=3.0)
     g.set_defaults(func=cmd_regions)
+
+    st = sub.add_parser(
+        "studio", help="make a game's profile in the browser: draw regions, tune extractors, teach digits, try rules",
+        description="Serves a local web page (127.0.0.1 only by default) showing the live game window (or "
+                    "--screenshot files): drag on the picture to draw and name regions, set each extractor's kind, "
+                    "colour and tolerance while its reading updates, teach digits by typing the number a picture "
+                    "shows (the glyphs are drawn, and a colour and tolerance that read every taught picture are "
+                    "suggested), watch the reward, done and pause rules over a few seconds of play, and save the "
+                    "profile. Starts from --profile (its [game], [window], [capture], [actions] and other tables "
+                    "are kept as written; copy a bundled profile and edit those first).")
+    st.add_argument("--profile", required=True, help="the profile to start from (path or bundled name)")
+    st.add_argument("--out", default=None, help="where Save writes the profile (default NAME.toml here; an older "
+                                                "file is kept as .bak)")
+    st.add_argument("--screenshot", nargs="+", default=None, help="PNG(s) of the captured area to work on instead "
+                                                                  "of the live window")
+    st.add_argument("--window", action="store_true", help="with --screenshot: also use the live window")
+    st.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    st.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    st.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window")
+    st.set_defaults(func=cmd_studio)
     return p
 
 

@@ -45,11 +45,11 @@ def xserver():
 class GameProcess:
     """A bundled game running in a real window, with its per-frame log."""
 
-    def __init__(self, name: str, title: str, log: Path, size: str = "640x360", seed: int = 0):
+    def __init__(self, name: str, title: str, log: Path, size: str = "640x360", seed: int = 0, extra: tuple = ()):
         self.name, self.title, self.log = name, title, log
         env = dict(os.environ, SDL_VIDEODRIVER="x11")
         self.proc = subprocess.Popen([sys.executable, "-m", "hakisa.games", name, "--size", size, "--seed", str(seed),
-                                      "--title", title, "--log", str(log)], cwd=ROOT, env=env)
+                                      "--title", title, "--log", str(log), *extra], cwd=ROOT, env=env)
         from hakisa.live.x11 import find_window
         from hakisa.profile import WindowSpec
 

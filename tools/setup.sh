@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything hakisa needs on a fresh Debian/Ubuntu machine; safe to run again (it skips what is done).
-#   - Xvfb, xdotool and x11-utils from apt when missing (a virtual screen for machines without one)
+#   - Xvfb, xdotool and x11-utils from apt when missing (a virtual screen for machines without one), and
+#     chromium with its driver (the studio's page is tested in a real headless browser)
 #   - a virtual environment in .venv with torch==2.13.0 (CPU) installed first, then hakisa and its tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in Xvfb:xvfb xdotool:xdotool xwininfo:x11-utils; do
+for pair in Xvfb:xvfb xdotool:xdotool xwininfo:x11-utils chromium:chromium chromedriver:chromium-driver; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 if ((${#need[@]})); then

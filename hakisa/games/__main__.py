@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pausable", action="store_true",
                     help="as many real games: P pauses and unpauses, and the game pauses itself when its window "
                          "loses focus (dimmed, with a band: PAUSED - press P)")
+    ap.add_argument("--start-score", type=int, default=0,
+                    help="every game starts with this many points (e.g. 9876543210: a HUD showing all ten digits, to "
+                         "teach a profile's digits from one screenshot)")
     ap.add_argument("--menus", action="store_true",
                     help='as many real games: a game over shows a "CONTINUE? YES / NO" dialog (Y/N or click), yes '
                          "leaves the old score on the HUD for a moment, no goes to a title screen (ENTER)")
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     game = make_game(args.name, args.seed, args.size)
     game.pausable, game.menus = args.pausable, args.menus
+    game.start_score = game.score = args.start_score
     try:
         run_window(game, args.title or f"hakisa: {args.name}", args.log, args.fps, args.seconds)
     except KeyboardInterrupt:

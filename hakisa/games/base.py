@@ -135,6 +135,8 @@ class Game(ABC):
         # the next game at once but leaves the old score on the HUD for STALE_SCORE_FRAMES; no goes to a title
         # screen that ENTER leaves. ``screen`` is "play", "continue" or "title". Off by default.
         self.menus = False
+        # every game starts with ``start_score`` points (0): a HUD showing many digits at once, to teach digits from
+        self.start_score = 0
         self.screen = "play"
         self._stale: tuple[int, int] | None = None  # (score shown, frames left)
         self._surf: pygame.Surface | None = None
@@ -145,7 +147,7 @@ class Game(ABC):
     def reset(self) -> None:
         """Start episode ``self.episode`` afresh (rng derived from seed and episode)."""
         self.rng = np.random.default_rng([self.seed, self.episode])
-        self.score = 0
+        self.score = self.start_score
         self.lives = self.max_lives
         self.game_over = False
         self.episode_frame = 0

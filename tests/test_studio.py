@@ -222,10 +222,16 @@ def test_studio_in_a_browser_makes_a_profile_that_reads_the_real_game(tmp_path, 
             "const s = window.studio; return JSON.stringify({rules: s.rules, values: s.values, teach: s.teach})"))
         status = lambda: d.find_element(By.ID, "status").text  # noqa: E731
 
-        def shoot(name):
+        keep = os.environ.get("HAKISA_GUIDE_SHOTS")  # a folder: the README guide's pictures are these
+
+        def shoot(name, scroll_to=None):
+            if scroll_to is not None:
+                d.execute_script("arguments[0].scrollIntoView({block: 'center'})", scroll_to)
             path = tmp_path / f"studio-{len(shots)}-{name}.png"
             d.save_screenshot(str(path))
             shots.append(path)
+            if keep:
+                shutil.copy(path, os.path.join(keep, f"studio-{name}.png"))
 
         canvas = d.find_element(By.ID, "canvas")
         assert canvas.size == {"width": 640, "height": 360}  # the window's captured area, one pixel per pixel
@@ -298,7 +304,7 @@ def test_studio_in_a_browser_makes_a_profile_that_reads_the_real_game(tmp_path, 
         result = d.find_element(By.CSS_SELECTOR, '[data-extractor="score"] .teach-result').text
         assert f"shows {START}: reads {START} (ok)" in result and f"shows {second}: reads {second} (ok)" in result
         assert len(d.find_elements(By.CSS_SELECTOR, '[data-extractor="score"] .glyph canvas')) == 10
-        shoot("digits")
+        shoot("digits", d.find_element(By.CSS_SELECTOR, '[data-extractor="score"]'))
 
         for box_id, text in (("reward", "lives = 1\nscore = 0.1"), ("done", "game_over >= 0.5")):
             box = d.find_element(By.ID, box_id)
@@ -309,19 +315,20 @@ def test_studio_in_a_browser_makes_a_profile_that_reads_the_real_game(tmp_path, 
         wait_for(lambda: page()["rules"].get("done") and "game over" in d.find_element(By.ID, "verdict").text.lower(),
                  what="the verdict on the picture")
 
-        player.playing.set()  # the rules over two seconds of play, as curves
+        player.playing.set()  # the rules over five seconds of play, as curves
         seconds = d.find_element(By.ID, "try-seconds")
         seconds.clear()
-        seconds.send_keys("2")
+        seconds.send_keys("5")
         d.find_element(By.ID, "try-live").click()
         svg = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, "#plot svg"), what="the curves")[0]
         assert int(svg.get_attribute("data-frames")) >= 20
+        shoot("try", svg)
         player.playing.clear()
-        shoot("try")
 
         d.find_element(By.ID, "save").click()
         wait_for(lambda: status().startswith("saved"), what="the profile to be saved")
-        shoot("saved")
+        d.find_element(By.CSS_SELECTOR, "details:last-of-type summary").click()  # the profile's text
+        shoot("saved", d.find_element(By.ID, "toml"))
     finally:
         player.stop.set()
         player.join(5)

@@ -159,10 +159,14 @@ class Studio:
             raise HakisaError("nothing to try the rules on: take a screenshot of the window first.")
         eng = RuleEngine(profile, "rgb")
         rows = [eng.extract(f, t) for f, t in zip(frames, times)]
-        rewards = [0.0] + [eng.reward(a, b) for a, b in zip(rows, rows[1:])]
+        done = [bool(profile.rules.has_done and eng.done(r)) for r in rows]
+        paused = [bool(profile.rules.has_pause and eng.paused(r)) for r in rows]
+        # as in the record and agent loops: no reward out of a game over or a pause (a new game's full lives
+        # are no prize), nor into a pause
+        rewards = [0.0] + [0.0 if done[i - 1] or paused[i - 1] or paused[i] else eng.reward(rows[i - 1], rows[i])
+                           for i in range(1, len(rows))]
         return {"t": times, "values": {n: [_finite(r[n]) for r in rows] for n in profile.rules.extractors},
-                "reward": rewards, "done": [bool(profile.rules.has_done and eng.done(r)) for r in rows],
-                "paused": [bool(profile.rules.has_pause and eng.paused(r)) for r in rows],
+                "reward": rewards, "done": done, "paused": paused,
                 "source": "live window" if self.grab is not None and seconds > 0 else "screenshots"}
 
     def save(self, rules: dict) -> dict:

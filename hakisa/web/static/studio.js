@@ -414,10 +414,14 @@ function plot(out) {
   out.paused.forEach((p, i) => { if (p) parts.push(`<rect x="${x(i) - 1}" y="0" width="2.5" height="${H}" fill="#c6dafc"/>`); });
   rows.forEach(([name, vs], k) => {
     const ok = vs.filter((v) => v !== null);
-    const lo = Math.min(...ok, 0), hi = Math.max(...ok, lo + 1e-9);
+    if (!ok.length) {
+      parts.push(`<text x="4" y="${k * rowH + 11}" font-size="11">${name}: unreadable on every frame</text>`);
+      return;
+    }
+    const lo = Math.min(...ok), hi = Math.max(...ok) > lo ? Math.max(...ok) : lo + 1;
     const y = (v) => k * rowH + rowH - 6 - (rowH - 18) * (v - lo) / (hi - lo);
     const pts = vs.map((v, i) => v === null ? null : `${x(i).toFixed(1)},${y(v).toFixed(1)}`).filter(Boolean).join(" ");
-    parts.push(`<text x="4" y="${k * rowH + 11}" font-size="11">${name} (${fmt(lo)} .. ${fmt(hi)})</text>`);
+    parts.push(`<text x="4" y="${k * rowH + 11}" font-size="11">${name} (${fmt(Math.min(...ok))} .. ${fmt(Math.max(...ok))})</text>`);
     parts.push(`<polyline fill="none" stroke="${PALETTE[k % PALETTE.length].replace("ff", "b0")}" stroke-width="1.5" points="${pts}"/>`);
   });
   parts.push(`<text x="4" y="${H - 3}" font-size="10">red: game over, blue: paused; ${n} frames</text>`);

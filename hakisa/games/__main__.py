@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pausable", action="store_true",
                     help="as many real games: P pauses and unpauses, and the game pauses itself when its window "
                          "loses focus (dimmed, with a band: PAUSED - press P)")
+    ap.add_argument("--day-night", action="store_true",
+                    help="as some games: the world fades to night and back every minute (the HUD keeps its colours)")
     ap.add_argument("--start-score", type=int, default=0,
                     help="every game starts with this many points (e.g. 9876543210: a HUD showing all ten digits, to "
                          "teach a profile's digits from one screenshot)")
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     game = make_game(args.name, args.seed, args.size)
     game.pausable, game.menus = args.pausable, args.menus
     game.start_score = game.score = args.start_score
+    game.day_night = args.day_night
     try:
         run_window(game, args.title or f"hakisa: {args.name}", args.log, args.fps, args.seconds)
     except KeyboardInterrupt:

@@ -34,6 +34,9 @@ HUD_BG = (28, 28, 44)
 GAME_OVER_BG = (96, 0, 0)
 PAUSE_BAND = (240, 190, 40)  # the band across a paused game ("PAUSED - press P")
 PAUSE_KEY = "p"
+DAY_NIGHT_FRAMES = 60 * 60  # a day and a night: one minute of game time
+NIGHT_FADE_FRAMES = 90  # each fade takes 1.5 s
+NIGHT_SKY = (6, 8, 34)  # what the world fades towards at night
 DIALOG_BG = (20, 60, 110)  # the "CONTINUE?" dialog of a game with menus
 TITLE_BG = (16, 70, 40)  # its title screen
 YES_BOX = (104, 96, 48, 18)  # logical x, y, w, h of the dialog's buttons
@@ -116,6 +119,7 @@ class Game(ABC):
     background: ClassVar[tuple[int, int, int]] = (10, 10, 22)
     restart_hint: ClassVar[str] = "press ENTER"
     level: int | None = None  # games with levels set it; the HUD then shows "LEVEL n"
+    _night_shade: ClassVar[pygame.Surface | None] = None
 
     def __init__(self, seed: int = 0, size: tuple[int, int] = (640, 360)) -> None:
         """Create the game for ``seed`` rendering at ``size`` (width, height) window pixels."""
@@ -135,6 +139,9 @@ class Game(ABC):
         # the next game at once but leaves the old score on the HUD for STALE_SCORE_FRAMES; no goes to a title
         # screen that ENTER leaves. ``screen`` is "play", "continue" or "title". Off by default.
         self.menus = False
+        # with ``day_night`` set, the world darkens to night and back every DAY_NIGHT_FRAMES, fading over
+        # NIGHT_FADE_FRAMES, as some games' palettes do (the HUD and the menus keep their colours)
+        self.day_night = False
         # every game starts with ``start_score`` points (0): a HUD showing many digits at once, to teach digits from
         self.start_score = 0
         self.screen = "play"
@@ -261,7 +268,7 @@ class Game(ABC):
         return {
             "game": self.name, "controls": self.controls, "size": list(self.size),
             "score": self.score, "lives": self.lives, "max_lives": self.max_lives,
-            "game_over": self.game_over, "paused": self.paused, "screen": self.screen, "frame": self.frame, "episode": self.episode,
+            "game_over": self.game_over, "paused": self.paused, "screen": self.screen, "night": self.night(), "frame": self.frame, "episode": self.episode,
             "episode_frame": self.episode_frame, "over_frames": self.over_frames,
             "losses": [dict(x) for x in self.losses],
             **self._world_state(),
@@ -281,6 +288,7 @@ class Game(ABC):
         else:
             surf.fill(self.background)
             self._draw_world(surf)
+            self._draw_night(surf)
             self._draw_hud(surf)
             if self.paused:
                 self._draw_paused(surf)
@@ -295,6 +303,29 @@ class Game(ABC):
         surf = self.render_surface()
         w, h = self.size
         return np.frombuffer(bytearray(pygame.image.tobytes(surf, "RGB")), np.uint8).reshape(h, w, 3)
+
+    def night(self) -> float:
+        """How far into night the world is: 0 by day, 1 at night (0 when ``day_night`` is off)."""
+        if not self.day_night:
+            return 0.0
+        half, fade = DAY_NIGHT_FRAMES // 2, NIGHT_FADE_FRAMES
+        t = self.frame % DAY_NIGHT_FRAMES
+        if t < half - fade:
+            return 0.0
+        if t < half:
+            return (t - (half - fade)) / fade
+        if t < DAY_NIGHT_FRAMES - fade:
+            return 1.0
+        return 1.0 - (t - (DAY_NIGHT_FRAMES - fade)) / fade
+
+    def _draw_night(self, surf: pygame.Surface) -> None:
+        level = self.night()
+        if level > 0:
+            if Game._night_shade is None:
+                Game._night_shade = pygame.Surface((LOGICAL_W, LOGICAL_H), 0, 32)
+                Game._night_shade.fill(NIGHT_SKY)
+            Game._night_shade.set_alpha(int(round(215 * level)))
+            surf.blit(Game._night_shade, (0, 0))
 
     def _draw_hud(self, surf: pygame.Surface) -> None:
         surf.fill(HUD_BG, (0, 0, LOGICAL_W, HUD_H))
@@ -328,6 +359,7 @@ class Game(ABC):
             return
         surf.fill(self.background)  # the last moment of play, dimmed, under the dialog
         self._draw_world(surf)
+        self._draw_night(surf)
         self._draw_hud(surf)
         self._draw_paused_shade(surf)
         surf.fill(DIALOG_BG, (80, 56, 160, 68))

@@ -599,6 +599,32 @@ def _grab_window(profile, wait: float, seconds: float = 0.0, what: str = "region
     return frames, times
 
 
+def _regions_over_recording(profile, args: argparse.Namespace) -> int:
+    """`hakisa regions --data REC.h5`: which extractors and rules read nothing useful over a recording (from the
+    readings it stored), with example frames drawn into --out."""
+    from hakisa.screen.regions import diagnose_rows, example_sheet, recording_rows, save_image
+
+    if args.watch is not None or args.screenshot:
+        raise HakisaError("--data reads a recording; give it, --watch or --screenshot, not several.")
+    rows, where, at, notes = recording_rows(args.data, profile)
+    if not rows:
+        raise HakisaError(f"{args.data} holds no recorded frames to diagnose.")
+    shown: list[tuple[str, int]] = []
+    report, warnings = diagnose_rows(profile, rows, where, shown)
+    print(f"{args.data}: the readings stored with {len(rows)} recorded frames")
+    print(report)
+    for note in notes:
+        print(f"note: {note}")
+    for w in warnings:
+        print(f"warning: {w}")
+    if not warnings:
+        print("every extractor changed and no rule held on most frames")
+    if args.out and shown:
+        save_image(args.out, example_sheet(args.data, [(what, at[i]) for what, i in shown]))
+        print(f"wrote {args.out} (example frames of each warning)")
+    return 1 if warnings else 0
+
+
 def cmd_regions(args: argparse.Namespace) -> int:
     from hakisa.profile import load_profile
     import math
@@ -620,6 +646,8 @@ def cmd_regions(args: argparse.Namespace) -> int:
             check_writable(path, flag)
     if args.watch is not None and args.screenshot:
         raise HakisaError("--watch reads the live window; give it or --screenshot, not both.")
+    if args.data is not None:
+        return _regions_over_recording(profile, args)
     shots = [load_screenshot(p) for p in args.screenshot or []]
     if args.watch is not None:
         frames, times = _grab_window(profile, args.wait, args.watch, "regions --watch")
@@ -1056,6 +1084,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grab the live window for SECONDS at the tick rate (play meanwhile) and say which regions "
                         "and rules read nothing useful: always the same value, unreadable digits, a colour filling "
                         "its region, a done or pause rule holding on most frames (exit 1 if any)")
+    g.add_argument("--data", default=None, metavar="REC.h5",
+                   help="say which extractors and rules read nothing useful over a recording, from the readings it "
+                        "stored (always the same value, unreadable digits, a done or pause rule holding on most "
+                        "frames); with --out, example frames of each warning (exit 1 if any)")
     g.add_argument("--save", default=None, help="save the live screenshot to this PNG")
     g.add_argument("--out", default=None, help="write the screenshot with the regions drawn on it (PNG)")
     g.add_argument("--add", action="append", metavar="NAME=x,y,w,h",

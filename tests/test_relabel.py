@@ -223,3 +223,23 @@ def test_an_episode_that_starts_on_the_game_over_screen_starts_when_play_does():
     rl = relabel_steps(RuleLogic(DODGE.rules), v, np.zeros(3, np.float32))
     assert rl.segments == [(2, 3)] and rl.keep.tolist() == [False, False, True]
     assert math.isclose(float(rl.rewards[2]), 1.0, abs_tol=1e-6) and rl.truncated[2]
+
+
+# ----- what a recording's readings say about the rules ---------------------------------------------------------
+
+def test_regions_over_a_recording_say_which_rule_reads_nothing_useful_and_show_frames(recording, tmp_path):
+    d, rec, _, _ = recording
+    good = subprocess.run(hakisa_cmd("regions", "--profile", "dodge", "--data", str(rec)), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert good.returncode == 0, good.stderr
+    assert "2401 recorded frames" in good.stdout and "no rule held on most frames" in good.stdout
+    always = tmp_path / "always.toml"  # a done rule that holds on every frame
+    always.write_text(DODGE_TEXT.replace('any = ["game_over >= 0.5"]', 'any = ["game_over >= 0"]'))
+    sheet = tmp_path / "sheet.png"
+    bad = subprocess.run(hakisa_cmd("regions", "--profile", str(always), "--data", str(rec), "--out", str(sheet)),
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert "the done rule holds on 100% of the frames (e.g. ep_000000 obs 0, ep_000000 obs 1200" in bad.stdout
+    from hakisa.screen.regions import load_screenshot
+
+    assert load_screenshot(sheet).shape[1] >= 3 * 168  # three example frames side by side

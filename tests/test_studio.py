@@ -104,6 +104,7 @@ def test_a_bad_draft_says_what_is_wrong_and_try_and_save_work_on_screenshots(tmp
     assert not out["ok"] and "nowhere" in out["error"]
     tried = st.try_rules(rules_of(DODGE.text), 0)
     assert tried["source"] == "screenshots" and tried["done"] == [False, True]
+    assert any(w.startswith("lives: always") for w in tried["warnings"])  # lives never changed on these two
     assert tried["reward"][1] == pytest.approx(-12.0)  # score 120 -> 0
     (tmp_path / "p.toml").write_text("old")
     saved = st.save(rules_of(DODGE.text))

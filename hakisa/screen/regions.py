@@ -175,10 +175,33 @@ def diagnose(profile: Profile, frames: list[np.ndarray], times: list[float] | No
     most frames, a done or pause rule that holds on most of them. Returns (report, warnings)."""
     eng = RuleEngine(profile, "rgb")
     rows = [eng.extract(f, None if times is None else t) for f, t in zip(frames, times or [None] * len(frames))]
+    return diagnose_rows(profile, rows)
+
+
+def diagnose_rows(profile: Profile, rows: list[dict[str, float]], where: list[str] | None = None,
+                  shown: list[tuple[str, int]] | None = None) -> tuple[str, list[str]]:
+    """:func:`diagnose` on readings already made (one dict per frame: a recording's stored readings); ``where``
+    names each frame (e.g. ``ep_000003 obs 120``) so a warning can point at examples, and ``shown`` (a list) gets
+    ``(what, frame index)`` for up to three example frames of each warning."""
+    from hakisa.screen.rules import RuleLogic
+
+    eng = RuleLogic(profile.rules)
     n = len(rows)
+
+    def examples(mask, what: str) -> str:
+        hits = np.flatnonzero(mask)
+        idx = hits[np.unique(np.linspace(0, len(hits) - 1, 3).astype(int))] if len(hits) else hits  # spread out
+        if shown is not None:
+            shown.extend((what, int(i)) for i in idx)
+        if where is None or not len(idx):
+            return ""
+        return f" (e.g. {', '.join(where[i] for i in idx)})"
+
     lines = [f"{n} frames: {'extractor':<16} {'kind':<7} {'min':>9} {'max':>9} {'values':>7} {'unreadable':>10}"]
     warnings: list[str] = []
     for name, ex in profile.rules.extractors.items():
+        if rows and name not in rows[0]:
+            continue  # not recorded
         v = np.array([r[name] for r in rows], float)
         ok = v[np.isfinite(v)]
         nan_share = 1 - len(ok) / max(1, n)
@@ -186,19 +209,84 @@ def diagnose(profile: Profile, frames: list[np.ndarray], times: list[float] | No
         lines.append(f"{'':<{len(str(n)) + 8}}{name:<16} {ex.kind:<7} {lo:>9} {hi:>9} {len(np.unique(ok)):>7} "
                      f"{100 * nan_share:>9.0f}%")
         if nan_share > 0.5:
-            warnings.append(f"{name}: unreadable on {100 * nan_share:.0f}% of the frames: check its region, colour "
-                            "and tolerance (`--out` draws the region), and its glyphs (`--learn`)")
+            eg = examples(~np.isfinite(v), name + " unreadable")
+            warnings.append(f"{name}: unreadable on {100 * nan_share:.0f}% of the frames{eg}: "
+                            "check its region, colour and tolerance (`--out` draws the region), and its glyphs "
+                            "(`--learn`)")
         elif len(ok) and ok.min() == ok.max():
+            examples(np.isfinite(v), f"{name} = {ok.min():.4g}")
             warnings.append(f"{name}: always {ok.min():.4g} on all {n} frames: it reads nothing that changes "
                             "(the region may miss what it should watch, or the colour never appears)")
         elif ex.kind in ("color", "bar") and len(ok) and ok.min() > 0.95:
+            examples(np.isfinite(v), f"{name} fills its region")
             warnings.append(f"{name}: at least {ok.min():.2f} on every frame: the colour fills its region, so a "
                             "background of that colour is probably inside it")
     for what, has, test in (("done", profile.rules.has_done, eng.done), ("pause", profile.rules.has_pause, eng.paused)):
         if has and n:
-            share = float(np.mean([test(r) for r in rows]))
+            try:
+                holds = np.array([test(r) for r in rows])
+            except KeyError as exc:  # a rule on an extractor the recording does not hold
+                lines.append(f"  {what}: reads {exc}, which was not recorded")
+                continue
+            share = float(holds.mean())
+            eg = examples(holds, what + " holds") if share > 0.5 else ""
             lines.append(f"  {what} holds on {100 * share:.0f}% of the frames")
             if share > 0.5:
-                warnings.append(f"the {what} rule holds on {100 * share:.0f}% of the frames: check its thresholds "
-                                "while the game is being played")
+                warnings.append(f"the {what} rule holds on {100 * share:.0f}% of the frames{eg}: check "
+                                "its thresholds while the game is being played")
     return "\n".join(lines), warnings
+
+
+def recording_rows(path, profile: Profile) -> tuple[list[dict[str, float]], list[str], list[tuple[str, int]], list[str]]:
+    """A recording's stored readings of the extractors ``profile`` reads as it read them when recording: one dict per
+    observation, its name (``ep_000003 obs 120``), where to find its frame (episode, index), and notes on the
+    extractors left out (not recorded, or reading something else now)."""
+    from hakisa.data.dataset import DatasetReader
+    from hakisa.data.relabel import json_equal
+
+    rows, where, at, notes = [], [], [], []
+    with DatasetReader(path) as r:
+        if not r.extractors:
+            raise HakisaError(f"{path} was recorded before hakisa stored each frame's extractor readings; diagnose a "
+                              "live window with --watch or screenshots with --screenshot instead.")
+        cols = {}
+        for n in profile.rules.extractors:
+            if n not in r.extractors:
+                notes.append(f"{n}: not recorded in {path}")
+            elif not json_equal(profile.extractor_signature(n), r.extractor_signatures.get(n, {})):
+                notes.append(f"{n}: reads something else now than when {path} was recorded; left out")
+            else:
+                cols[n] = r.extractors.index(n)
+        for name in r.episode_names():
+            if r.info(name).status == "broken":
+                notes.append(f"{name} is damaged and left out")
+                continue
+            ep = r.load(name, frames=False)
+            if "readings" not in ep:
+                continue
+            for i, row in enumerate(ep["readings"].tolist()):
+                rows.append({n: row[c] for n, c in cols.items()})
+                where.append(f"{name} obs {i}")
+                at.append((name, i))
+    return rows, where, at, notes
+
+
+def example_sheet(path, picks: list[tuple[str, tuple[str, int]]], width: int = 168) -> np.ndarray:
+    """The recorded frames of ``picks`` (label, (episode, index)) side by side, each labelled (RGB)."""
+    from hakisa.data.dataset import DatasetReader
+
+    tiles = []
+    with DatasetReader(path) as r:
+        for label, (name, i) in picks:
+            f = np.asarray(r.f["episodes"][name]["observations"][i])
+            f = np.repeat(f, 3, axis=2) if f.shape[2] == 1 else f
+            h = int(round(f.shape[0] * width / f.shape[1]))
+            tile = cv2.resize(f, (width, h), interpolation=cv2.INTER_NEAREST)
+            tile = np.vstack([np.zeros((30, width, 3), np.uint8), tile])
+            cv2.putText(tile, label[:26], (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 200, 0), 1, cv2.LINE_AA)
+            cv2.putText(tile, f"{name} obs {i}", (3, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (200, 200, 200), 1,
+                        cv2.LINE_AA)
+            tiles.append(tile)
+    rows = [np.hstack(tiles[k:k + 6] + [np.zeros_like(tiles[0])] * (6 - len(tiles[k:k + 6])))
+            for k in range(0, len(tiles), 6)]
+    return np.vstack(rows)

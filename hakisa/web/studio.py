@@ -29,7 +29,7 @@ import numpy as np
 from hakisa.errors import HakisaError
 from hakisa.profile import Profile, parse_profile
 from hakisa.resources import check_writable
-from hakisa.screen.regions import learn_glyphs, read_with
+from hakisa.screen.regions import diagnose_rows, learn_glyphs, read_with
 from hakisa.screen.rules import RuleEngine
 from hakisa.web.draft import rules_of, with_rules
 
@@ -165,7 +165,8 @@ class Studio:
         # are no prize), nor into a pause
         rewards = [0.0] + [0.0 if done[i - 1] or paused[i - 1] or paused[i] else eng.reward(rows[i - 1], rows[i])
                            for i in range(1, len(rows))]
-        return {"t": times, "values": {n: [_finite(r[n]) for r in rows] for n in profile.rules.extractors},
+        _, warnings = diagnose_rows(profile, rows)
+        return {"warnings": warnings, "t": times, "values": {n: [_finite(r[n]) for r in rows] for n in profile.rules.extractors},
                 "reward": rewards, "done": done, "paused": paused,
                 "source": "live window" if self.grab is not None and seconds > 0 else "screenshots"}
 

@@ -426,6 +426,10 @@ function plot(out) {
   });
   parts.push(`<text x="4" y="${H - 3}" font-size="10">red: game over, blue: paused; ${n} frames</text>`);
   $("plot").innerHTML = `<svg viewBox="0 0 ${W} ${H}" data-frames="${n}">${parts.join("")}</svg>`;
+  const notes = el("ul", {class: "warnings"});
+  for (const w of out.warnings || []) notes.append(el("li", {class: "bad", text: w}));
+  if (!(out.warnings || []).length) notes.append(el("li", {class: "ok", text: "every extractor changed and no rule held on most frames"}));
+  $("plot").append(notes);
 }
 
 // ----- start -----------------------------------------------------------------------------------------

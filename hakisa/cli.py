@@ -181,7 +181,8 @@ def cmd_study(args: argparse.Namespace) -> int:
                       keyframe_by=args.keyframe_by, select=args.select,
                       boost_noop=args.boost_noop, forget_before_loss=args.forget_before_loss,
                       loss_reward=args.loss_reward, eval_every=args.eval_every, seed=args.seed,
-                      threads=args.threads, device=args.device, batches=args.batches, amp=args.amp, norm=args.norm,
+                      threads=args.threads, device=args.device, batches=args.batches, amp=args.amp,
+                      compile=args.compile, norm=args.norm,
                       motion=args.motion, warmup=args.warmup, holdout=args.holdout, holdout_by=args.holdout_by,
                       balance_by=args.balance_by, imitation=args.imitation, temperature=args.temperature,
                       calibrate=args.calibrate, prior=args.prior)
@@ -859,6 +860,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto",
                    help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda or cuda:N (default auto)")
     _gpu_flags(s)
+    s.add_argument("--compile", action="store_true",
+                   help="torch.compile the update (fused kernels, fewer launches: for GPUs, where small batches are "
+                        "bound by kernel launches; the first updates wait for the compiler)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_study)
 

@@ -4,6 +4,7 @@ CPU, with the share of update time spent building batches, for the default setti
 10-step returns, margin on human steps) and with the CQL penalty on.
 
     .venv/bin/python tools/bench_consolidate.py [--data datasets/*.h5] [--updates 200] [--threads 2]
+        [--device cuda] [--batches host|device] [--amp] [--batch-size 256]
 
 Without --data it writes a synthetic dataset (6,000 steps of 84x84 gray frames, half human, half agent).
 """
@@ -26,10 +27,15 @@ def main() -> int:
     ap.add_argument("--data", nargs="*", default=None)
     ap.add_argument("--updates", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batches", choices=("auto", "host", "device"), default="auto",
+                    help="where batches are built (consolidate --batches; auto: on a GPU when there is one)")
+    ap.add_argument("--amp", action="store_true", help="bfloat16 forward passes (consolidate --amp)")
     args = ap.parse_args()
     import torch
 
-    from bench_study import synthetic
+    from bench_study import device_name, synthetic
     from hakisa.learn.consolidate import ConsolidateConfig, Consolidator
     from hakisa.data.dataset import DatasetReader
     from hakisa.profile import parse_profile
@@ -44,7 +50,8 @@ def main() -> int:
         with DatasetReader(data[0]) as r:
             profile = parse_profile(r.profile_text)
         for label, extra in (("default (double DQN, 10-step, margin)", {}), ("with CQL penalty", {"cql_weight": 1.0})):
-            cfg = ConsolidateConfig(threads=args.threads, **extra)
+            cfg = ConsolidateConfig(threads=args.threads, device=args.device, batch_size=args.batch_size,
+                                    batches=args.batches, amp=args.amp, **extra)
             c = Consolidator(profile, data, cfg, log=lambda m: None)
             for _ in range(10):  # warm-up
                 c.update()
@@ -66,7 +73,8 @@ def main() -> int:
             rows.append((label, args.updates / dt, args.updates * cfg.batch_size / dt, sample_s / dt))
     print(f"\nhakisa consolidate: {len(c.T)} steps ({len(c.T.human_idx)} human, {len(c.T.agent_idx)} agent), input "
           f"{c.mcfg.stack}x{profile.capture.frame_shape}, batch {cfg.batch_size}, torch {torch.__version__}, "
-          f"{args.threads} threads, {os.cpu_count()} cores")
+          f"{args.threads} threads, {os.cpu_count()} cores, device {device_name(args.device)}, batches built on the "
+          f"{'device' if c.T.device_frames is not None else 'host'}{', bfloat16 autocast' if args.amp else ''}")
     print(f"{'run':<40} {'updates/s':>10} {'samples/s':>10} {'batch share':>12}")
     for label, ups, sps, share in rows:
         print(f"{label:<40} {ups:>10.1f} {sps:>10.0f} {100 * share:>11.1f}%")

@@ -3,7 +3,7 @@
 step time spent reading data, and how fast datasets load from HDF5.
 
     .venv/bin/python tools/bench_study.py [--data datasets/demo-dodge.h5] [--steps 300] [--threads 2] [--device cuda]
-        [--batches host|device] [--amp] [--batch-size 256]
+        [--batches host|device] [--amp] [--compile] [--batch-size 256]
 
 Without --data it writes a synthetic dataset (6,000 steps of 84x84 gray frames) first.
 """
@@ -55,13 +55,14 @@ def device_name(name: str) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", nargs="*", default=None)
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=300, help="updates (default 300; speed is timed over the second half)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--batches", choices=("auto", "host", "device"), default="auto",
                     help="where batches are built (study --batches; auto: on a GPU when there is one)")
     ap.add_argument("--amp", action="store_true", help="bfloat16 forward passes (study --amp)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the update (study --compile)")
     args = ap.parse_args()
     import torch
 
@@ -82,15 +83,16 @@ def main() -> int:
         load_s = time.perf_counter() - t0
         mb = T.frames.nbytes / 1e6
         out = Path(tmp) / "bench.pt"
-        cfg = StudyConfig(steps=args.steps, eval_every=args.steps, threads=args.threads, device=args.device,
-                          batch_size=args.batch_size, batches=args.batches, amp=args.amp)
+        cfg = StudyConfig(steps=args.steps, eval_every=max(1, args.steps // 2), threads=args.threads, device=args.device,
+                          batch_size=args.batch_size, batches=args.batches, amp=args.amp,
+                          compile=args.compile)
         lines = []
         res = study(profile, data, out, cfg, progress=False, log=lines.append)
     built = "device" if any("batches built on" in m for m in lines) else "host"
-    m = res.metrics
+    m = res.metrics  # of the second half of the updates: warm-up (cuDNN's choices, the compiler) not counted
     print(f"\nhakisa study: {len(T)} steps, input {cfg.stack}x{profile.capture.frame_shape}, batch {cfg.batch_size}, "
           f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} cores, device {device_name(args.device)}, "
-          f"batches built on the {built}{', bfloat16 autocast' if args.amp else ''}")
+          f"batches built on the {built}{', bfloat16 autocast' if args.amp else ''}{', compiled' if args.compile else ''}")
     print(f"{'samples/s':>10} {'updates/s':>10} {'read share':>11} {'HDF5 load s':>12} {'load MB/s':>10}")
     print(f"{m['samples_per_s']:>10.0f} {m['samples_per_s'] / cfg.batch_size:>10.1f} {100 * m['read_share']:>10.1f}% "
           f"{load_s:>12.2f} {mb / load_s:>10.0f}")

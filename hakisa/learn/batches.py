@@ -85,8 +85,20 @@ class DeviceFrames:
         return x.permute(0, 1, 4, 2, 3).reshape(B, stack * C, H, W).contiguous()
 
 
+def upload(a, dev: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A numpy array or tensor on ``dev`` (as ``dtype``). To a GPU it goes through pinned memory without blocking:
+    a plain copy from pageable memory waits for the GPU to finish everything queued, so a few small index
+    copies per update would stop the host from preparing the next update while the GPU runs this one."""
+    t = a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))
+    if t.device != dev and dev.type == "cuda" and t.device.type == "cpu":
+        t = t.pin_memory().to(dev, non_blocking=True)
+    else:
+        t = t.to(dev)
+    return t if dtype is None else t.to(dtype)
+
+
 def _index(a, dev: torch.device) -> torch.Tensor:
     """int64 indices on ``dev`` from a numpy array or a tensor already anywhere."""
-    if isinstance(a, torch.Tensor):
-        return a.to(dev, torch.int64)
-    return torch.from_numpy(np.asarray(a, np.int64)).to(dev)
+    if not isinstance(a, torch.Tensor):
+        a = np.asarray(a, np.int64)
+    return upload(a, dev, torch.int64)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hakisa.learn.batches import DeviceFrames, batches_on_device, draw_shifts
+from hakisa.learn.batches import DeviceFrames, batches_on_device, draw_shifts, upload
 from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
 from hakisa.codec import COMMANDS
 from hakisa.data.relabel import relabel_report
@@ -189,8 +189,7 @@ class Consolidator:
         if augment:
             x = random_shift(x, augment, self.rng)
         xn = T.stacked(T.boot[idx], T.ep_start[idx], s)
-        return (torch.from_numpy(x).to(self.dev, non_blocking=True),
-                torch.from_numpy(xn).to(self.dev, non_blocking=True))
+        return upload(x, self.dev), upload(xn, self.dev)
 
     @torch.no_grad()
     def targets(self, idx: np.ndarray, xn: torch.Tensor | None = None) -> torch.Tensor:
@@ -199,8 +198,8 @@ class Consolidator:
             xn = self._inputs(idx)[1]
         q_target_next = self.target(xn)
         online_next = self.model(xn) if self.cfg.double else q_target_next
-        r = torch.from_numpy(self.T.returns[idx]).to(self.dev)
-        d = torch.from_numpy(self.T.disc[idx]).to(self.dev)
+        r = upload(self.T.returns[idx], self.dev)
+        d = upload(self.T.disc[idx], self.dev)
         return double_dqn_target(online_next, q_target_next, r, d, self.masks, self.cfg.select == "joint")
 
     # ----- learning -----------------------------------------------------------------------------
@@ -208,11 +207,11 @@ class Consolidator:
         cfg = self.cfg
         b = self.sample(cfg.batch_size)
         x, xn = self._inputs(b, cfg.augment)
-        acts = actions_of(self.T, b).to(self.dev)
+        acts = upload(actions_of(self.T, b), self.dev)
         y = self.targets(b, xn)
         qs = self.model(x)
         td = td_loss(qs, acts, y, self.masks).mean()
-        h = torch.from_numpy(self.T.actor[b] == HUMAN).float().to(self.dev)
+        h = upload(self.T.actor[b] == HUMAN, self.dev, torch.float32)
         if cfg.imitation == "nll":
             per_head = imitation_nll(qs, acts, self.masks, cfg.imitation_temperature, cfg.select == "joint")
         else:
@@ -231,14 +230,13 @@ class Consolidator:
         self._update_target()
         with torch.no_grad():
             td_err = (joint_q(qs, acts, self.masks) - y).abs().mean()
-        return {"loss": float(loss.detach()), "td_loss": float(td.detach()), "margin_loss": float(lm.detach()),
-                "cql": float(lc.detach()), "td_error": float(td_err)}
+            values = torch.stack([loss, td, lm, lc, td_err]).tolist()  # one wait for the device, not five
+        return dict(zip(("loss", "td_loss", "margin_loss", "cql", "td_error"), values))
 
     @torch.no_grad()
     def _update_target(self) -> None:
         if self.cfg.tau > 0:
-            for pt, po in zip(self.target.parameters(), self.model.parameters()):
-                pt.lerp_(po, self.cfg.tau)
+            torch._foreach_lerp_(list(self.target.parameters()), list(self.model.parameters()), self.cfg.tau)
             for bt, bo in zip(self.target.buffers(), self.model.buffers()):
                 bt.copy_(bo)
         elif self.step % self.cfg.target_every == 0:

@@ -34,7 +34,7 @@ from hakisa.codec import COMMANDS, KEY, NOOP
 from hakisa.data.relabel import relabel_report
 from hakisa.data.transitions import TEACHERS, Transitions, load_transitions
 from hakisa.learn.health import Health, HealthLog, check_health, human_shares, probe_indices, verdict
-from hakisa.learn.batches import DeviceFrames, batches_on_device, draw_shifts
+from hakisa.learn.batches import DeviceFrames, batches_on_device, draw_shifts, upload
 from hakisa.learn.calibrate import describe, fit_action_bias, values_on
 from hakisa.learn.losses import ActionBias, HeadMasks, double_dqn_target, greedy, imitation_nll, joint_q, margin_loss, td_loss
 from hakisa.learn.model import QNetwork, count_parameters
@@ -97,6 +97,7 @@ class StudyConfig:
     device: str = "auto"  # auto (a CUDA GPU when there is one), cpu, cuda or cuda:N
     batches: str = "auto"  # where frame stacks, shifts and batches are built: host, device, auto (device on a GPU)
     amp: bool = False  # the network's forward passes in bfloat16 (losses and optimizer in float32)
+    compile: bool = False  # torch.compile the update's forward and backward passes (fewer, fused GPU kernels)
 
 
 @dataclass
@@ -418,6 +419,22 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
         ep_start_d, obs_d = torch.from_numpy(T.ep_start).to(dev), torch.from_numpy(T.obs).to(dev)
         log(f"study: batches built on {dev} ({frames.nbytes / 2**20:.0f} MiB of frames there)")
     model.amp = target.amp = cfg.amp
+
+    def losses(x, xn, acts, r, d, wb):
+        """The update's loss (imitation + weighted TD) and its two parts, from one batch."""
+        with torch.no_grad():
+            q_target_next = target(xn)
+            y = double_dqn_target(model(xn) if cfg.double else q_target_next, q_target_next, r, d, masks, joint)
+        q_now = model(x)
+        if cfg.imitation == "nll":
+            per_head = imitation_nll(q_now, acts, masks, cfg.temperature, joint)
+        else:
+            per_head = margin_loss(q_now, acts, masks, cfg.margin)
+        lm = (per_head.sum(1) * wb).mean()
+        lt = td_loss(q_now, acts, y, masks).mean()
+        return lm + cfg.td_weight * lt, lm, lt
+
+    update_losses = torch.compile(losses, dynamic=False) if cfg.compile else losses
     health_log = HealthLog("study", bar.write if bar else log)
     sums = torch.zeros(3, device=dev)  # loss, margin, td summed on the device: no sync per update
     n_run = 0
@@ -428,7 +445,7 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
             b = train_idx[rng.integers(0, len(train_idx), cfg.batch_size)]
             if on_device:
                 shift = (*draw_shifts(rng, len(b), cfg.augment), cfg.augment) if cfg.augment > 0 else None
-                bd = torch.from_numpy(b).to(dev)
+                bd = upload(b, dev)
                 x = frames.stacked(obs_d[bd], ep_start_d[bd], cfg.stack, shift)
                 xn = frames.stacked(boot_d[bd], ep_start_d[bd], cfg.stack)  # targets: no augmentation
                 acts, r, d = acts_d[bd], returns_d[bd], disc_d[bd]
@@ -444,19 +461,8 @@ def study(profile: Profile, data: list[str], out: str | Path, cfg: StudyConfig, 
                 if dev.type != "cpu":
                     x, xn, acts, r, d = (t.pin_memory().to(dev, non_blocking=True) for t in (x, xn, acts, r, d))
             t1 = time.perf_counter()
-            with torch.no_grad():
-                q_target_next = target(xn)
-                y = double_dqn_target(model(xn) if cfg.double else q_target_next, q_target_next, r, d, masks,
-                                      joint)
-            q_now = model(x)
-            wb = sample_weight[torch.from_numpy(b).to(dev)]
-            if cfg.imitation == "nll":
-                per_head = imitation_nll(q_now, acts, masks, cfg.temperature, joint)
-            else:
-                per_head = margin_loss(q_now, acts, masks, cfg.margin)
-            lm = (per_head.sum(1) * wb).mean()
-            lt = td_loss(q_now, acts, y, masks).mean()
-            loss = lm + cfg.td_weight * lt
+            wb = sample_weight[bd if on_device else upload(b, dev)]
+            loss, lm, lt = update_losses(x, xn, acts, r, d, wb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)

@@ -72,6 +72,8 @@ def pick_device(name: str) -> torch.device:
         raise DeviceError(f"--device {name}: this torch ({torch.__version__}) sees no CUDA GPU; use --device cpu")
     if dev.type not in ("cpu", "cuda"):
         raise DeviceError(f"--device {name}: only cpu and cuda are supported")
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest convolutions once
     return dev
 
 

@@ -710,6 +710,37 @@ def cmd_regions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_windows(args: argparse.Namespace) -> int:
+    """`hakisa windows`: the titles to put in a profile's [window], and which window a profile picks."""
+    from hakisa.live import require_display
+    from hakisa.live.x11 import matches, visible_windows
+
+    require_display("windows")
+    profile = None
+    if args.profile:
+        from hakisa.profile import load_profile
+
+        profile = load_profile(args.profile)
+    rows = visible_windows()
+    if not rows:
+        print(f"no window with a title is open on display {os.environ.get('DISPLAY', '?')}: start the game first")
+        return 1
+    print(f"{'window':<11} {'size':>10}  {'process':<12} {'class':<20} title")
+    picked = 0
+    for w, width, height, proc in rows:
+        hit = profile is not None and matches(w, profile.window)
+        picked += hit
+        print(f"{hex(w.wid):<11} {f'{width}x{height}':>10}  {proc[:12]:<12} {w.wm_class[:20]:<20} {w.title!r}"
+              + (f"   <- [window] of {profile.name}" if hit else ""))
+    if profile is not None and not picked:
+        print(f"no window matches {profile.name}'s [window] title /{profile.window.title}/: put one of the titles "
+              "above in it, e.g. title = \"^my game$\"")
+        return 1
+    if profile is None:
+        print('\nin a profile: [window] title = "^the title$" (a regular expression on the title)')
+    return 0
+
+
 def cmd_studio(args: argparse.Namespace) -> int:
     from hakisa.live import require_display
     from hakisa.profile import load_profile
@@ -1102,6 +1133,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "screenshot is read again with them")
     g.add_argument("--wait", type=float, default=3.0)
     g.set_defaults(func=cmd_regions)
+
+    wn = sub.add_parser("windows", help="list the open windows' titles (for a profile's [window])",
+                        description="Lists every visible window with a title: its id, size, process, class and "
+                                    "title, largest first. With --profile, marks the window that profile's [window] "
+                                    "picks (exit 1 if none).")
+    wn.add_argument("--profile", default=None, help="mark the window this profile picks")
+    wn.set_defaults(func=cmd_windows)
 
     st = sub.add_parser(
         "studio", help="make a game's profile in the browser: draw regions, tune extractors, teach digits, try rules",

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, hakisa_cmd
+from tests.conftest import ROOT, hakisa_cmd, profile_text
 from tests.test_live_play import keys_down
 
 pytestmark = pytest.mark.display
@@ -417,3 +417,21 @@ def test_env_guards_a_real_window_until_closed(game_window, decoy, tmp_path, mon
         env.close()
     assert repeats(left) and repeats(enter) and left not in keys_down()
     assert not list((tmp_path / "cache").rglob("autorepeat-*.json"))
+
+
+@pytest.mark.display
+def test_windows_lists_the_real_titles_and_marks_the_one_a_profile_picks(game_window, tmp_path):
+    game = game_window("dodge", title="my dodge game")
+    listed = subprocess.run(hakisa_cmd("windows"), capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if game.title in line)
+    assert "640x360" in row and hex(game.window.wid) in row
+    mine = tmp_path / "mine.toml"
+    mine.write_text(profile_text("my dodge game"))
+    picked = subprocess.run(hakisa_cmd("windows", "--profile", str(mine)), capture_output=True, text=True, timeout=60)
+    assert picked.returncode == 0, picked.stderr
+    assert [line for line in picked.stdout.splitlines() if "<- [window] of" in line] == [row + "   <- [window] of testgame"]
+    other = tmp_path / "other.toml"
+    other.write_text(profile_text("no such game"))
+    missed = subprocess.run(hakisa_cmd("windows", "--profile", str(other)), capture_output=True, text=True, timeout=60)
+    assert missed.returncode == 1 and "no window matches testgame's [window] title /^no such game$/" in missed.stdout

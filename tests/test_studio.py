@@ -266,6 +266,25 @@ def test_studio_in_a_browser_makes_a_profile_that_reads_the_real_game(tmp_path, 
         extractor("game_over", "color", "playfield", "96, 0, 0", 12)
         wait_for(lambda: page()["values"].get("lives") == 3, what="lives to read 3")
 
+        # a rule naming no extractor: nothing is read (no reading is left from before) until it is fixed
+        done = d.find_element(By.ID, "done")
+        done.send_keys("nosuch >= 1", Keys.TAB)
+        wait_for(lambda: "nosuch" in status() and page()["values"] == {}, what="the bad rule to be reported")
+        assert {e.text for e in d.find_elements(By.CSS_SELECTOR, ".reading")} == {"—"}
+        done.clear()
+        done.send_keys(Keys.TAB)
+        wait_for(lambda: page()["values"].get("lives") == 3, what="readings once the rule is gone")
+        # removing an extractor takes its reward line with it
+        d.find_element(By.ID, "new-extractor").send_keys("spare")
+        d.find_element(By.ID, "add-extractor").click()
+        wait_for(lambda: "spare" in page()["rules"]["extractors"], what="the spare extractor")
+        d.find_element(By.ID, "reward").send_keys("spare = 2", Keys.TAB)
+        wait_for(lambda: page()["rules"].get("reward") == {"spare": 2}, what="the spare reward")
+        d.find_element(By.CSS_SELECTOR, '[data-extractor="spare"] button[title="remove extractor spare"]').click()
+        wait_for(lambda: "spare" not in page()["rules"]["extractors"] and not page()["rules"].get("reward"),
+                 what="the spare extractor and its reward to go")
+        assert d.find_element(By.ID, "reward").get_attribute("value") == ""
+
         def teach(play_first: bool) -> int:
             """Type the score the window shows (from the game's log, while nothing changes it) and teach it."""
             for _ in range(8):

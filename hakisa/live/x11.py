@@ -193,6 +193,24 @@ def find_window(spec: WindowSpec, timeout: float = 3.0, display_name: str | None
         d.close()
 
 
+def visible_windows(display_name: str | None = None) -> list[tuple[WindowInfo, int, int, str]]:
+    """Every viewable window with a title: its info, width, height and process name, largest first."""
+    d = xdisplay.Display(display_name)
+    try:
+        out = []
+        for w in list_windows(d):
+            if not w.viewable:
+                continue
+            try:
+                g = d.create_resource_object("window", w.wid).get_geometry()
+            except _BAD:
+                continue
+            out.append((w, int(g.width), int(g.height), _process_name(w.pid).split(" ")[0]))
+        return sorted(out, key=lambda r: -r[1] * r[2])
+    finally:
+        d.close()
+
+
 def _area(d: xdisplay.Display, wid: int) -> int:
     try:
         g = d.create_resource_object("window", wid).get_geometry()

@@ -19,6 +19,12 @@ from hakisa.screen.rules import DigitReader, RuleEngine, bitmap_to_text, equal_s
 _PALETTE = [(255, 200, 0), (0, 220, 255), (255, 90, 200), (120, 255, 120), (255, 140, 60), (180, 140, 255)]
 
 
+def num(v: float) -> str:
+    """A reading for people: whole numbers in full (a score of 9876543210, not 9.877e+09), else 4 digits."""
+    v = float(v)
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
+
+
 def read_rules(profile: Profile, shot: np.ndarray) -> dict[str, float]:
     """Every extractor's value on one RGB screenshot."""
     return RuleEngine(profile, "rgb").extract(shot, now=0.0)
@@ -39,7 +45,7 @@ def describe(profile: Profile, shot: np.ndarray) -> str:
         extra = ""
         if ex.kind == "digits" and not ex.glyphs:
             extra = "  (no glyphs yet: run with --learn NAME=VALUE)"
-        shown = "unreadable" if isinstance(v, float) and math.isnan(v) else f"{v:.4g}"
+        shown = "unreadable" if isinstance(v, float) and math.isnan(v) else num(v)
         lines.append(f"  {name:<16} {ex.kind:<7} on {ex.region:<14} = {shown}{extra}")
     if profile.rules.reward:
         r = profile.rules
@@ -197,7 +203,7 @@ def diagnose_rows(profile: Profile, rows: list[dict[str, float]], where: list[st
             return ""
         return f" (e.g. {', '.join(where[i] for i in idx)})"
 
-    lines = [f"{n} frames: {'extractor':<16} {'kind':<7} {'min':>9} {'max':>9} {'values':>7} {'unreadable':>10}"]
+    lines = [f"{n} frames: {'extractor':<16} {'kind':<7} {'min':>11} {'max':>11} {'values':>7} {'unreadable':>10}"]
     warnings: list[str] = []
     for name, ex in profile.rules.extractors.items():
         if rows and name not in rows[0]:
@@ -205,8 +211,8 @@ def diagnose_rows(profile: Profile, rows: list[dict[str, float]], where: list[st
         v = np.array([r[name] for r in rows], float)
         ok = v[np.isfinite(v)]
         nan_share = 1 - len(ok) / max(1, n)
-        lo, hi = (f"{ok.min():.4g}", f"{ok.max():.4g}") if len(ok) else ("-", "-")
-        lines.append(f"{'':<{len(str(n)) + 8}}{name:<16} {ex.kind:<7} {lo:>9} {hi:>9} {len(np.unique(ok)):>7} "
+        lo, hi = (num(ok.min()), num(ok.max())) if len(ok) else ("-", "-")
+        lines.append(f"{'':<{len(str(n)) + 8}}{name:<16} {ex.kind:<7} {lo:>11} {hi:>11} {len(np.unique(ok)):>7} "
                      f"{100 * nan_share:>9.0f}%")
         if nan_share > 0.5:
             eg = examples(~np.isfinite(v), name + " unreadable")
@@ -214,8 +220,8 @@ def diagnose_rows(profile: Profile, rows: list[dict[str, float]], where: list[st
                             "check its region, colour and tolerance (`--out` draws the region), and its glyphs "
                             "(`--learn`)")
         elif len(ok) and ok.min() == ok.max():
-            examples(np.isfinite(v), f"{name} = {ok.min():.4g}")
-            warnings.append(f"{name}: always {ok.min():.4g} on all {n} frames: it reads nothing that changes "
+            examples(np.isfinite(v), f"{name} = {num(ok.min())}")
+            warnings.append(f"{name}: always {num(ok.min())} on all {n} frames: it reads nothing that changes "
                             "(the region may miss what it should watch, or the colour never appears)")
         elif ex.kind in ("color", "bar") and len(ok) and ok.min() > 0.95:
             examples(np.isfinite(v), f"{name} fills its region")

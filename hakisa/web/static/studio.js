@@ -35,6 +35,7 @@ async function api(path, body) {
 function status(text, error = false) {
   const s = $("status");
   s.textContent = text;
+  s.title = text; // the header keeps one line (the picture must not move under a drag); hover for all of it
   s.className = error ? "error" : "";
 }
 
@@ -66,6 +67,7 @@ function draw() {
   const g = c.getContext("2d");
   g.drawImage(img, 0, 0);
   g.font = "12px system-ui"; g.lineWidth = 1;
+  const placed = []; // label boxes drawn so far: a label that would cover one moves below it
   Object.keys(S.rules.regions || {}).forEach((name, i) => {
     const [x, y, w, h] = S.rules.regions[name];
     const col = PALETTE[i % PALETTE.length];
@@ -74,11 +76,18 @@ function draw() {
     const reads = Object.entries(S.rules.extractors || {}).filter(([, e]) => e.region === name)
       .map(([n]) => `${n}=${fmt(S.values[n])}`);
     const label = name + (reads.length ? ": " + reads.join(" ") : "");
-    const ty = y * img.height < 14 ? (y + h) * img.height + 13 : y * img.height - 3;
+    const lw = g.measureText(label).width + 4;
+    const lx = Math.max(0, Math.min(x * img.width, img.width - lw));
+    let ty = y * img.height < 14 ? (y + h) * img.height + 13 : y * img.height - 3;
+    for (let k = 0; k < placed.length; k++) {
+      const p = placed[k];
+      if (lx < p.x + p.w && p.x < lx + lw && ty - 11 < p.y + 3 && p.y - 11 < ty + 3) { ty = p.y + 15; k = -1; }
+    }
+    placed.push({x: lx, y: ty, w: lw});
     g.fillStyle = "rgba(0,0,0,0.7)";
-    g.fillRect(x * img.width, ty - 11, g.measureText(label).width + 4, 14);
+    g.fillRect(lx, ty - 11, lw, 14);
     g.fillStyle = col;
-    g.fillText(label, x * img.width + 2, ty);
+    g.fillText(label, lx + 2, ty);
   });
   if (S.drag && S.drag.moved) {
     const d = S.drag;
@@ -176,7 +185,10 @@ function renderExtractors() {
   box.innerHTML = "";
   const regions = Object.keys(S.rules.regions || {});
   for (const [name, ex] of Object.entries(S.rules.extractors || {})) {
-    const kind = el("select", {onchange: (ev) => { ex.kind = ev.target.value; renderExtractors(); changed(); }});
+    const kind = el("select", {onchange: (ev) => {
+      ex.kind = ev.target.value;
+      if (ex.kind === "digits" && !S.rules.score) { S.rules.score = name; renderRules(); } // the number shown
+      renderExtractors(); changed(); }});
     KINDS.forEach((k) => kind.append(el("option", {value: k, text: k})));
     kind.value = ex.kind;
     const region = el("select", {onchange: (ev) => { ex.region = ev.target.value; changed(); }});
@@ -186,14 +198,14 @@ function renderExtractors() {
     const head = el("div", {class: "head"}, el("span", {class: "name", text: name}), kind, region,
       el("span", {class: "reading", id: `reading-${name}`, text: fmt(S.values[name])}),
       el("button", {text: "×", title: `remove extractor ${name}`, onclick: () => {
-        delete S.rules.extractors[name]; renderExtractors(); renderRules(); changed(); }}));
+        removeExtractor(name); renderExtractors(); renderRules(); changed(); }}));
     const div = el("div", {class: "ex", "data-extractor": name}, head);
     if (["color", "count", "bar", "digits"].includes(ex.kind)) {
       const colour = el("input", {size: 18, value: colourText(ex), "data-field": "color",
         title: "click here, then on the picture, to pick a colour",
         onfocus: (ev) => { S.pickInto = ev.target; }, onchange: (ev) => {
           try { ex.color = parseColours(ev.target.value); changed(); } catch (e) { status(e.message, true); } }});
-      const tol = el("input", {type: "number", min: 0, max: 255, value: ex.tolerance ?? 30, style: "width:56px",
+      const tol = el("input", {type: "number", min: 0, max: 255, value: ex.tolerance ?? 40, style: "width:56px",
         "data-field": "tolerance", onchange: (ev) => { ex.tolerance = Number(ev.target.value); changed(); }});
       const row = el("div", {class: "row"}, field("colour", colour), field("tolerance", tol));
       if (ex.kind === "count") row.append(field("min size", el("input", {type: "number", min: 1, style: "width:50px",
@@ -215,6 +227,15 @@ function renderExtractors() {
     if (ex.kind === "digits") div.append(teachPanel(name, ex));
     box.append(div);
   }
+}
+
+function removeExtractor(name) {
+  // rules that name it go with it (conditions in done and pause stay: the message says which to edit)
+  const r = S.rules;
+  delete r.extractors[name];
+  if (r.reward) delete r.reward[name];
+  if (r.score === name) delete r.score;
+  if (r.rises) { r.rises = r.rises.filter((n) => n !== name); if (!r.rises.length) delete r.rises; }
 }
 
 function teachPanel(name, ex) {
@@ -268,13 +289,15 @@ async function learn(name, ex, glyphBox, result) {
     result.className = "teach-result";
     if (out.problem) result.append(el("div", {class: "bad", text: out.problem}));
     else { ex.glyphs = out.glyphs; drawGlyphs(glyphBox, out.glyphs); }
+    let misread = false;
     for (const r of out.reads) {
       const ok = r.reads !== null && Number(r.value) === r.reads;
+      misread = misread || !ok;
       result.append(el("div", {class: ok ? "ok" : "bad",
         text: `${shotName(r.shot)} shows ${r.value}: reads ${fmt(r.reads)} ${ok ? "(ok)" : "(MISREAD: check region, colour, tolerance)"}`}));
     }
     const sg = out.suggest;
-    if (sg && (JSON.stringify(sg.color) !== JSON.stringify(ex.color) || sg.tolerance !== ex.tolerance)) {
+    if (misread && sg && (JSON.stringify(sg.color) !== JSON.stringify(ex.color) || sg.tolerance !== ex.tolerance)) {
       result.append(el("div", {class: "row"}, `colour ${sg.color.join(", ")} with tolerance ${sg.tolerance} reads ` +
         `${sg.right} of ${sg.of} right`, el("button", {text: "Use it", "data-action": "use-suggestion", onclick: async () => {
           ex.color = sg.color; ex.tolerance = sg.tolerance; renderExtractors(); await learnAgain(name); }})));
@@ -363,7 +386,6 @@ async function refresh() {
   try {
     const out = await api("/api/read", {rules: S.rules, shot: S.shot});
     S.last = out;
-    if (!out.ok) { status(out.error, true); return; }
     S.values = out.values;
     for (const [n, v] of Object.entries(out.values)) {
       const span = $(`reading-${n}`);
@@ -374,8 +396,12 @@ async function refresh() {
     $("toml").textContent = out.toml;
     if ($("status").className === "error" || !$("status").textContent) status("ok"); // keep what the last action said
     draw();
-  } catch (e) {
+  } catch (e) { // nothing is read until the rules are valid again: no reading may be left from before
     status(e.message, true);
+    S.values = {};
+    document.querySelectorAll(".reading").forEach((span) => { span.textContent = "—"; span.className = "reading nan"; });
+    $("verdict").textContent = "the rules cannot be read: see the message at the top";
+    draw();
   } finally {
     S.busy--;
   }
@@ -450,7 +476,7 @@ async function start() {
     const name = $("new-extractor").value.trim().replace(/[^A-Za-z0-9_-]/g, "_");
     if (!name) return status("give the extractor a name", true);
     const region = Object.keys(S.rules.regions)[0] || "";
-    S.rules.extractors[name] = {kind: "color", region, color: [255, 255, 255], tolerance: 30};
+    S.rules.extractors[name] = {kind: "color", region, color: [255, 255, 255], tolerance: 40};
     $("new-extractor").value = "";
     renderExtractors(); renderRules(); changed();
   });

@@ -347,7 +347,7 @@ def _train_online(args: argparse.Namespace, profile, log) -> int:
 
     cfg = OnlineConfig(steps=args.steps, replay_ratio=args.replay_ratio, epsilon=args.epsilon,
                        epsilon_end=args.epsilon_end, human_ratio_end=args.human_ratio_end, sync_every=args.sync_every,
-                       temperature=args.temperature, takeover=_takeover(args, profile),
+                       temperature=args.temperature, takeover=_takeover(args, profile), chat=args.chat,
                        save_seconds=args.save_seconds, segment_steps=args.segment_steps, headless=args.headless,
                        size=_size(args.size), focus=args.focus, wait=args.wait, seed=args.seed,
                        consolidate=_consolidate_config(args))
@@ -480,7 +480,7 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
                        max_episodes=args.episodes,
                        max_seconds=(args.minutes * 60 if getattr(args, "minutes", None)
                                     else getattr(args, "seconds", None)),  # explore has no --seconds
-                       checkpoint_name=str(args.checkpoint), takeover=_takeover(args, profile))
+                       checkpoint_name=str(args.checkpoint), takeover=_takeover(args, profile), chat=args.chat)
     stats = run_agent(profile, blob, spec, on_episode=lambda r: print(episode_line(r), flush=True),
                       announce=lambda m: print(m, file=sys.stderr, flush=True))
     print(summary(stats, out))
@@ -500,6 +500,15 @@ def _takeover_flags(a: argparse.ArgumentParser) -> None:
     a.add_argument("--watcher", action="store_true",
                    help="with --headless: the game's scripted demonstrator watches and takes over for --takeover-idle "
                         "seconds whenever the agent is about to lose a life (benchmarks of corrections)")
+
+
+def _chat_flag(a: argparse.ArgumentParser) -> None:
+    a.add_argument("--chat", default=None, metavar="URL",
+                   help="let a stream's chat vote: irc://HOST[:PORT]/#CHANNEL or ircs://... (Twitch: "
+                        "ircs://irc.chat.twitch.tv/#yourchannel); the phrases, the stream's delay and each person's "
+                        "limits are in the profile's [feedback.chat]. A login token, if the server needs one, goes in "
+                        "the environment variable HAKISA_CHAT_TOKEN, never on the command line; without it the chat "
+                        "is read anonymously")
 
 
 def _takeover(args: argparse.Namespace, profile):
@@ -973,6 +982,7 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window (default 3)")
         a.add_argument("--seed", type=int, default=0)
         _takeover_flags(a)
+        _chat_flag(a)
         a.set_defaults(func=cmd_play if name == "play" else cmd_explore)
 
     tr = sub.add_parser(
@@ -1103,6 +1113,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--focus", action="store_true", help="give the game window keyboard focus first")
     t.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window (default 3)")
     _takeover_flags(t)
+    _chat_flag(t)
     consolidate_flags(t, 2000, margin_weight=None, tau=None)
     t.set_defaults(func=cmd_train, resolve=_resolve_train)
     t.set_defaults(func=cmd_train)

@@ -188,6 +188,21 @@ class PauseSpec:
 
 
 @dataclass(frozen=True)
+class ChatSpec:
+    """Reward from a stream's chat ([feedback.chat]): phrases people type, credited to what they saw, which a
+    stream shows ``delay`` seconds late, with every person's say limited so no one can dominate."""
+
+    good: tuple[str, ...] = ("good bot",)  # phrases (or emotes) that are a vote for; case and spacing ignored
+    bad: tuple[str, ...] = ("bad bot",)
+    value: float = 0.5  # reward of one vote (times the person's weight), spread over the credited steps
+    delay: float = 3.0  # the stream's delay plus reading and typing: the window ends this long before the message
+    window: float = 3.0  # seconds of play one vote is credited to; also one vote per person per window
+    rate: int = 6  # votes counted per person per minute at most
+    cap: float = 0.5  # the crowd's reward on any one step is clipped to +-this
+    weights: tuple[tuple[str, float], ...] = ()  # (lowercase name, weight): others weigh 1
+
+
+@dataclass(frozen=True)
 class FeedbackSpec:
     """Reward from a person watching: hotkeys credited back over the last few seconds."""
 
@@ -196,6 +211,12 @@ class FeedbackSpec:
     value: float = 1.0  # reward of one press, spread evenly over the credited steps
     window: float = 2.0  # seconds of play credited by one press
     delay: float = 0.3  # the person reacts this late: the window ends this long before the press
+    chat: ChatSpec = field(default_factory=ChatSpec)
+
+    @property
+    def hold(self) -> float:
+        """How long a step must wait before it is written: the latest any vote for it can arrive."""
+        return max(self.window + self.delay, self.chat.window + self.chat.delay)
 
 
 @dataclass(frozen=True)
@@ -436,13 +457,13 @@ def parse_profile(text: str, source: str = "<string>", base_dir: str | None = No
     safety = SafetySpec(kill_switch=kill_canon, max_apm=max_apm, allow_system_keys=allowed)
 
     fb = v.table(data, "feedback")
-    v.only(fb, "feedback", {"good", "bad", "value", "window", "delay"})
+    v.only(fb, "feedback", {"good", "bad", "value", "window", "delay", "chat"})
     taken = actions.key_set | {kill_canon}
     good = v.key(fb, "feedback.good", "f9", forbidden=taken)
     bad = v.key(fb, "feedback.bad", "f10", forbidden=taken | {good})
     feedback = FeedbackSpec(good=good, bad=bad, value=float(v.number(fb, "feedback.value", 1.0, 0, 1e6)),
                             window=float(v.number(fb, "feedback.window", 2.0, 0.01, 60)),
-                            delay=float(v.number(fb, "feedback.delay", 0.3, 0, 10)))
+                            delay=float(v.number(fb, "feedback.delay", 0.3, 0, 10)), chat=_chat(v, fb))
     return Profile(name=name, window=window, capture=capture, actions=actions, rules=rules,
                    safety=safety, text=text, source=source, reset=reset, feedback=feedback, base_dir=base_dir,
                    pause=pause)
@@ -477,6 +498,39 @@ def _parse_presses(v: "_Validator", table: dict, where: str, kill: str, example:
     if kill in canon:
         v.fail(f"{where}.keys", keys, f"keys other than the kill switch ({kill})")
     return canon, tuple((float(x), float(y)) for x, y in clicks)
+
+
+def _chat(v: "_Validator", fb: dict) -> ChatSpec:
+    """[feedback.chat]: phrases, delay, window and the crowd's limits."""
+    ch = v.table(fb, "feedback.chat")
+    v.only(ch, "feedback.chat", {"good", "bad", "value", "delay", "window", "rate", "cap", "weights"})
+    d = ChatSpec()
+
+    def phrases(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        raw = ch.get(key, list(default))
+        from hakisa.crowd.votes import words
+
+        if (not isinstance(raw, list) or not raw or len(raw) > 100
+                or not all(isinstance(p, str) and words(p) and len(p) <= 100 for p in raw)):
+            v.fail(f"feedback.chat.{key}", raw, 'a list of 1-100 phrases of letters or digits, e.g. ["good bot", "PogChamp"]')
+        return tuple(raw)
+
+    good, bad = phrases("good", d.good), phrases("bad", d.bad)
+    from hakisa.crowd.votes import words
+
+    both = {"".join(words(p)) for p in good} & {"".join(words(p)) for p in bad}
+    if both:
+        v.fail("feedback.chat.bad", list(bad), f"phrases that are not also good ones ({', '.join(sorted(both))})")
+    w = v.table(ch, "feedback.chat.weights")
+    for name, weight in w.items():
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 <= weight <= 100:
+            v.fail(f"feedback.chat.weights.{name}", weight, "a weight from 0 (ignored) to 100")
+    return ChatSpec(good=good, bad=bad, value=float(v.number(ch, "feedback.chat.value", d.value, 0, 1e6)),
+                    delay=float(v.number(ch, "feedback.chat.delay", d.delay, 0, 120)),
+                    window=float(v.number(ch, "feedback.chat.window", d.window, 0.05, 60)),
+                    rate=int(v.number(ch, "feedback.chat.rate", d.rate, 1, 600, integer=True)),
+                    cap=float(v.number(ch, "feedback.chat.cap", d.cap, 0, 1e6)),
+                    weights=tuple(sorted((str(k).lower(), float(x)) for k, x in w.items())))
 
 
 def _check_system_keys(v: "_Validator", saf: dict, keys_raw: list[str], actions: ActionSpec,

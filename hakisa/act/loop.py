@@ -139,6 +139,8 @@ class LoopStats:
     stop_reason: str = ""
     error: BaseException | None = None
     feedback: int = 0
+    votes: int = 0  # votes from the crowd in chat
+    vote_sum: float = 0.0  # the reward they gave
     takeovers: int = 0  # times the person watching took control
     person_ticks: int = 0  # ticks they had it
 
@@ -155,14 +157,21 @@ class LoopStats:
 
 
 class _Writer:
-    """Dataset writing off the acting thread, with watchers' rewards credited back before rows are written."""
+    """Dataset writing off the acting thread. Rows wait until every vote for them can have come (the hotkeys'
+    reaction delay and window, a stream's longer delay: ``FeedbackSpec.hold``), then are written in order, so
+    a vote is credited to the steps that were on screen when the voter saw them, the end of an episode too."""
 
-    def __init__(self, writer: DatasetWriter, profile: Profile):
+    def __init__(self, writer: DatasetWriter, profile: Profile, chat: bool = False):
         self.w = writer
         self.fb = profile.feedback
+        self.hold = self.fb.hold if chat else self.fb.window + self.fb.delay
         self.q: queue.SimpleQueue = queue.SimpleQueue()
-        self.pending: collections.deque = collections.deque()  # steps not yet written (credit window)
+        self.pending: collections.deque = collections.deque()  # items not yet written, oldest first
+        self.counts: collections.Counter = collections.Counter()  # votes credited / credited to no step
         self.error: BaseException | None = None
+        self._ep = -1  # serial of the episode the next step belongs to
+        self._index = 0  # its next step's index in that episode
+        self._last_t = -math.inf
         self.thread = threading.Thread(target=self._run, name="hakisa-write", daemon=True)
         self.thread.start()
 
@@ -174,38 +183,80 @@ class _Writer:
         self.thread.join(timeout=30)
 
     def _flush_pending(self, upto: float) -> None:
-        while self.pending and self.pending[0]["t_state"] < upto:
-            st = self.pending.popleft()
-            self.w.add_step(st["action"], st["actor"], st["reward"] + st["human"], st["terminated"], False,
-                            st["obs"], q_value=st["q"], reward_human=st["human"])
+        while self.pending and self.pending[0]["t"] < upto:
+            it = self.pending.popleft()
+            if it["kind"] == "start":
+                self.w.start_episode(it["obs"])
+            elif it["kind"] == "end":
+                self.w.end_episode(it["status"], it["stats"])
+            else:
+                self.w.add_step(it["action"], it["actor"], it["reward"] + it["human"] + it["crowd"], it["terminated"],
+                                False, it["obs"], q_value=it["q"], reward_human=it["human"] + it["crowd"])
+                for v in it.get("votes", ()):
+                    self.w.add_vote(*v)
+
+    def _add(self, item: dict) -> None:
+        self._last_t = item["t"] = max(item["t"], self._last_t)  # written in arrival order, times never go back
+        self.pending.append(item)
+
+    def _credit(self, t: float, source: str, who: str, value: float, delay: float, window: float,
+                cap: float) -> None:
+        """Spread ``value`` over the waiting steps whose state was on screen from ``t - delay - window`` to
+        ``t - delay``; each step's crowd reward stays within +-``cap``. The vote is kept with the first step it
+        was credited to in each episode."""
+        lo, hi = t - delay - window, t - delay
+        hits = [it for it in self.pending if it["kind"] == "step" and lo <= it["t_state"] <= hi]
+        if not hits:
+            self.counts["votes for no step"] += 1
+            return
+        self.counts["votes"] += 1
+        share = value / len(hits)
+        given: dict[int, list] = {}
+        for it in hits:
+            if source == "chat":
+                old = it["crowd"]
+                it["crowd"] = min(cap, max(-cap, old + share))
+                got = it["crowd"] - old
+            else:
+                it["human"] += share
+                got = share
+            row = given.setdefault(it["ep"], [it, 0.0, 0])
+            row[1] += got
+            row[2] += 1
+        for first, total, n in given.values():
+            first.setdefault("votes", []).append((t, source, who, total, first["index"], n))
 
     def _run(self) -> None:
-        hold = self.fb.window + self.fb.delay
         try:
             while True:
                 try:
                     item = self.q.get(timeout=0.2)
                 except queue.Empty:
-                    self._flush_pending(time.monotonic() - hold - 0.5)
+                    self._flush_pending(time.monotonic() - self.hold - 0.5)
                     self.w.maybe_flush()
                     continue
                 if item is None:
                     break
                 kind = item[0]
                 if kind == "start":
-                    self.w.start_episode(item[1])
+                    self._ep, self._index = self._ep + 1, 0
+                    self._add({"kind": "start", "t": item[1].time, "obs": item[1]})
                 elif kind == "step":
-                    self.pending.append(item[1])
-                    self._flush_pending(item[1]["t_obs"] - hold)
-                elif kind == "feedback":
+                    st = item[1]
+                    self._add({**st, "kind": "step", "t": st["t_state"], "crowd": 0.0, "ep": self._ep,
+                               "index": self._index})
+                    self._index += 1
+                    self._flush_pending(st["t_obs"] - self.hold)
+                elif kind == "feedback":  # a watcher's hotkey
                     t, sign = item[1], item[2]
-                    lo, hi = t - self.fb.delay - self.fb.window, t - self.fb.delay
-                    hits = [st for st in self.pending if lo <= st["t_state"] <= hi]
-                    for st in hits:
-                        st["human"] += sign * self.fb.value / len(hits)
+                    self._credit(t, "hotkey", "hotkeys", sign * self.fb.value, self.fb.delay, self.fb.window,
+                                 math.inf)
+                elif kind == "vote":  # the crowd in chat (hakisa.crowd)
+                    vote = item[1]
+                    ch = self.fb.chat
+                    self._credit(vote.t, "chat", vote.who, vote.value, ch.delay, ch.window, ch.cap)
                 elif kind == "end":
-                    self._flush_pending(math.inf)
-                    self.w.end_episode(item[1], item[2])
+                    self._add({"kind": "end", "t": self._last_t, "status": item[1], "stats": item[2]})
         except BaseException as exc:  # noqa: BLE001 - reported by the loop
             self.error = exc
         finally:
@@ -222,7 +273,7 @@ class AgentLoop:
                  max_seconds: float | None = None, area_interval: float = 0.1,
                  on_episode: Callable[[EpisodeResult], None] | None = None,
                  on_tick: Callable[[LoopStats], None] | None = None, warm: bool = True, takeover=None,
-                 on_control: Callable[[str], None] | None = None):
+                 on_control: Callable[[str], None] | None = None, chat: bool = False):
         self.profile, self.source, self.act, self.policy, self.codec = profile, source, actuator, policy, codec
         self.rules = RuleEngine(profile, source.channel_order)
         self.clock = clock or RealClock()
@@ -235,8 +286,9 @@ class AgentLoop:
         self.takeover = takeover  # hakisa.act.takeover.Takeover: the person watching may take control
         self.on_control = on_control  # called with "agent" / "person" when control changes hands
         self.stats = LoopStats()
+        self.chat = None  # hakisa.crowd.irc.ChatReader when a stream's chat votes (set by the session)
         self._stop = threading.Event()
-        self._writer = _Writer(writer, profile) if writer is not None else None
+        self._writer = _Writer(writer, profile, chat) if writer is not None else None  # chat: hold rows for its delay
         self._apm = ApmCap(profile.safety.max_apm)
 
     # ----- control --------------------------------------------------------------------------
@@ -251,6 +303,14 @@ class AgentLoop:
         self.stats.feedback += 1
         if self._writer is not None:
             self._writer.put("feedback", self.clock.now() if t is None else t, int(sign))
+
+    def vote(self, vote) -> None:
+        """A vote from the crowd in chat (:class:`hakisa.crowd.votes.Vote`, from any thread): credited to the
+        steps on screen the stream's delay before it."""
+        self.stats.votes += 1
+        self.stats.vote_sum += vote.value
+        if self._writer is not None:
+            self._writer.put("vote", vote)
 
     def _sleep(self, seconds: float) -> bool:
         """Sleep (waking at once on stop); False if stopped."""

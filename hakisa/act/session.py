@@ -38,6 +38,7 @@ class SessionSpec:
     takeover: object = None  # hakisa.act.takeover.TakeoverSpec: the person watching may take control; headless,
     # the scripted demonstrator watches instead (hakisa.games.watcher)
     watch_budget: float | None = None  # headless: seconds of the scripted watcher's control at most
+    chat: str | None = None  # irc://HOST[:PORT]/#CHANNEL: the crowd in that chat votes ([feedback.chat])
 
 
 def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
@@ -78,6 +79,11 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
                                         "(--temperature 0 plays greedily)" if t > 0 else "greedy (the checkpoint's "
                                                                                           "default)"))
     hotkeys = guard = takeover = None
+    if spec.chat and spec.headless:
+        from hakisa.errors import HakisaError
+
+        raise HakisaError("--chat credits votes to what a stream showed seconds before, in real time: use it on the "
+                          "game's window, not with --headless")
     if spec.headless:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         from hakisa.games import make_game
@@ -129,7 +135,8 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
         loop = AgentLoop(profile, source, actuator, policy or AgentPolicy(agent, spec.schedule, seed=spec.seed), codec,
                          writer=writer, clock=clock, tick_hz=spec.tick_hz, max_steps=spec.max_steps,
                          max_episodes=spec.max_episodes, max_seconds=spec.max_seconds, on_episode=on_episode,
-                         on_tick=on_tick, takeover=takeover, on_control=_control_line(spec, announce))
+                         on_tick=on_tick, takeover=takeover, on_control=_control_line(spec, announce),
+                         chat=bool(spec.chat))
     except BaseException:
         if writer is not None:
             writer.discard_if_empty()  # e.g. a profile error: leave no empty dataset behind
@@ -142,6 +149,7 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
 
         hotkeys = HotkeyListener({kill: kill_switch, fb.good: lambda: loop.feedback(+1),
                                   fb.bad: lambda: loop.feedback(-1)})
+    chat = _chat_reader(profile, spec, loop, announce) if spec.chat else None
     old = {}
     if threading.current_thread() is threading.main_thread():
         old = {s: signal.signal(s, lambda signum, _f: loop.stop(signal.Signals(signum).name))
@@ -157,6 +165,8 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
                 stack.enter_context(guard)
             if hotkeys is not None:
                 stack.enter_context(hotkeys)
+            if chat is not None:
+                stack.enter_context(chat)
             if takeover is not None and not spec.headless:  # headless: the scripted watcher needs no listener
                 from hakisa.live.listen import TakeoverListener
 
@@ -174,6 +184,30 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
             else:
                 writer.discard_if_empty()  # failed before its first step: nothing worth keeping
     return stats
+
+
+def _chat_reader(profile: Profile, spec: SessionSpec, loop, announce):
+    """The chat as a reward source: its messages read on their own thread, votes handed to the loop."""
+    from hakisa.crowd.irc import ChatReader, parse_address
+    from hakisa.crowd.votes import Crowd
+
+    address = parse_address(spec.chat)
+    crowd = Crowd(profile.feedback.chat)
+
+    def on_message(t: float, sender: str, text: str) -> None:
+        vote = crowd.offer(t, sender, text)
+        if vote is not None:
+            loop.vote(vote)
+
+    ch = profile.feedback.chat
+    if announce:
+        announce(f"{spec.command}: chat {address}: {', '.join(map(repr, ch.good))} = good, "
+                 f"{', '.join(map(repr, ch.bad))} = bad; each vote credited to the {ch.window:g} s of play shown "
+                 f"{ch.delay:g} s before it ([feedback.chat])")
+    reader = ChatReader(address, on_message, log=announce)
+    reader.crowd = crowd
+    loop.chat = reader
+    return reader
 
 
 def _control_line(spec: SessionSpec, announce):
@@ -231,6 +265,8 @@ def summary(stats: LoopStats, out: str | None = None) -> str:
                         f"max {np.nanmax(scores):g})" if np.isfinite(scores).any() else ""))
     lines.append(f"  {stats.actions} actions, {stats.rate():.1f} ticks/s, missed ticks {stats.missed}, paused (no "
                  f"focus) {stats.paused_ticks}, capped by max_apm {stats.capped}, watcher feedback {stats.feedback}")
+    if stats.votes:
+        lines.append(f"  {stats.votes} votes from chat, reward {stats.vote_sum:+.2f} in all")
     if stats.pauses:
         lines.append(f"  the game paused {stats.pauses} time{'s' if stats.pauses != 1 else ''} ({stats.game_paused_ticks} "
                      "ticks; unpaused with [pause], nothing recorded meanwhile)")

@@ -69,6 +69,11 @@ _ACT_FIELDS = ("command_type", "action_1", "action_2", "actor", "q_value", "rewa
                "terminations", "truncations")
 _OPT_ACT_FIELDS = ("reward_human",)  # written by hakisa >= 0.2; read as zeros when absent
 _EVT_FIELDS = ("events_time", "events_kind", "events_code", "events_x", "events_y", "events_step")
+# votes of people watching (hotkeys and chat), one row per vote: when it came (monotonic s), its source, who
+# (a salted hash of the name: nobody's name is stored), the reward it gave, and the steps it was credited to
+_VOTE_FIELDS = ("votes_time", "votes_source", "votes_who", "votes_value", "votes_step", "votes_steps")
+VOTE_SOURCES: tuple[str, ...] = ("hotkey", "chat")
+WHO_BYTES = 12
 
 
 @dataclass
@@ -95,6 +100,8 @@ _ARRAY_SPECS: dict[str, tuple[str, tuple[int, ...]]] = {
     "reward_human": ("f", ()), "terminations": ("b", ()), "truncations": ("b", ()),
     "events_time": ("f", ()), "events_kind": ("u", ()), "events_code": ("iu", ()), "events_x": ("iu", ()),
     "events_y": ("iu", ()), "events_step": ("iu", ()), "readings": ("f", ()),
+    "votes_time": ("f", ()), "votes_source": ("u", ()), "votes_who": ("S", ()), "votes_value": ("f", ()),
+    "votes_step": ("iu", ()), "votes_steps": ("iu", ()),
 }
 
 
@@ -308,7 +315,9 @@ class DatasetWriter:
                  "reward_human": (np.float32, ()),
                  "terminations": (np.bool_, ()), "truncations": (np.bool_, ()),
                  "events_time": (np.float64, ()), "events_kind": (np.uint8, ()), "events_code": (np.int16, ()),
-                 "events_x": (np.int32, ()), "events_y": (np.int32, ()), "events_step": (np.int32, ())}
+                 "events_x": (np.int32, ()), "events_y": (np.int32, ()), "events_step": (np.int32, ()),
+                 "votes_time": (np.float64, ()), "votes_source": (np.uint8, ()), "votes_who": (f"S{WHO_BYTES}", ()),
+                 "votes_value": (np.float32, ()), "votes_step": (np.int32, ()), "votes_steps": (np.int32, ())}
         for key, (dt, tail) in specs.items():
             g.create_dataset(key, shape=(0, *tail), maxshape=(None, *tail), dtype=dt,
                              chunks=(1024, *tail), compression=self.compression if tail else None)
@@ -322,7 +331,7 @@ class DatasetWriter:
         g.attrs["missed_ticks"] = 0
         self.group = g
         self._n_steps = 0
-        self._buf = {k: [] for k in _OBS_FIELDS + _ACT_FIELDS + _OPT_ACT_FIELDS + _EVT_FIELDS}
+        self._buf = {k: [] for k in _OBS_FIELDS + _ACT_FIELDS + _OPT_ACT_FIELDS + _EVT_FIELDS + _VOTE_FIELDS}
         if self.extractors:
             self._buf["readings"] = []
         self._add_obs(first, 0)
@@ -350,6 +359,19 @@ class DatasetWriter:
         self._add_obs(obs, self._n_steps)
         if len(b["observations"]) >= self.chunk_frames or time.monotonic() - self._last_flush >= self.flush_interval:
             self._write_buffer(flush=time.monotonic() - self._last_flush >= self.flush_interval)
+
+    def add_vote(self, t: float, source: str, who: str, value: float, first_step: int, n_steps: int) -> None:
+        """A vote of someone watching, credited as ``value`` in all to ``n_steps`` steps of the open episode from
+        ``first_step`` (0-based, as rewards are indexed); ``who``: a hash of their name, never the name."""
+        if self.group is None:
+            raise RuntimeError("add_vote() with no open episode")
+        b = self._buf
+        b["votes_time"].append(t)
+        b["votes_source"].append(VOTE_SOURCES.index(source))
+        b["votes_who"].append(who.encode("ascii", "replace")[:WHO_BYTES])
+        b["votes_value"].append(value)
+        b["votes_step"].append(first_step)
+        b["votes_steps"].append(n_steps)
 
     def end_episode(self, status: str, stats: dict | None = None) -> int:
         """Close the open episode as "terminated" or "truncated"; returns its number of steps."""
@@ -769,6 +791,14 @@ class DatasetReader:
         keep = ev_step <= n
         for k in _EVT_FIELDS:
             out[k] = g[k][:n_ev][keep]
+        if all(k in g for k in _VOTE_FIELDS):  # written by hakisa >= 0.3
+            bad = [why for k in _VOTE_FIELDS if (why := self._check_array(g, k))]
+            if bad:
+                raise DatasetError(f"{self.path} {name}: {bad[0]}; the file is damaged.")
+            n_v = min(_stored_rows(g[k]) for k in _VOTE_FIELDS)
+            for k in _VOTE_FIELDS:
+                out[k] = g[k][:n_v]
+            out["votes_who"] = out["votes_who"].astype(f"S{WHO_BYTES}")
         if str(g.attrs.get("status", "recording")) == "recording" and n:
             out["truncations"][-1] = True  # a killed recording ends in a truncation
         return out

@@ -141,6 +141,7 @@ class LoopStats:
     feedback: int = 0
     votes: int = 0  # votes from the crowd in chat
     vote_sum: float = 0.0  # the reward they gave
+    votes_no_step: int = 0  # votes (chat or hotkeys) about a moment with no step on record (a reset, a pause)
     takeovers: int = 0  # times the person watching took control
     person_ticks: int = 0  # ticks they had it
 
@@ -164,7 +165,8 @@ class _Writer:
     def __init__(self, writer: DatasetWriter, profile: Profile, chat: bool = False):
         self.w = writer
         self.fb = profile.feedback
-        self.hold = self.fb.hold if chat else self.fb.window + self.fb.delay
+        # and half a second more: a vote can reach this thread a little after steps taken since it was cast
+        self.hold = (self.fb.hold if chat else self.fb.window + self.fb.delay) + 0.5
         self.q: queue.SimpleQueue = queue.SimpleQueue()
         self.pending: collections.deque = collections.deque()  # items not yet written, oldest first
         self.counts: collections.Counter = collections.Counter()  # votes credited / credited to no step
@@ -232,7 +234,7 @@ class _Writer:
                 try:
                     item = self.q.get(timeout=0.2)
                 except queue.Empty:
-                    self._flush_pending(time.monotonic() - self.hold - 0.5)
+                    self._flush_pending(time.monotonic() - self.hold)
                     self.w.maybe_flush()
                     continue
                 if item is None:
@@ -349,6 +351,7 @@ class AgentLoop:
                 self.source.close()
                 if self._writer is not None:
                     self._writer.close()
+                    self.stats.votes_no_step = self._writer.counts["votes for no step"]
                     if self._writer.error is not None and self.stats.error is None:
                         raise self._writer.error
         return self.stats

@@ -266,7 +266,9 @@ def summary(stats: LoopStats, out: str | None = None) -> str:
     lines.append(f"  {stats.actions} actions, {stats.rate():.1f} ticks/s, missed ticks {stats.missed}, paused (no "
                  f"focus) {stats.paused_ticks}, capped by max_apm {stats.capped}, watcher feedback {stats.feedback}")
     if stats.votes:
-        lines.append(f"  {stats.votes} votes from chat, reward {stats.vote_sum:+.2f} in all")
+        lines.append(f"  {stats.votes} votes from chat, reward {stats.vote_sum:+.2f} in all"
+                     + (f"; {stats.votes_no_step} about moments with no step recorded (a reset or a pause between "
+                        "games), credited to none" if stats.votes_no_step else ""))
     if stats.pauses:
         lines.append(f"  the game paused {stats.pauses} time{'s' if stats.pauses != 1 else ''} ({stats.game_paused_ticks} "
                      "ticks; unpaused with [pause], nothing recorded meanwhile)")

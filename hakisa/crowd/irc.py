@@ -71,7 +71,7 @@ def parse_line(line: str) -> tuple[str, str, list[str]] | None:
         prefix, _, line = line[1:].partition(" ")
     head, sep, trailing = line.partition(" :")
     parts = head.split()
-    if not parts:
+    if not parts or not (parts[0].isascii() and parts[0].isalnum()):  # a command is a word or a 3-digit number
         return None
     params = parts[1:] + ([trailing] if sep else [])
     return prefix.split("!", 1)[0], parts[0].upper(), params

@@ -1,5 +1,5 @@
 """A real IRC server (miniircd, started on a free port) and bots that join a channel and talk: the chat side
-of the chat tests and of tools/bench_chat.py."""
+of tests/test_chat.py and of tools/bench_chat.py."""
 
 from __future__ import annotations
 

@@ -20,8 +20,10 @@ from hakisa.crowd.votes import Crowd
 from hakisa.errors import ProfileError
 from hakisa.profile import ChatSpec, load_profile, parse_profile
 
-from chatbots import Bot, IrcServer, free_port, wait_until
 from conftest import ROOT, hakisa_cmd, profile_text
+
+sys.path.insert(0, str(ROOT / "tools"))
+from chatbots import Bot, IrcServer, free_port, wait_until  # noqa: E402
 
 SPEC = ChatSpec(good=("good bot", "PogChamp"), bad=("bad bot",), value=0.5, delay=2.0, window=1.0, rate=3, cap=0.2,
                 weights=(("mod", 2.0), ("muted", 0.0)))
@@ -204,7 +206,6 @@ def test_bad_traffic_is_counted_and_dropped_and_reaches_nothing(tmp_path):
 
 @pytest.fixture(scope="module")
 def holder(tmp_path_factory):
-    sys.path.insert(0, str(ROOT / "tools"))
     from bench_killswitch import holding_checkpoint
 
     return holding_checkpoint(tmp_path_factory.mktemp("holder") / "hold-left.pt")

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import threading
 import time
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlparse
 
 import cv2
 import numpy as np
@@ -32,10 +29,9 @@ from hakisa.resources import check_writable
 from hakisa.screen.regions import diagnose_rows, learn_glyphs, read_with
 from hakisa.screen.rules import RuleEngine
 from hakisa.web.draft import rules_of, with_rules
+from hakisa.web.server import Raw, handler, make_server
 
-STATIC = Path(__file__).with_name("static")
 MAX_SHOTS = 64
-MAX_BODY = 4 << 20
 TOLERANCES = (12, 24, 40, 64, 96)
 
 
@@ -229,75 +225,32 @@ def suggest_colour(profile: Profile, extractor: str, shots: list[tuple[np.ndarra
 
 # ----- HTTP ---------------------------------------------------------------------------------------------
 
-_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
-
-
 def handler_for(studio: Studio):
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "hakisa-studio"
+    def get(path: str):
+        if path == "/api/state":
+            return studio.state()
+        if path.startswith("/shot/") and path.endswith(".png"):
+            return Raw(studio.png(path[len("/shot/"):-4]), "image/png")
+        return None
 
-        def log_message(self, fmt, *args):  # quiet: the console shows the studio's own lines
-            pass
+    def post(path: str, body: dict):
+        rules = copy.deepcopy(body.get("rules", {}))
+        if path == "/api/read":
+            return studio.read(rules, str(body.get("shot", "0")))
+        if path == "/api/snapshot":
+            return studio.snapshot()
+        if path == "/api/learn":
+            return studio.learn(rules, str(body["extractor"]), list(body.get("labels", [])))
+        if path == "/api/try":
+            return studio.try_rules(rules, float(body.get("seconds", 0)))
+        if path == "/api/save":
+            return studio.save(rules)
+        return None
 
-        def _send(self, status: int, body: bytes, kind: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _json(self, obj, status: int = 200) -> None:
-            self._send(status, json.dumps(obj).encode(), "application/json")
-
-        def do_GET(self):
-            path = urlparse(self.path).path
-            try:
-                if path in ("/", "/index.html"):
-                    path = "/studio.html"
-                if path == "/favicon.ico":
-                    return self._send(204, b"", "image/x-icon")
-                if path == "/api/state":
-                    return self._json(studio.state())
-                if path.startswith("/shot/") and path.endswith(".png"):
-                    return self._send(200, studio.png(path[len("/shot/"):-4]), "image/png")
-                name = path.lstrip("/")
-                f = STATIC / name
-                if "/" not in name and f.suffix in _TYPES and f.is_file():
-                    return self._send(200, f.read_bytes(), _TYPES[f.suffix])
-                self._json({"error": f"no page {path}"}, HTTPStatus.NOT_FOUND)
-            except HakisaError as exc:
-                self._json({"error": str(exc)}, HTTPStatus.BAD_REQUEST)
-
-        def do_POST(self):
-            path = urlparse(self.path).path
-            try:
-                n = int(self.headers.get("Content-Length") or 0)
-                if n > MAX_BODY:
-                    raise HakisaError("request too large")
-                body = json.loads(self.rfile.read(n) or b"{}")
-                rules = copy.deepcopy(body.get("rules", {}))
-                if path == "/api/read":
-                    return self._json(studio.read(rules, str(body.get("shot", "0"))))
-                if path == "/api/snapshot":
-                    return self._json(studio.snapshot())
-                if path == "/api/learn":
-                    return self._json(studio.learn(rules, str(body["extractor"]), list(body.get("labels", []))))
-                if path == "/api/try":
-                    return self._json(studio.try_rules(rules, float(body.get("seconds", 0))))
-                if path == "/api/save":
-                    return self._json(studio.save(rules))
-                self._json({"error": f"no action {path}"}, HTTPStatus.NOT_FOUND)
-            except (HakisaError, KeyError, ValueError, TypeError) as exc:
-                self._json({"error": str(exc)}, HTTPStatus.BAD_REQUEST)
-
-    return Handler
+    return handler("studio.html", get, post, errors=(HakisaError, KeyError, ValueError, TypeError),
+                   name="hakisa-studio")
 
 
 def serve(studio: Studio, host: str = "127.0.0.1", port: int = 8765) -> ThreadingHTTPServer:
     """The studio's HTTP server (not yet serving: call ``serve_forever``); port 0 picks a free one."""
-    try:
-        return ThreadingHTTPServer((host, port), handler_for(studio))
-    except OSError as exc:
-        raise HakisaError(f"cannot serve the studio on {host}:{port} ({exc.strerror or exc}); pick another --port."
-                          ) from None
+    return make_server(handler_for(studio), host, port, "studio")

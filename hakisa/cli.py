@@ -348,6 +348,7 @@ def _train_online(args: argparse.Namespace, profile, log) -> int:
     cfg = OnlineConfig(steps=args.steps, replay_ratio=args.replay_ratio, epsilon=args.epsilon,
                        epsilon_end=args.epsilon_end, human_ratio_end=args.human_ratio_end, sync_every=args.sync_every,
                        temperature=args.temperature, takeover=_takeover(args, profile), chat=args.chat,
+                       dashboard=_dashboard(args, profile, "train"),
                        save_seconds=args.save_seconds, segment_steps=args.segment_steps, headless=args.headless,
                        size=_size(args.size), focus=args.focus, wait=args.wait, seed=args.seed,
                        consolidate=_consolidate_config(args))
@@ -480,7 +481,8 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
                        max_episodes=args.episodes,
                        max_seconds=(args.minutes * 60 if getattr(args, "minutes", None)
                                     else getattr(args, "seconds", None)),  # explore has no --seconds
-                       checkpoint_name=str(args.checkpoint), takeover=_takeover(args, profile), chat=args.chat)
+                       checkpoint_name=str(args.checkpoint), takeover=_takeover(args, profile), chat=args.chat,
+                       dashboard=_dashboard(args, profile, command))
     stats = run_agent(profile, blob, spec, on_episode=lambda r: print(episode_line(r), flush=True),
                       announce=lambda m: print(m, file=sys.stderr, flush=True))
     print(summary(stats, out))
@@ -502,7 +504,26 @@ def _takeover_flags(a: argparse.ArgumentParser) -> None:
                         "seconds whenever the agent is about to lose a life (benchmarks of corrections)")
 
 
+def _dashboard(args: argparse.Namespace, profile, command: str):
+    """The live dashboard, served now (None without --dashboard)."""
+    if not args.dashboard:
+        return None
+    from hakisa.web.dashboard import Dashboard, serve_dashboard
+
+    dash = Dashboard(None, profile.name, command)
+    serve_dashboard(dash, args.dashboard_host, args.dashboard_port,
+                    announce=lambda m: print(m, file=sys.stderr, flush=True))
+    return dash
+
+
 def _chat_flag(a: argparse.ArgumentParser) -> None:
+    a.add_argument("--dashboard", action="store_true",
+                   help="serve a live dashboard (the agent's view, its action and Q values, who is in control, "
+                        "rewards by source with the latest votes, scores, the learning curve) for people watching; "
+                        "a streamer can add the page to the broadcast as a browser source")
+    a.add_argument("--dashboard-host", default="127.0.0.1",
+                   help="address the dashboard listens on (default 127.0.0.1: this machine only)")
+    a.add_argument("--dashboard-port", type=int, default=8766, help="its port (default 8766; 0 picks a free one)")
     a.add_argument("--chat", default=None, metavar="URL",
                    help="let a stream's chat vote: irc://HOST[:PORT]/#CHANNEL or ircs://... (Twitch: "
                         "ircs://irc.chat.twitch.tv/#yourchannel); the phrases, the stream's delay and each person's "

@@ -29,6 +29,7 @@ class Agent:
         self.masks = HeadMasks(codec)
         self.stack = model.cfg.stack
         self.frames: deque[np.ndarray] = deque(maxlen=self.stack)
+        self.last_q = None  # each head's Q values of the last frame acted on
 
     @classmethod
     def from_checkpoint(cls, blob: dict) -> "Agent":
@@ -86,6 +87,7 @@ class Agent:
         (:func:`hakisa.learn.losses.sample`; replaces epsilon). Heads that do not apply to the chosen
         command stay 0. The action counts as greedy when it is the greedy action."""
         qs = self.model(self._input(frame))
+        self.last_q = qs  # each head's Q values of this frame (the dashboard shows them)
         a = greedy(qs, self.masks, self.joint, self.bias)
         is_greedy = True
         if temperature > 0:

@@ -275,7 +275,7 @@ class AgentLoop:
                  max_seconds: float | None = None, area_interval: float = 0.1,
                  on_episode: Callable[[EpisodeResult], None] | None = None,
                  on_tick: Callable[[LoopStats], None] | None = None, warm: bool = True, takeover=None,
-                 on_control: Callable[[str], None] | None = None, chat: bool = False):
+                 on_control: Callable[[str], None] | None = None, chat: bool = False, dashboard=None):
         self.profile, self.source, self.act, self.policy, self.codec = profile, source, actuator, policy, codec
         self.rules = RuleEngine(profile, source.channel_order)
         self.clock = clock or RealClock()
@@ -289,6 +289,7 @@ class AgentLoop:
         self.on_control = on_control  # called with "agent" / "person" when control changes hands
         self.stats = LoopStats()
         self.chat = None  # hakisa.crowd.irc.ChatReader when a stream's chat votes (set by the session)
+        self.dashboard = dashboard  # hakisa.web.dashboard.Dashboard: what people watching see
         self._stop = threading.Event()
         self._writer = _Writer(writer, profile, chat) if writer is not None else None  # chat: hold rows for its delay
         self._apm = ApmCap(profile.safety.max_apm)
@@ -303,8 +304,11 @@ class AgentLoop:
     def feedback(self, sign: int, t: float | None = None) -> None:
         """A watcher pressed "good" (+1) or "bad" (-1) at monotonic time ``t``."""
         self.stats.feedback += 1
+        t = self.clock.now() if t is None else t
         if self._writer is not None:
-            self._writer.put("feedback", self.clock.now() if t is None else t, int(sign))
+            self._writer.put("feedback", t, int(sign))
+        if self.dashboard is not None:
+            self.dashboard.vote(t, "hotkey", "hotkeys", int(sign) * self.profile.feedback.value)
 
     def vote(self, vote) -> None:
         """A vote from the crowd in chat (:class:`hakisa.crowd.votes.Vote`, from any thread): credited to the
@@ -313,6 +317,8 @@ class AgentLoop:
         self.stats.vote_sum += vote.value
         if self._writer is not None:
             self._writer.put("vote", vote)
+        if self.dashboard is not None:
+            self.dashboard.vote(vote.t, "chat", vote.who, vote.value)
 
     def _sleep(self, seconds: float) -> bool:
         """Sleep (waking at once on stop); False if stopped."""
@@ -432,6 +438,8 @@ class AgentLoop:
                     st.takeovers += 1
                 if self.on_control is not None:
                     self.on_control(control.who)
+                if self.dashboard is not None:
+                    self.dashboard.set_control(control.who)
             obs = Observation(frame, t_obs, k, held_mask(()), (-1, -1), 0, [], values)
             if ep is None:
                 pressed = resetter.tick(t_obs, values, done, rect)  # game over, menus, dialogs: the reset sequence
@@ -444,6 +452,7 @@ class AgentLoop:
                 prev_values = values
                 if self._writer is not None:
                     self._writer.put("start", obs)
+                reward = 0.0
             else:
                 reward = self.rules.reward(prev_values, values) if self.rules.active else 0.0
                 prev_values = values
@@ -498,6 +507,9 @@ class AgentLoop:
             st.actions += 1
             current = action
             prev = {"action": action.as_tuple(), "actor": GREEDY if greedy else RANDOM, "q": q, "t_state": t_obs}
+            if self.dashboard is not None:  # references only: the page's requests do the work
+                self.dashboard.tick(t_obs, k, ep["number"], ep["steps"], frame, action, q,
+                                    getattr(getattr(self.policy, "agent", None), "last_q", None), greedy, reward)
             if self.on_tick is not None:
                 self.on_tick(st)
             if self.max_steps is not None and st.actions >= self.max_steps:
@@ -511,6 +523,8 @@ class AgentLoop:
         res = EpisodeResult(ep["number"], ep["steps"], dur, ep["reward"], st.feedback - ep["fb0"], ep["score"], status,
                             ep["random"] / max(1, ep["acts"]))
         st.episodes.append(res)
+        if self.dashboard is not None:
+            self.dashboard.episode(res.number, res.score, res.reward, res.steps, status)
         if self._writer is not None:
             self._writer.put("end", status, {"duration_s": dur, "reward": ep["reward"],
                                              "score": ep["score"], "random_share": res.random_share})

@@ -39,6 +39,7 @@ class SessionSpec:
     # the scripted demonstrator watches instead (hakisa.games.watcher)
     watch_budget: float | None = None  # headless: seconds of the scripted watcher's control at most
     chat: str | None = None  # irc://HOST[:PORT]/#CHANNEL: the crowd in that chat votes ([feedback.chat])
+    dashboard: object = None  # hakisa.web.dashboard.Dashboard (already served): what people watching see
 
 
 def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
@@ -125,6 +126,8 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
                                 accept_key=FocusProbe(win.wid, win.title), is_echo=actuator.inj.take_echo)
     codec = ActionCodec(profile.actions, (area[2], area[3]))
     agent.codec = codec
+    if spec.dashboard is not None:
+        spec.dashboard.codec = codec
     writer = DatasetWriter(part, profile, codec, source=spec.command, force=True,
                            extra_attrs={"checkpoint": spec.checkpoint_name}) if part else None
     if writer is not None and tap is not None:
@@ -136,7 +139,7 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
                          writer=writer, clock=clock, tick_hz=spec.tick_hz, max_steps=spec.max_steps,
                          max_episodes=spec.max_episodes, max_seconds=spec.max_seconds, on_episode=on_episode,
                          on_tick=on_tick, takeover=takeover, on_control=_control_line(spec, announce),
-                         chat=bool(spec.chat))
+                         chat=bool(spec.chat), dashboard=spec.dashboard)
     except BaseException:
         if writer is not None:
             writer.discard_if_empty()  # e.g. a profile error: leave no empty dataset behind

@@ -64,6 +64,7 @@ class OnlineConfig:
     takeover: object = None  # hakisa.act.takeover.TakeoverSpec: the person watching may take control (headless: the
     # scripted demonstrator, hakisa.games.watcher)
     chat: str | None = None  # irc://HOST[:PORT]/#CHANNEL: the crowd in that chat votes (on a window)
+    dashboard: object = None  # hakisa.web.dashboard.Dashboard: what people watching see, the learning curve too
     consolidate: ConsolidateConfig = field(default_factory=_online_consolidate)
 
 
@@ -291,7 +292,7 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
         eps1 = cfg.epsilon + (cfg.epsilon_end - cfg.epsilon) * min(1.0, (learner.total_steps() + n) / cfg.steps)
         spec = SessionSpec("explore", Schedule(eps0, eps1, n, temperature=cfg.temperature), out=str(out),
                            headless=cfg.headless, size=cfg.size, seed=cfg.seed + 1000 * k, focus=cfg.focus, wait=cfg.wait, max_steps=n,
-                           checkpoint_name=str(ckpt), takeover=cfg.takeover, chat=cfg.chat)
+                           checkpoint_name=str(ckpt), takeover=cfg.takeover, chat=cfg.chat, dashboard=cfg.dashboard)
         learner.actions = 0
         first = [True]
 
@@ -362,6 +363,9 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
                  **{kk: metrics[kk] for kk in ("td_error", "mean_q", "agree_human", "updates_per_s") if kk in metrics}}
         record["segments"].append(entry)
         write_json(record_path, record)
+        if cfg.dashboard is not None:
+            cfg.dashboard.learning({kk: entry.get(kk) for kk in ("segment", "hours_play", "updates", "score_mean",
+                                                                  "reward_mean", "td_error", "mean_q")})
         if stats.stop_reason.startswith(("kill switch", "SIGINT", "SIGTERM")) or stats.error is not None:
             raise HakisaError(f"training stopped ({stats.stop_reason}) after {learner.total_steps()} actor steps and "
                               f"{c.step} updates; run the same command again to go on.")

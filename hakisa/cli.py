@@ -482,7 +482,7 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
                        max_seconds=(args.minutes * 60 if getattr(args, "minutes", None)
                                     else getattr(args, "seconds", None)),  # explore has no --seconds
                        checkpoint_name=str(args.checkpoint), takeover=_takeover(args, profile), chat=args.chat,
-                       dashboard=_dashboard(args, profile, command))
+                       dashboard=_dashboard(args, profile, command), crowd=_scripted_crowd(args))
     stats = run_agent(profile, blob, spec, on_episode=lambda r: print(episode_line(r), flush=True),
                       announce=lambda m: print(m, file=sys.stderr, flush=True))
     print(summary(stats, out))
@@ -514,6 +514,26 @@ def _dashboard(args: argparse.Namespace, profile, command: str):
     serve_dashboard(dash, args.dashboard_host, args.dashboard_port,
                     announce=lambda m: print(m, file=sys.stderr, flush=True))
     return dash
+
+
+def _scripted_crowd(args: argparse.Namespace):
+    if not getattr(args, "scripted_crowd", None):
+        return None
+    from hakisa.games.crowd import CrowdSpec
+
+    if not args.headless:
+        raise HakisaError("--scripted-crowd watches a bundled game in memory: use it with --headless GAME")
+    return CrowdSpec(viewers=args.scripted_crowd, stream_delay=args.crowd_delay, noise=args.crowd_noise)
+
+
+def _crowd_flags(a: argparse.ArgumentParser) -> None:
+    a.add_argument("--scripted-crowd", type=int, default=None, metavar="VIEWERS",
+                   help="with --headless: this many scripted viewers vote in chat from the game's true state (good "
+                        "when the score rises, bad when a life is lost), through the same limits and crediting as a "
+                        "real chat ([feedback.chat]); for benchmarks of learning from a crowd")
+    a.add_argument("--crowd-delay", type=float, default=2.0, help="the scripted stream's delay in seconds (default 2)")
+    a.add_argument("--crowd-noise", type=float, default=0.1,
+                   help="chance a scripted viewer votes the wrong way (default 0.1)")
 
 
 def _chat_flag(a: argparse.ArgumentParser) -> None:
@@ -1004,6 +1024,7 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--seed", type=int, default=0)
         _takeover_flags(a)
         _chat_flag(a)
+        _crowd_flags(a)
         a.set_defaults(func=cmd_play if name == "play" else cmd_explore)
 
     tr = sub.add_parser(

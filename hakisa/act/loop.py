@@ -162,8 +162,9 @@ class _Writer:
     reaction delay and window, a stream's longer delay: ``FeedbackSpec.hold``), then are written in order, so
     a vote is credited to the steps that were on screen when the voter saw them, the end of an episode too."""
 
-    def __init__(self, writer: DatasetWriter, profile: Profile, chat: bool = False):
+    def __init__(self, writer: DatasetWriter, profile: Profile, chat: bool = False, real_time: bool = True):
         self.w = writer
+        self.real_time = real_time  # on a virtual clock (a game in memory) nothing is written by the wall clock
         self.fb = profile.feedback
         # and half a second more: a vote can reach this thread a little after steps taken since it was cast
         self.hold = (self.fb.hold if chat else self.fb.window + self.fb.delay) + 0.5
@@ -234,7 +235,8 @@ class _Writer:
                 try:
                     item = self.q.get(timeout=0.2)
                 except queue.Empty:
-                    self._flush_pending(time.monotonic() - self.hold)
+                    if self.real_time:
+                        self._flush_pending(time.monotonic() - self.hold)
                     self.w.maybe_flush()
                     continue
                 if item is None:
@@ -291,7 +293,8 @@ class AgentLoop:
         self.chat = None  # hakisa.crowd.irc.ChatReader when a stream's chat votes (set by the session)
         self.dashboard = dashboard  # hakisa.web.dashboard.Dashboard: what people watching see
         self._stop = threading.Event()
-        self._writer = _Writer(writer, profile, chat) if writer is not None else None  # chat: hold rows for its delay
+        self._writer = (_Writer(writer, profile, chat, isinstance(self.clock, RealClock))  # chat: rows wait for its delay
+                        if writer is not None else None)
         self._apm = ApmCap(profile.safety.max_apm)
 
     # ----- control --------------------------------------------------------------------------

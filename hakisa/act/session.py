@@ -40,6 +40,7 @@ class SessionSpec:
     watch_budget: float | None = None  # headless: seconds of the scripted watcher's control at most
     chat: str | None = None  # irc://HOST[:PORT]/#CHANNEL: the crowd in that chat votes ([feedback.chat])
     dashboard: object = None  # hakisa.web.dashboard.Dashboard (already served): what people watching see
+    crowd: object = None  # headless: hakisa.games.crowd.CrowdSpec, scripted viewers voting in chat from the game
 
 
 def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
@@ -139,7 +140,7 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
                          writer=writer, clock=clock, tick_hz=spec.tick_hz, max_steps=spec.max_steps,
                          max_episodes=spec.max_episodes, max_seconds=spec.max_seconds, on_episode=on_episode,
                          on_tick=on_tick, takeover=takeover, on_control=_control_line(spec, announce),
-                         chat=bool(spec.chat), dashboard=spec.dashboard)
+                         chat=bool(spec.chat or spec.crowd), dashboard=spec.dashboard)
     except BaseException:
         if writer is not None:
             writer.discard_if_empty()  # e.g. a profile error: leave no empty dataset behind
@@ -153,6 +154,18 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
         hotkeys = HotkeyListener({kill: kill_switch, fb.good: lambda: loop.feedback(+1),
                                   fb.bad: lambda: loop.feedback(-1)})
     chat = _chat_reader(profile, spec, loop, announce) if spec.chat else None
+    if spec.crowd is not None:
+        if not spec.headless:
+            from hakisa.errors import HakisaError
+
+            raise HakisaError("--scripted-crowd watches a bundled game in memory: use it with --headless GAME")
+        from hakisa.games.crowd import ScriptedCrowd
+
+        scripted = ScriptedCrowd(game, profile.feedback.chat, loop.vote, clock, spec.crowd, seed=spec.seed)
+        source.after_grab = scripted.tick
+        if announce:
+            announce(f"{spec.command}: {spec.crowd.viewers} scripted viewers vote in chat from the game's true state "
+                     f"(stream delay {spec.crowd.stream_delay:g} s, noise {spec.crowd.noise:g})")
     old = {}
     if threading.current_thread() is threading.main_thread():
         old = {s: signal.signal(s, lambda signum, _f: loop.stop(signal.Signals(signum).name))

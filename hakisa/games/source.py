@@ -19,6 +19,7 @@ class HeadlessFrameSource:
         self.input_fn = input_fn
         self.frames_per_grab = frames_per_grab
         self.closed = False
+        self.after_grab: Callable[[], None] | None = None  # e.g. a scripted crowd watching the game
 
     def open(self) -> None:
         pass
@@ -32,6 +33,8 @@ class HeadlessFrameSource:
     def grab(self, rect: tuple[int, int, int, int]) -> np.ndarray:
         for _ in range(self.frames_per_grab):
             self.game.step(self.input_fn())
+        if self.after_grab is not None:
+            self.after_grab()
         return self.game.render()
 
     def close(self) -> None:

@@ -451,6 +451,7 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
 
     if args.save_profile:
         return _save_profile(args, load_checkpoint(args.checkpoint))
+    crowd = _scripted_crowd(args)  # refused without --headless before anything else is looked at
     out = args.out if command == "explore" else args.record
     if out:  # before the checkpoint is read or a window is looked for
         from hakisa.data.dataset import check_output_path
@@ -482,7 +483,7 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
                        max_seconds=(args.minutes * 60 if getattr(args, "minutes", None)
                                     else getattr(args, "seconds", None)),  # explore has no --seconds
                        checkpoint_name=str(args.checkpoint), takeover=_takeover(args, profile), chat=args.chat,
-                       dashboard=_dashboard(args, profile, command), crowd=_scripted_crowd(args))
+                       dashboard=_dashboard(args, profile, command), crowd=crowd)
     stats = run_agent(profile, blob, spec, on_episode=lambda r: print(episode_line(r), flush=True),
                       announce=lambda m: print(m, file=sys.stderr, flush=True))
     print(summary(stats, out))

@@ -290,3 +290,69 @@ def test_play_credits_chat_votes_to_what_was_on_screen_through_a_flood(game_wind
     spam = max(by_who.values(), key=len)
     assert len(spam) <= flood_s / 1.0 + 2  # one vote per window, however many messages
     assert sum(abs(v) for _, v in spam) <= 0.5 * (flood_s / 1.0 + 2)
+
+
+# ----- the scripted crowd (benchmarks) ---------------------------------------------------------------------
+
+def test_scripted_viewers_vote_from_the_true_state_late_and_sometimes_wrong():
+    from hakisa.games.crowd import CrowdSpec, ScriptedCrowd
+    from hakisa.record.recorder import VirtualClock
+
+    class Game:
+        state_ = {"score": 0, "lives": 3, "game_over": False}
+
+        def state(self):
+            return dict(self.state_)
+
+    game, clock, votes = Game(), VirtualClock(), []
+    crowd = ScriptedCrowd(game, ChatSpec(window=0.5, rate=60), votes.append, clock,
+                          CrowdSpec(viewers=40, stream_delay=2.0, reaction=0.5, attention=1.0, noise=0.1), seed=3)
+    for k in range(200):  # 10 s at 20 Hz: a kill at 1 s, a life lost at 5 s
+        if k == 20:
+            game.state_["score"] = 10
+        if k == 100:
+            game.state_["lives"] = 2
+        crowd.tick()
+        clock.sleep(0.05)
+    good = [v for v in votes if v.t < 4.5]
+    bad = [v for v in votes if v.t >= 5.0]
+    assert 30 <= len(good) <= 40 and 30 <= len(bad) <= 40  # all 40 watch; the window drops none
+    assert all(v.t >= 1.0 + 2.0 for v in good) and all(v.t >= 5.0 + 2.0 for v in bad)  # seen through the delay
+    assert np.mean([v.sign > 0 for v in good]) > 0.75 and np.mean([v.sign < 0 for v in bad]) > 0.75
+    assert 0 < sum(v.sign < 0 for v in good) < 10  # some get it wrong
+
+
+def test_explore_with_a_scripted_crowd_credits_votes_on_the_games_clock(tmp_path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    from bench_crowd import crowd_only
+    from bench_killswitch import holding_checkpoint
+
+    from hakisa.data.dataset import DatasetReader
+
+    prof = tmp_path / "dodge-crowd.toml"
+    prof.write_text(crowd_only("dodge"))
+    ckpt = holding_checkpoint(tmp_path / "start.pt")
+    out = tmp_path / "crowd.h5"
+    r = subprocess.run(hakisa_cmd("explore", "--checkpoint", str(ckpt), "--profile", str(prof), "--headless", "dodge",
+                                  "--scripted-crowd", "20", "--out", str(out), "--steps", "1500", "--epsilon", "1",
+                                  "--epsilon-end", "1", "--seed", "4"), cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "votes from chat" in r.stdout
+    ch = load_profile(prof).feedback.chat
+    n_votes = 0
+    with DatasetReader(out) as rd:
+        for _, ep in rd.iter_episodes(frames=False):
+            t_state = ep["obs_time"][:-1]
+            screen = ep["rewards"] - ep["reward_human"]
+            assert np.allclose(screen, 0)  # the crowd is the only reward
+            for t, step, n in zip(ep["votes_time"], ep["votes_step"], ep["votes_steps"]):
+                hit = np.flatnonzero((t_state >= t - ch.delay - ch.window - 1e-9) & (t_state <= t - ch.delay + 1e-9))
+                assert list(hit) == list(range(step, step + n))
+                n_votes += 1
+            assert np.abs(ep["reward_human"]).max() <= ch.cap + 1e-6
+    assert n_votes >= 10
+    refused = subprocess.run(hakisa_cmd("explore", "--checkpoint", str(ckpt), "--scripted-crowd", "5", "--out",
+                                        str(tmp_path / "x.h5"), "--steps", "10"), cwd=ROOT, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode != 0 and "--scripted-crowd watches a bundled game in memory" in refused.stderr

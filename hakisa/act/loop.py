@@ -142,6 +142,7 @@ class LoopStats:
     votes: int = 0  # votes from the crowd in chat
     vote_sum: float = 0.0  # the reward they gave
     votes_no_step: int = 0  # votes (chat or hotkeys) about a moment with no step on record (a reset, a pause)
+    chat_counts: dict = field(default_factory=dict)  # what the chat reader and the crowd saw and dropped
     takeovers: int = 0  # times the person watching took control
     person_ticks: int = 0  # ticks they had it
 

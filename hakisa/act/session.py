@@ -187,7 +187,11 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
                 from hakisa.live.listen import TakeoverListener
 
                 stack.enter_context(TakeoverListener(takeover))
-            stats = loop.run()
+            try:
+                stats = loop.run()
+            finally:
+                if chat is not None:
+                    loop.stats.chat_counts = {**chat.counts, **{f"crowd: {k}": v for k, v in chat.crowd.counts.items()}}
         ok = True
     finally:
         actuator.release_all()
@@ -281,6 +285,14 @@ def summary(stats: LoopStats, out: str | None = None) -> str:
                         f"max {np.nanmax(scores):g})" if np.isfinite(scores).any() else ""))
     lines.append(f"  {stats.actions} actions, {stats.rate():.1f} ticks/s, missed ticks {stats.missed}, paused (no "
                  f"focus) {stats.paused_ticks}, capped by max_apm {stats.capped}, watcher feedback {stats.feedback}")
+    if stats.chat_counts:
+        c = stats.chat_counts
+        dropped = {k[len("crowd: "):]: v for k, v in c.items() if k.startswith("crowd: ") and k not in (
+            "crowd: messages", "crowd: votes", "crowd: no vote")}
+        dropped.update({k: v for k, v in c.items() if k in ("too long", "malformed")})
+        lines.append(f"  chat: {c.get('messages', 0)} messages, {c.get('crowd: votes', 0)} votes counted"
+                     + (", dropped: " + ", ".join(f"{v} {k}" for k, v in dropped.items()) if dropped else "")
+                     + (f"; reconnected {c['disconnects']} time(s)" if c.get("disconnects") else ""))
     if stats.votes:
         lines.append(f"  {stats.votes} votes from chat, reward {stats.vote_sum:+.2f} in all"
                      + (f"; {stats.votes_no_step} about moments with no step recorded (a reset or a pause between "

@@ -63,6 +63,10 @@ def main() -> int:
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--episodes", type=int, default=50)
     ap.add_argument("--max-minutes", type=float, default=2.0)
+    ap.add_argument("--gamma", type=float, default=0.99,
+                    help="consolidate's discount (0 with --n-step 1: learn the crowd's reward of each action itself, "
+                         "as TAMER does, and act greedily on it)")
+    ap.add_argument("--n-step", type=int, default=10)
     ap.add_argument("--out", default="runs/bench-crowd")
     args = ap.parse_args()
     root = (ROOT / args.out).resolve()
@@ -91,7 +95,8 @@ def main() -> int:
             if not nxt.exists():
                 parent = [] if k == 0 else ["--from", rel(ckpt)]
                 hakisa("consolidate", "--profile", rel(prof), "--data", *data, "--out", rel(nxt), "--updates",
-                       str(args.updates), "--seed", str(seed), *parent, quiet=True)
+                       str(args.updates), "--seed", str(seed), "--gamma", str(args.gamma), "--n-step", str(args.n_step),
+                       *parent, quiet=True)
             ckpt = nxt
             from hakisa.learn.checkpoint import load_checkpoint
 
@@ -105,7 +110,8 @@ def main() -> int:
         (root / "results.json").write_text(json.dumps(results, indent=1))
     rm, rs = mean_se(random_scores)
     print(f"\n{args.game}: the crowd is the only reward ({args.viewers} scripted viewers, stream delay 2 s, noise "
-          f"{args.noise:g}); {args.explore_steps} explore steps and {args.updates} updates per round; {args.episodes} "
+          f"{args.noise:g}); {args.explore_steps} explore steps and {args.updates} updates per round (gamma "
+          f"{args.gamma:g}, {args.n_step}-step); {args.episodes} "
           f"evaluation episodes (seeds {EVAL_SEED_BASE}+, cut at {args.max_minutes:g} min), greedy")
     print(f"{'player':<22}" + "".join(f"{'seed ' + str(s):>18}" for s in args.seeds) + f"{'pooled':>18}")
     print(f"{'random':<22}" + "".join(f"{rm:>10.1f} +- {rs:>4.1f}" for _ in args.seeds) + f"{rm:>10.1f} +- {rs:>4.1f}")

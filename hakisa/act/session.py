@@ -141,6 +141,8 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
                          max_episodes=spec.max_episodes, max_seconds=spec.max_seconds, on_episode=on_episode,
                          on_tick=on_tick, takeover=takeover, on_control=_control_line(spec, announce),
                          chat=bool(spec.chat or spec.crowd), dashboard=spec.dashboard)
+        if spec.dashboard is not None:
+            spec.dashboard.now = loop.clock.now
     except BaseException:
         if writer is not None:
             writer.discard_if_empty()  # e.g. a profile error: leave no empty dataset behind

@@ -40,6 +40,7 @@ class Dashboard:
         self.episodes: list[dict] = []
         self.curve: list[dict] = []  # learning curve points (train)
         self.control = "agent"
+        self.now = time.monotonic  # the loop's clock (a game in memory runs on its own): set by the session
         self.started = time.monotonic()
 
     # ----- from the acting thread (cheap) -------------------------------------------------------------
@@ -75,9 +76,9 @@ class Dashboard:
             totals = dict(self.vote_totals)
             episodes = list(self.episodes[-200:])
             curve = list(self.curve)
-        now = time.monotonic()
+        now = self.now()
         out = {"game": self.game, "command": self.command, "control": self.control, "now": now,
-               "uptime_s": now - self.started, "votes": [{**v, "age_s": now - v["t"]} for v in votes],
+               "uptime_s": time.monotonic() - self.started, "votes": [{**v, "age_s": now - v["t"]} for v in votes],
                "vote_totals": totals, "episodes": episodes, "curve": curve,
                "rewards": {"t": [round(t - now, 3) for t, _ in rewards], "screen": [r for _, r in rewards]}}
         if tk is None:

@@ -452,6 +452,10 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
     if args.save_profile:
         return _save_profile(args, load_checkpoint(args.checkpoint))
     crowd = _scripted_crowd(args)  # refused without --headless before anything else is looked at
+    if args.chat:
+        from hakisa.crowd.irc import parse_address
+
+        parse_address(args.chat)  # and a bad chat address
     out = args.out if command == "explore" else args.record
     if out:  # before the checkpoint is read or a window is looked for
         from hakisa.data.dataset import check_output_path

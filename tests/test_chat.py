@@ -76,6 +76,9 @@ def test_addresses_and_no_token_ever_shown():
             parse_address(bad)
     assert parse_line("@badges=x :bob!b@h PRIVMSG #c :good bot :)") == ("bob", "PRIVMSG", ["#c", "good bot :)"])
     assert parse_line("   ") is None
+    r = subprocess.run(hakisa_cmd("play", "--checkpoint", "x.pt", "--chat", "irc://me:oauth:s3cret@host/#c"),
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "HAKISA_CHAT_TOKEN" in r.stderr and "s3cret" not in r.stdout + r.stderr
 
 
 # ----- crediting -------------------------------------------------------------------------------------

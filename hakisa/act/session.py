@@ -81,11 +81,17 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
                                         "(--temperature 0 plays greedily)" if t > 0 else "greedy (the checkpoint's "
                                                                                           "default)"))
     hotkeys = guard = takeover = None
-    if spec.chat and spec.headless:
-        from hakisa.errors import HakisaError
+    from hakisa.errors import HakisaError
 
+    if spec.chat and spec.headless:
         raise HakisaError("--chat credits votes to what a stream showed seconds before, in real time: use it on the "
                           "game's window, not with --headless")
+    if spec.crowd is not None and not spec.headless:
+        raise HakisaError("--scripted-crowd watches a bundled game in memory: use it with --headless GAME")
+    if spec.chat:
+        from hakisa.crowd.irc import parse_address
+
+        parse_address(spec.chat)  # a bad address is said before any window or file is touched
     if spec.headless:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         from hakisa.games import make_game
@@ -157,10 +163,6 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
                                   fb.bad: lambda: loop.feedback(-1)})
     chat = _chat_reader(profile, spec, loop, announce) if spec.chat else None
     if spec.crowd is not None:
-        if not spec.headless:
-            from hakisa.errors import HakisaError
-
-            raise HakisaError("--scripted-crowd watches a bundled game in memory: use it with --headless GAME")
         from hakisa.games.crowd import ScriptedCrowd
 
         scripted = ScriptedCrowd(game, profile.feedback.chat, loop.vote, clock, spec.crowd, seed=spec.seed)

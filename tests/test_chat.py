@@ -256,7 +256,6 @@ def test_play_credits_chat_votes_to_what_was_on_screen_through_a_flood(game_wind
         if p.poll() is None:
             p.kill()
     assert p.returncode == 0, log
-    assert flood_s < 15, flood_s
     from hakisa.data.dataset import DatasetReader
 
     rows, eps = [], []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
@@ -804,6 +805,17 @@ def cmd_studio(args: argparse.Namespace) -> int:
     from hakisa.web.studio import Studio, serve
 
     profile = load_profile(args.profile)
+    if args.window_title or args.name:  # a copied profile made this game's: no text editor needed for these
+        from hakisa.profile import parse_profile
+        from hakisa.web.draft import with_field
+
+        text = profile.text
+        if args.name:
+            text = with_field(text, "game", "name", args.name)
+        if args.window_title:
+            exact = "^" + re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", args.window_title) + "$"
+            text = with_field(text, "window", "title", exact, "this window's title, exactly (hakisa windows lists them)")
+        profile = parse_profile(text, f"{profile.source} with the studio's --name/--window-title", profile.base_dir)
     out = Path(args.out or f"{profile.name}.toml")
     check_writable(out, "--out")
     shots = [load_screenshot(p) for p in args.screenshot or []]
@@ -1214,6 +1226,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--screenshot", nargs="+", default=None, help="PNG(s) of the captured area to work on instead "
                                                                   "of the live window")
     st.add_argument("--window", action="store_true", help="with --screenshot: also use the live window")
+    st.add_argument("--window-title", default=None, metavar="TITLE",
+                    help="the game window's exact title (as `hakisa windows` lists it): written to [window] title, "
+                         "so a copied profile needs no editing for it")
+    st.add_argument("--name", default=None, help="the game's name, written to [game] name")
     st.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
     st.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     st.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window")

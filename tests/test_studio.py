@@ -201,10 +201,11 @@ def test_studio_in_a_browser_makes_a_profile_that_reads_the_real_game(tmp_path, 
 
     game = game_window("dodge", size="640x360", seed=2, extra=("--start-score", str(START)))
     game.window.focus()
-    base = with_rules(DODGE.text.replace('title = "^hakisa: dodge"', f'title = "^{game.title}$"'), {})
+    base = with_rules(DODGE.text, {})  # the copied profile: the studio's --window-title and --name make it this game's
     (tmp_path / "base.toml").write_text(base)
     out = tmp_path / "mine.toml"
     proc = subprocess.Popen(hakisa_cmd("studio", "--profile", str(tmp_path / "base.toml"), "--out", str(out),
+                                       "--window-title", game.title, "--name", "mine",
                                        "--port", "0"), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     injector = Injector()
@@ -360,6 +361,7 @@ def test_studio_in_a_browser_makes_a_profile_that_reads_the_real_game(tmp_path, 
         print("studio page screenshots:", *shots, sep="\n  ")
 
     mine = load_profile(out)
+    assert mine.name == "mine" and mine.window.title == f"^{game.title}$"
     assert set(mine.rules.regions) == {"score", "lives", "playfield"} and mine.rules.has_done
     assert mine.rules.score == "score" and "score" in mine.rules.rises
     check_against_the_games_log(mine, tmp_path)

@@ -109,3 +109,25 @@ def with_rules(text: str, rules: dict) -> str:
     while before and not before[-1].strip():
         before.pop()
     return "\n".join([*before, "", *new, "", *after]).rstrip() + "\n"
+
+
+def with_field(text: str, table: str, key: str, value: str, comment: str = "") -> str:
+    """Profile ``text`` with ``key = "value"`` in ``[table]`` (the line replaced, or added under the header, or
+    the table added at the end); every other line stays."""
+    line = f"{key} = {json.dumps(value)}" + (f"  # {comment}" if comment else "")
+    lines = text.splitlines()
+    cur, header_at = None, None
+    for i, ln in enumerate(lines):
+        m = _HEADER.match(ln)
+        if m:
+            cur = m.group(1).replace('"', "").replace(" ", "")
+            if cur == table:
+                header_at = i
+            continue
+        if cur == table and re.match(rf"\s*{re.escape(key)}\s*=", ln):
+            lines[i] = line
+            return "\n".join(lines) + "\n"
+    if header_at is None:
+        return text.rstrip("\n") + f"\n\n[{table}]\n{line}\n"
+    lines.insert(header_at + 1, line)
+    return "\n".join(lines) + "\n"

@@ -216,10 +216,11 @@ def holder(tmp_path_factory):
 
 @pytest.mark.display
 def test_play_credits_chat_votes_to_what_was_on_screen_through_a_flood(game_window, holder, irc, tmp_path):
-    """`hakisa play --chat` on the real dodge window: three bots vote at known moments while 50 others flood the
-    channel (10,000 messages in 10 s, one of them spamming "good bot"); the dataset's votes are the counted ones,
-    each credited to exactly the steps shown the profile's delay before it, no step's crowd reward passes the
-    cap, and the spammer got no more than one vote per window."""
+    """`hakisa play --chat` on the real dodge window: three bots vote at known moments; the server restarts mid-run
+    and the reader comes back; the bots vote again, then 50 others flood the channel (10,000 messages in 10 s,
+    one of them spamming "good bot"). Every message sent after the reconnect arrives; the dataset's votes are
+    the counted ones, each credited to exactly the steps shown the profile's delay before it; no step's crowd
+    reward passes the cap; the spammer got no more than one vote per window."""
     game = game_window("dodge", title="hakisa: dodge chat")
     text = load_profile("dodge").text.replace('title = "^hakisa: dodge"', f'title = "^{game.title}$"')
     prof = tmp_path / "dodge-chat.toml"
@@ -227,20 +228,31 @@ def test_play_credits_chat_votes_to_what_was_on_screen_through_a_flood(game_wind
                            "window = 1.0\nvalue = 0.5\nrate = 30\ncap = 0.1\n")
     out = tmp_path / "play.h5"
     p = subprocess.Popen(hakisa_cmd("play", "--checkpoint", str(holder), "--profile", str(prof), "--chat", irc.url(),
-                                    "--record", str(out), "--seconds", "36", "--no-takeover"),
+                                    "--record", str(out), "--seconds", "44", "--no-takeover"),
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    voters = [Bot(irc.port, f"viewer{i}") for i in range(3)]
-    flooders = [Bot(irc.port, f"flood{i:02d}") for i in range(50)]
-    head = []
+    voters, flooders, head = [Bot(irc.port, f"viewer{i}") for i in range(3)], [], []
     try:
         while not any("chat: reading" in line for line in head):  # the reader has joined: play is running
             head.append(p.stdout.readline())
             assert head[-1], "".join(head)
+        threading.Thread(target=lambda: head.extend(p.stdout), daemon=True).start()
         sent = collections.defaultdict(list)
-        for k in range(6):  # each viewer votes every 2.4 s (more than a window apart: each is counted), 0.8 s apart
+
+        def vote_round():  # each viewer votes every 2.4 s (more than a window apart: each counts), 0.8 s apart
             for i, b in enumerate(voters):
                 sent[b.nick].append((b.say("good bot" if i != 2 else "bad bot"), 1 if i != 2 else -1))
                 time.sleep(0.8)
+
+        for _ in range(3):
+            vote_round()
+        irc.restart()  # every connection drops; the reader comes back on its own while play goes on
+        for b in voters:
+            b.close()
+        wait_until(lambda: sum("chat: reading" in line for line in head) >= 2, timeout=20, what="the reader to rejoin")
+        voters = [Bot(irc.port, f"viewer{i}") for i in range(3)]
+        flooders = [Bot(irc.port, f"flood{i:02d}") for i in range(50)]
+        for _ in range(3):
+            vote_round()
         t_flood = time.monotonic()
         for n in range(10_000):  # 1,000 a second for 10 s
             b = flooders[n % 50]
@@ -248,8 +260,9 @@ def test_play_credits_chat_votes_to_what_was_on_screen_through_a_flood(game_wind
             if n % 100 == 99:
                 time.sleep(max(0.0, t_flood + (n + 1) / 1000 - time.monotonic()))
         flood_s = time.monotonic() - t_flood
-        log, _ = p.communicate(timeout=60)
-        log = "".join(head) + log
+        p.wait(timeout=60)
+        time.sleep(0.5)
+        log = "".join(head)
     finally:
         for b in voters + flooders:
             b.close()
@@ -270,6 +283,9 @@ def test_play_credits_chat_votes_to_what_was_on_screen_through_a_flood(game_wind
                 assert list(hit) == list(range(step, step + n)), (t, step, n)  # exactly the steps shown 1.5 s before
                 rows.append((float(t), who, float(value)))
             assert np.all(np.abs(ep["reward_human"]) <= 0.1 + 1e-6)  # the crowd's cap per step
+    chat_line = next(line for line in log.splitlines() if line.strip().startswith("chat: ") and "messages" in line)
+    assert chat_line.split()[1] == str(9 + 9 + 10_000), chat_line  # every message sent while joined arrived
+    assert "reconnected" in chat_line
     summary = next(line for line in log.splitlines() if "votes from chat" in line)
     counted = int(summary.split()[0])
     no_step = int(summary.split("; ")[1].split()[0]) if "; " in summary else 0

@@ -167,9 +167,9 @@ class _Writer:
         self.w = writer
         self.real_time = real_time  # on a virtual clock (a game in memory) nothing is written by the wall clock
         self.fb = profile.feedback
-        # and half a second more: a vote can reach this thread a little after steps taken since it was cast. A
-        # game in memory has no hotkeys: without a (scripted) chat its rows go out at once, to an online learner too
-        self.hold = ((self.fb.hold if chat else self.fb.window + self.fb.delay) + 0.5) if real_time or chat else 0.0
+        # and, in real time, half a second more: a vote can reach this thread a little after steps taken since it
+        # was cast (on a game's own clock votes come in order with the steps)
+        self.hold = (self.fb.hold if chat else self.fb.window + self.fb.delay) + (0.5 if real_time else 0.0)
         self.q: queue.SimpleQueue = queue.SimpleQueue()
         self.pending: collections.deque = collections.deque()  # items not yet written, oldest first
         self.counts: collections.Counter = collections.Counter()  # votes credited / credited to no step

@@ -150,7 +150,7 @@ class ChatReader:
                 self._send(f"PASS {self._token}")
             self._send(f"NICK {self.nick}")
             self._send(f"USER {self.nick} 0 * :hakisa")
-            buf = b""
+            buf, skip = b"", False
             while not self._stop.is_set():
                 try:
                     data = sock.recv(4096)
@@ -160,9 +160,11 @@ class ChatReader:
                     return
                 buf += data
                 *lines, buf = buf.split(b"\n")
+                if skip and lines:  # the end of a line already dropped as too long
+                    lines, skip = lines[1:], False
                 if len(buf) > MAX_BUFFER:  # no line end in sight: drop it, and the rest of that line when it comes
                     self.counts["too long"] += 1
-                    buf = b""
+                    buf, skip = b"", True
                 for line in lines:
                     self._line(line.rstrip(b"\r"))
         finally:

@@ -6,7 +6,7 @@ No final activation: the outputs are Q values, on the scale of the rewards.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn

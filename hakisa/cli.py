@@ -542,7 +542,8 @@ def _crowd_flags(a: argparse.ArgumentParser) -> None:
                    help="chance a scripted viewer votes the wrong way (default 0.1)")
 
 
-def _chat_flag(a: argparse.ArgumentParser) -> None:
+def _audience_flags(a: argparse.ArgumentParser) -> None:
+    """--dashboard and --chat: what people watching see, and how a stream's chat rewards the agent."""
     a.add_argument("--dashboard", action="store_true",
                    help="serve a live dashboard (the agent's view, its action and Q values, who is in control, "
                         "rewards by source with the latest votes, scores, the learning curve) for people watching; "
@@ -1040,7 +1041,7 @@ def build_parser() -> argparse.ArgumentParser:
         a.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window (default 3)")
         a.add_argument("--seed", type=int, default=0)
         _takeover_flags(a)
-        _chat_flag(a)
+        _audience_flags(a)
         _crowd_flags(a)
         a.set_defaults(func=cmd_play if name == "play" else cmd_explore)
 
@@ -1172,7 +1173,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--focus", action="store_true", help="give the game window keyboard focus first")
     t.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window (default 3)")
     _takeover_flags(t)
-    _chat_flag(t)
+    _audience_flags(t)
     consolidate_flags(t, 2000, margin_weight=None, tau=None)
     t.set_defaults(func=cmd_train, resolve=_resolve_train)
     t.set_defaults(func=cmd_train)

@@ -505,19 +505,16 @@ def _chat(v: "_Validator", fb: dict) -> ChatSpec:
     ch = v.table(fb, "feedback.chat")
     v.only(ch, "feedback.chat", {"good", "bad", "value", "delay", "window", "rate", "cap", "weights"})
     d = ChatSpec()
+    from hakisa.crowd.votes import words  # how messages are read: a phrase must be made of such words
 
     def phrases(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
         raw = ch.get(key, list(default))
-        from hakisa.crowd.votes import words
-
         if (not isinstance(raw, list) or not raw or len(raw) > 100
                 or not all(isinstance(p, str) and words(p) and len(p) <= 100 for p in raw)):
             v.fail(f"feedback.chat.{key}", raw, 'a list of 1-100 phrases of letters or digits, e.g. ["good bot", "PogChamp"]')
         return tuple(raw)
 
     good, bad = phrases("good", d.good), phrases("bad", d.bad)
-    from hakisa.crowd.votes import words
-
     both = {"".join(words(p)) for p in good} & {"".join(words(p)) for p in bad}
     if both:
         v.fail("feedback.chat.bad", list(bad), f"phrases that are not also good ones ({', '.join(sorted(both))})")

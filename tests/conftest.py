@@ -15,6 +15,16 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 
 @pytest.fixture(scope="module")
+def holder_checkpoint(tmp_path_factory):
+    """A dodge checkpoint that always holds "left" (tools/bench_killswitch.py builds it: a network whose
+    outputs ignore the frame), so a key is surely held for as long as the test needs."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from bench_killswitch import holding_checkpoint
+
+    return holding_checkpoint(tmp_path_factory.mktemp("holder") / "hold-left.pt")
+
+
+@pytest.fixture(scope="module")
 def studied_dodge(tmp_path_factory):
     """Half a minute of the headless dodge demonstrator (320x180) and a checkpoint studied on it for 10 updates
     with a tiny network: (demo path, checkpoint path), for tests of what comes after study."""

@@ -207,15 +207,9 @@ def test_bad_traffic_is_counted_and_dropped_and_reaches_nothing(tmp_path):
 
 # ----- on the real window ---------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def holder(tmp_path_factory):
-    from bench_killswitch import holding_checkpoint
-
-    return holding_checkpoint(tmp_path_factory.mktemp("holder") / "hold-left.pt")
-
-
 @pytest.mark.display
-def test_play_credits_chat_votes_to_what_was_on_screen_through_a_flood(game_window, holder, irc, tmp_path):
+def test_play_credits_chat_votes_to_what_was_on_screen_through_a_flood(game_window, holder_checkpoint, irc,
+                                                                       tmp_path):
     """`hakisa play --chat` on the real dodge window: three bots vote at known moments; the server restarts mid-run
     and the reader comes back; the bots vote again, then 50 others flood the channel (10,000 messages in 10 s,
     one of them spamming "good bot"). Every message sent after the reconnect arrives; the dataset's votes are
@@ -227,7 +221,8 @@ def test_play_credits_chat_votes_to_what_was_on_screen_through_a_flood(game_wind
     prof.write_text(text + "\n[feedback.chat]\ngood = [\"good bot\"]\nbad = [\"bad bot\"]\ndelay = 1.5\n"
                            "window = 1.0\nvalue = 0.5\nrate = 30\ncap = 0.1\n")
     out = tmp_path / "play.h5"
-    p = subprocess.Popen(hakisa_cmd("play", "--checkpoint", str(holder), "--profile", str(prof), "--chat", irc.url(),
+    p = subprocess.Popen(hakisa_cmd("play", "--checkpoint", str(holder_checkpoint), "--profile", str(prof),
+                                    "--chat", irc.url(),
                                     "--record", str(out), "--seconds", "44", "--no-takeover"),
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     voters, flooders, head = [Bot(irc.port, f"viewer{i}") for i in range(3)], [], []

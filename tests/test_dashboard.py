@@ -27,22 +27,17 @@ from test_studio import chrome  # noqa: E402
 from hakisa.profile import load_profile  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def holder(tmp_path_factory):
-    from bench_killswitch import holding_checkpoint
-
-    return holding_checkpoint(tmp_path_factory.mktemp("holder") / "hold-left.pt")
-
-
 @pytest.mark.display
-def test_dashboard_shows_the_frames_actions_and_votes_the_dataset_holds(game_window, holder, tmp_path):
+def test_dashboard_shows_the_frames_actions_and_votes_the_dataset_holds(game_window, holder_checkpoint,
+                                                                         tmp_path):
     game = game_window("dodge", title="hakisa: dodge dashboard")
     text = load_profile("dodge").text.replace('title = "^hakisa: dodge"', f'title = "^{game.title}$"')
     prof = tmp_path / "dodge.toml"
     prof.write_text(text + "\n[feedback.chat]\ndelay = 1.0\nwindow = 1.0\n")
     irc = IrcServer()
     out = tmp_path / "play.h5"
-    p = subprocess.Popen(hakisa_cmd("play", "--checkpoint", str(holder), "--profile", str(prof), "--record", str(out),
+    p = subprocess.Popen(hakisa_cmd("play", "--checkpoint", str(holder_checkpoint), "--profile", str(prof),
+                                    "--record", str(out),
                                     "--seconds", "20", "--no-takeover", "--chat", irc.url(), "--dashboard",
                                     "--dashboard-port", "0"),
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -80,15 +80,6 @@ def decoy(xserver):
     d.close()
 
 
-@pytest.fixture(scope="module")
-def holder_checkpoint(tmp_path_factory):
-    """A dodge checkpoint that always holds "left" (tools/bench_killswitch.py builds it: a network whose
-    outputs ignore the frame), so a key is surely held for as long as the test needs."""
-    from bench_killswitch import holding_checkpoint
-
-    return holding_checkpoint(tmp_path_factory.mktemp("holder") / "hold-left.pt")
-
-
 def keycode(name: str) -> int:
     from Xlib import display
 

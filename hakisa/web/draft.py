@@ -85,6 +85,11 @@ def rules_toml(rules: dict) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def _table_name(m: re.Match) -> str:
+    """The dotted name of the table a header line (a :data:`_HEADER` match) opens, quotes and spaces taken out."""
+    return m.group(1).replace('"', "").replace(" ", "")
+
+
 def _is_rules(name: str) -> bool:
     return name == "rules" or name.startswith("rules.")
 
@@ -97,7 +102,7 @@ def with_rules(text: str, rules: dict) -> str:
     for line in text.splitlines():
         m = _HEADER.match(line)
         if m:
-            in_rules = _is_rules(m.group(1).replace('"', "").replace(" ", ""))
+            in_rules = _is_rules(_table_name(m))
             if in_rules and at is None:
                 at = len(kept)
         if not in_rules:
@@ -120,7 +125,7 @@ def with_field(text: str, table: str, key: str, value: str, comment: str = "") -
     for i, ln in enumerate(lines):
         m = _HEADER.match(ln)
         if m:
-            cur = m.group(1).replace('"', "").replace(" ", "")
+            cur = _table_name(m)
             if cur == table:
                 header_at = i
             continue

@@ -113,3 +113,18 @@ def test_dashboard_shows_the_frames_actions_and_votes_the_dataset_holds(game_win
     lost = next((int(x.split("; ")[1].split()[0]) for x in rest if "votes from chat" in x and "; " in x), 0)
     assert len(shown_votes - stored_votes) <= lost, (shown_votes - stored_votes, lost)  # in a reset: no step
     assert len(final["heads"]) == 3 and len(final["heads"][1]["q"]) == len(final["heads"][1]["names"])
+
+
+def test_a_taken_dashboard_port_is_said_with_the_option_to_change(holder_checkpoint, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        out = tmp_path / "play.h5"
+        r = subprocess.run(hakisa_cmd("play", "--checkpoint", str(holder_checkpoint), "--headless", "dodge",
+                                      "--dashboard", "--dashboard-port", str(port), "--episodes", "1",
+                                      "--record", str(out)), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and f"127.0.0.1:{port}" in r.stderr and "pick another --dashboard-port" in r.stderr
+    assert not out.exists()

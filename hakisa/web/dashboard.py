@@ -128,7 +128,8 @@ def serve_dashboard(dash: Dashboard, host: str = "127.0.0.1", port: int = 8766, 
                 else None
         return None
 
-    server = make_server(handler("dashboard.html", get, name="hakisa-dashboard"), host, port, "dashboard")
+    server = make_server(handler("dashboard.html", get, name="hakisa-dashboard"), host, port, "dashboard",
+                         "--dashboard-port")
     threading.Thread(target=server.serve_forever, name="hakisa-dashboard", daemon=True).start()
     if announce:
         h, p = server.server_address[:2]

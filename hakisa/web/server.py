@@ -91,12 +91,13 @@ def handler(index: str, get: Callable[[str], object], post: Callable[[str, dict]
     return Handler
 
 
-def make_server(handler_class, host: str, port: int, what: str) -> ThreadingHTTPServer:
-    """A server for ``handler_class`` (not yet serving: call ``serve_forever``); port 0 picks a free one."""
+def make_server(handler_class, host: str, port: int, what: str, flag: str = "--port") -> ThreadingHTTPServer:
+    """A server for ``handler_class`` (not yet serving: call ``serve_forever``); port 0 picks a free one; ``flag``
+    is the option that chooses the port, named when this one is taken."""
     try:
         server = ThreadingHTTPServer((host, port), handler_class)
     except OSError as exc:
-        raise HakisaError(f"cannot serve the {what} on {host}:{port} ({exc.strerror or exc}); pick another --port."
+        raise HakisaError(f"cannot serve the {what} on {host}:{port} ({exc.strerror or exc}); pick another {flag}."
                           ) from None
     server.daemon_threads = True
     return server

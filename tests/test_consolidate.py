@@ -197,3 +197,75 @@ def test_a_heavy_imitation_loss_holds_the_humans_choice_and_a_light_one_lets_ret
         assert greedy_in(Agent.from_checkpoint(load_checkpoint(out, PROFILE)).model, 1) == (KEY, want), weight
     with pytest.raises(ValueError, match="imitation must be"):
         Consolidator(PROFILE, synthetic, ConsolidateConfig(imitation="copy", **TINY), log=lambda m: None)
+
+
+def write_delayed_loss(path, episodes: int = 40, steps: int = 40, seed: int = 3):
+    """One situation; the agent presses noop, left or right at random, and every right costs a life (-1) five
+    ticks later. The screen never shows a loss coming, so a 1-step TD target cannot tell right from left."""
+    rng = np.random.default_rng(seed)
+    w = DatasetWriter(path, PROFILE, CODEC, source="explore")
+    for _ in range(episodes):
+        w.start_episode(Observation(frame(0), 0.0, 0))
+        due: list[int] = []
+        for t in range(steps):
+            c, a1 = [(NOOP, 0), (KEY, LEFT), (KEY, RIGHT)][rng.integers(3)]
+            if (c, a1) == (KEY, RIGHT):
+                due.append(t + 5)
+            r = -1.0 if t in due else 0.0
+            w.add_step((c, a1, 0), AGENT, r, False, False, Observation(frame(0), t + 1.0, t + 1))
+        w.end_episode("truncated")
+    w.close()
+    return str(path)
+
+
+def test_self_imitation_leaves_out_steps_that_ran_into_a_loss_and_steps_not_played_out(tmp_path):
+    from hakisa.learn.buffer import ReplayBuffer
+
+    path = write_delayed_loss(tmp_path / "delayed.h5", episodes=2, steps=12)
+    cfg = ConsolidateConfig(self_imitation=1.0, self_horizon=3 / PROFILE.capture.tick_hz, **TINY)
+    c = Consolidator(PROFILE, [path], cfg, log=lambda m: None, spare_steps=64)
+    T = c.T
+    ok = c.survived(np.arange(len(T)))
+    lost = np.flatnonzero(T.reward <= -0.5)
+    for j in lost:  # the loss and the two steps before it in its episode
+        first = np.flatnonzero(T.episode == T.episode[j])[0]
+        assert not ok[max(first, j - 2) : j + 1].any()
+    near = np.zeros(len(T), bool)
+    for j in lost:
+        near[max(0, j - 2) : j + 1] = True
+    assert ok[~near].all()  # ended episodes: every other step is known and imitated
+    # a live episode: the steps whose three ticks have not all been played are not imitated yet
+    assert isinstance(T, ReplayBuffer)
+    n0 = len(T)
+    T.begin(frame(0))
+    for _ in range(12):
+        T.step((NOOP, 0, 0), AGENT, 0.0, False, frame(0))
+    live = np.arange(n0, len(T))
+    assert len(live) == 12 - (cfg.n_step - 1)  # committed once their n-step horizon (1) is known
+    assert c.survived(live).tolist() == [True] * (len(live) - 2) + [False, False]
+    T.end(truncated=True)
+    assert c.survived(np.arange(n0, len(T))).all()
+
+
+def test_self_imitation_learns_what_the_returns_alone_cannot_see(tmp_path):
+    """The delayed loss: with self-imitation over a horizon that covers it, right's drawn share falls to under half
+    of what it is without, where nothing tells the learner to avoid it (the data's share is a third)."""
+    path = write_delayed_loss(tmp_path / "delayed.h5")
+    shares = {}
+    for weight in (0.0, 1.0):
+        cfg = ConsolidateConfig(steps=400, self_imitation=weight, self_horizon=6 / PROFILE.capture.tick_hz,
+                                imitation="nll", **TINY)
+        c = Consolidator(PROFILE, [path], cfg, log=lambda m: None)
+        for _ in range(cfg.steps):
+            m = c.update()
+        assert (m["self_loss"] > 0) == (weight > 0)
+        with torch.no_grad():
+            x = torch.from_numpy(frame(0).transpose(2, 0, 1)[None].copy())
+            qs = c.model(x)
+        from hakisa.learn.losses import command_values
+
+        v = command_values(qs, c.masks)[0]
+        key_p = torch.softmax(v / 0.1, 0)[KEY]
+        right_p = float(key_p * torch.softmax(qs[1][0, [LEFT, RIGHT]] / 0.1, 0)[1])
+        shares[weight] = right_p
+    assert shares[1.0] < 0.2 < shares[0.0] and shares[1.0] < shares[0.0] / 2, shares

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -72,6 +73,7 @@ def main() -> int:
     ap.add_argument("--games", nargs="+", default=BUNDLED_GAMES, choices=BUNDLED_GAMES,
                     help="bundled games to run (default: all)")
     ap.add_argument("--seeds", type=int, default=3, help="independent runs per game (default 3)")
+    ap.add_argument("--first-seed", type=int, default=0, help="training seeds --first-seed, +1, ... (default 0)")
     ap.add_argument("--episodes", type=int, default=d.episodes, help=f"evaluation episodes per phase ({d.episodes})")
     ap.add_argument("--demo-minutes", type=float, default=d.demo_minutes,
                     help=f"minutes of demonstrator play to learn from ({d.demo_minutes:g})")
@@ -86,6 +88,9 @@ def main() -> int:
                          "--explore-steps (0 = none; with --rounds 0 it replaces the rounds)")
     ap.add_argument("--watcher", action="store_true",
                     help="the online run with the scripted watcher taking over before losses (corrections)")
+    ap.add_argument("--train-flags", default="", metavar="FLAGS",
+                    help="more `hakisa train` flags for the online run, in one string (e.g. '--self-imitation 1')")
+    ap.add_argument("--tag", default="", help="the online run's folder is online-TAG (ablations from one study)")
     ap.add_argument("--window", action="store_true", help="also play the final agent in a real window (Xvfb)")
     ap.add_argument("--replay-ratio", type=float, default=d.replay_ratio,
                     help=f"with --online: learner updates per actor step ({d.replay_ratio:g})")
@@ -100,14 +105,14 @@ def main() -> int:
         ap.error("--rounds and --trial must be 0 or more and --demo-minutes more than 0")
     recipe = Recipe(args.demo_minutes, args.study_steps, args.rounds, args.explore_steps, args.updates, args.episodes,
                     trial=args.trial, online=args.online, watcher=args.watcher, replay_ratio=args.replay_ratio,
-                    device=args.device)
+                    device=args.device, train_flags=tuple(shlex.split(args.train_flags)), tag=args.tag)
     out = ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
     series: dict[str, list[list[Row]]] = {}
     t0 = time.perf_counter()
     for game in args.games:
         series[game] = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             print(f"\n=== {game}, seed {seed} ===", flush=True)
             rows = run_pipeline(game, out / f"{game}-seed{seed}", recipe, seed=seed)
             print(format_table(rows, f"{game} seed {seed}"), flush=True)

@@ -60,6 +60,8 @@ class Recipe:
     watcher: bool = False  # the online run with the scripted watcher taking over before losses (corrections)
     replay_ratio: float = 0.5  # the online run's learner updates per actor step
     device: str = "auto"  # where study and the learner run (hakisa --device)
+    train_flags: tuple[str, ...] = ()  # more `hakisa train` flags for the online run (an ablation)
+    tag: str = ""  # names the online run's folder (online-TAG), so ablations from one study sit side by side
 
     def budget(self, tick_hz: float = 20.0) -> str:
         """What this recipe learns from and how much it learns, in words."""
@@ -204,14 +206,16 @@ def _online_rows(game, workdir, recipe, seed, demos, demo_hours, study_ckpt, row
     """An online `hakisa train` from the studied clone (resumed if it was cut short), then one row per segment's
     checkpoint: the learning curve against hours of the agent's play."""
     run = workdir / (("online-watched" if recipe.watcher else "online")
-                     + (f"-rr{recipe.replay_ratio:g}" if recipe.replay_ratio != Recipe.replay_ratio else ""))
+                     + (f"-rr{recipe.replay_ratio:g}" if recipe.replay_ratio != Recipe.replay_ratio else "")
+                     + (f"-{recipe.tag}" if recipe.tag else ""))
     record = run / "online.json"
     done = json.loads(record.read_text())["segments"] if record.exists() else []
     if not done or done[-1]["actor_steps"] < recipe.online:
         hakisa("train", "--profile", game, "--data", *map(rel, demos), "--from", rel(study_ckpt), "--workdir", rel(run),
                "--steps", str(recipe.online), "--segment-steps", str(recipe.explore_steps), "--headless", game,
                "--replay-ratio", str(recipe.replay_ratio), "--device", recipe.device,
-               "--seed", str(seed), "--quiet", *(["--watcher"] if recipe.watcher else []), quiet=True)
+               "--seed", str(seed), "--quiet", *(["--watcher"] if recipe.watcher else []), *recipe.train_flags,
+               quiet=True)
     segs = json.loads(record.read_text())["segments"]
     out, hz = [], _tick_hz(game)
     person = 0.0

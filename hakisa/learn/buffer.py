@@ -59,6 +59,11 @@ class ReplayBuffer:
         return self._frames[: self.n_frames]
 
     @property
+    def live_episode(self) -> int:
+        """The episode number of the episode being played (its committed steps carry it), or -1 when none is."""
+        return self.n_episodes if self._live is not None else -1
+
+    @property
     def human_idx(self) -> np.ndarray:
         return self._human.view()
 

@@ -12,6 +12,10 @@ Per update, on a batch drawn ``human_ratio`` from human steps and the rest from 
   nothing else, but where the agent's own steps show a better action its returns win. With weight 1
   the margin holds the human's choice in place no matter what the returns say (the synthetic test).
 * Optional conservative penalty (CQL): logsumexp over each head's valid actions minus the data's.
+* Optional filtered self-imitation (``self_imitation`` > 0): the agent's own steps after which no loss came
+  within ``self_horizon`` seconds are imitated too, with the same loss (study's ``forget_before_loss``, applied to
+  the agent's play). Imitating its own play minus what ran into a loss moves the policy toward what survived, on
+  the states the agent itself visits; a step whose horizon has not been played yet is not imitated.
 * The target network is a hard copy every ``target_every`` updates, or Polyak-averaged (``tau``).
 
 A run starts from a study/consolidate checkpoint (``parent``) or from scratch, and records its
@@ -66,6 +70,10 @@ class ConsolidateConfig:
     # softmax(Q / temperature), which keeps a clone studied that way on the policy it fitted)
     imitation_temperature: float = 0.1  # of that softmax (study's default)
     human_ratio: float = 0.25  # share of each batch drawn from human steps (when there are both kinds)
+    self_imitation: float = 0.0  # weight of the same imitation loss on the agent's own steps that led to no loss
+    #                              within self_horizon seconds (0 = off): filtered self-imitation, see below
+    self_horizon: float = 2.0  # seconds after an agent step that must pass without a loss for it to be imitated
+    loss_reward: float = -0.5  # a step whose reward is at or below this is a loss (a life lost), as in study
     cql_weight: float = 0.0  # conservative penalty weight (0 = off)
     weight_decay: float = 1e-5
     augment: int = 4  # random shifts of up to this many pixels per sample; 0 = off
@@ -113,6 +121,8 @@ class Consolidator:
         want = model_config(profile, self.codec, cfg.stack, cfg.channels, cfg.hidden, cfg.norm)
         self.step, self.history = 0, []
         self.human_ratio = cfg.human_ratio  # an online learner lowers it as its own data grows
+        self.horizon = max(1, int(round(cfg.self_horizon * profile.capture.tick_hz)))
+        self.act_bias = None  # the actor's ActionBias: its own steps are imitated as it chose them (online sets it)
         start = resume or parent
         blob = load_checkpoint(start, profile) if start else None
         if blob is not None:
@@ -211,13 +221,25 @@ class Consolidator:
         y = self.targets(b, xn)
         qs = self.model(x)
         td = td_loss(qs, acts, y, self.masks).mean()
-        h = upload(self.T.actor[b] == HUMAN, self.dev, torch.float32)
+        human = self.T.actor[b] == HUMAN
+        h = upload(human, self.dev, torch.float32)
+        joint = cfg.select == "joint"
         if cfg.imitation == "nll":
-            per_head = imitation_nll(qs, acts, self.masks, cfg.imitation_temperature, cfg.select == "joint")
+            per_head = imitation_nll(qs, acts, self.masks, cfg.imitation_temperature, joint)
         else:
             per_head = margin_loss(qs, acts, self.masks, cfg.margin)
         lm = (per_head.sum(1) * h).mean()  # human steps, per batch sample
         loss = td + cfg.margin_weight * lm
+        ls = torch.zeros((), device=self.dev)
+        if cfg.self_imitation > 0:
+            own = ~human & self.survived(b)
+            if own.any():
+                if self.act_bias is not None and cfg.imitation == "nll":  # as the actor chose: Q plus its offsets
+                    per_own = imitation_nll(qs, acts, self.masks, cfg.imitation_temperature, joint, self.act_bias)
+                else:
+                    per_own = per_head
+                ls = (per_own.sum(1) * upload(own, self.dev, torch.float32)).mean()
+                loss = loss + cfg.self_imitation * ls
         lc = torch.zeros((), device=self.dev)
         if cfg.cql_weight > 0:
             lc = cql_penalty(qs, acts, self.masks).mean()
@@ -230,8 +252,22 @@ class Consolidator:
         self._update_target()
         with torch.no_grad():
             td_err = (joint_q(qs, acts, self.masks) - y).abs().mean()
-            values = torch.stack([loss, td, lm, lc, td_err]).tolist()  # one wait for the device, not five
-        return dict(zip(("loss", "td_loss", "margin_loss", "cql", "td_error"), values))
+            values = torch.stack([loss, td, lm, lc, td_err, ls]).tolist()  # one wait for the device, not six
+        return dict(zip(("loss", "td_loss", "margin_loss", "cql", "td_error", "self_loss"), values))
+
+    def survived(self, idx: np.ndarray) -> np.ndarray:
+        """(len(idx),) bool: steps after which no loss (reward <= ``loss_reward``) came within the horizon, the
+        step itself included, and whose horizon is known: it lies in the buffer already, or the episode ended."""
+        T, H = self.T, self.horizon
+        n = len(T)
+        pos = idx[:, None] + np.arange(H)[None, :]
+        known = pos < n
+        at = np.minimum(pos, n - 1)
+        ep = T.episode[idx]
+        same = known & (T.episode[at] == ep[:, None])
+        lost = (same & (T.reward[at] <= self.cfg.loss_reward)).any(1)
+        complete = known[:, -1] | (ep != T.live_episode)
+        return complete & ~lost
 
     @torch.no_grad()
     def _update_target(self) -> None:

@@ -43,7 +43,7 @@ def command_values(qs: tuple[torch.Tensor, ...], masks: HeadMasks, joint: bool =
     their best valid indices (:func:`joint_q`, the quantity the TD target trains), so no-op is weighed
     against the best chord or pointer cell, not against the key head's Q at whatever chord the data happened
     to take. ``joint=False``: the command head's Q alone. ``bias``: offsets added to the command head and, per
-    command, to action_1 before anything is compared (:class:`ActionBias`; acting only, never in a loss)."""
+    command, to action_1 before anything is compared (:class:`ActionBias`; acting, and imitating the actor's own steps)."""
     qc, q1, q2 = qs
     q1c = q1[:, None, :]  # (B, 1 or n_command, n_action_1): action_1's values under each command
     if bias is not None:
@@ -151,15 +151,17 @@ def margin_loss(qs: tuple[torch.Tensor, ...], actions: torch.Tensor, masks: Head
 
 
 def imitation_nll(qs: tuple[torch.Tensor, ...], actions: torch.Tensor, masks: HeadMasks, tau: float,
-                  joint: bool = True) -> torch.Tensor:
+                  joint: bool = True, bias: ActionBias | None = None) -> torch.Tensor:
     """(B, 3) negative log-likelihood per head of the demonstrated action under the policy the Q values define,
     softmax(Q / tau) (soft-Q imitation): the command from :func:`command_values` (the values greedy and
     :func:`sample` choose by), then action_1 / action_2 among the command's valid indices; 0 where a head does
     not apply. Unlike the margin loss it fits how *often* the human took each action where several were
-    plausible (serve now or a moment later), so drawing at temperature ``tau`` plays like the human."""
+    plausible (serve now or a moment later), so drawing at temperature ``tau`` plays like the human. ``bias``: the
+    actor's offsets (:class:`ActionBias`), for imitating steps an actor chose with them."""
     c = actions[:, 0]
-    out = [F.cross_entropy(command_values(qs, masks, joint) / tau, c, reduction="none")]
-    for i, (q, valid) in enumerate(((qs[1], masks.a1[c]), (qs[2], masks.a2[c])), start=1):
+    out = [F.cross_entropy(command_values(qs, masks, joint, bias) / tau, c, reduction="none")]
+    q1 = qs[1] + bias.action_1[c] if bias is not None else qs[1]
+    for i, (q, valid) in enumerate(((q1, masks.a1[c]), (qs[2], masks.a2[c])), start=1):
         out.append(F.cross_entropy(_masked(q, valid) / tau, actions[:, i], reduction="none"))
     return torch.stack(out, 1) * masks.usage(c)
 

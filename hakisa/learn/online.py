@@ -264,6 +264,10 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
     keep = {k: start_blob["state"][k] for k in ("action_bias", "play_temperature") if k in start_blob["state"]}
     if cfg.temperature is not None:
         keep["play_temperature"] = cfg.temperature  # it plays as it was trained to
+    if keep.get("action_bias"):
+        from hakisa.learn.losses import ActionBias
+
+        c.act_bias = ActionBias.from_dict(keep["action_bias"], c.codec.n_command, c.codec.n_action_1).to(c.dev)
     learner = Learner(c, cfg, steps_before)
     hz = profile.capture.tick_hz
 

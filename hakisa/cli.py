@@ -260,7 +260,8 @@ def _consolidate_config(args: argparse.Namespace):
                              double=not args.no_double, reward_scale=args.reward_scale, reward_clip=args.reward_clip,
                              margin=args.margin, margin_weight=args.margin_weight, imitation=args.imitation,
                              imitation_temperature=args.imitation_temperature, human_ratio=args.human_ratio,
-                             self_imitation=args.self_imitation, self_horizon=args.self_horizon,
+                             self_imitation=args.self_imitation, loss_horizon=args.loss_horizon,
+                             forget_before_loss=args.forget_before_loss,
                              loss_reward=args.loss_reward, cql_weight=args.cql, augment=args.augment, eval_every=args.eval_every, seed=args.seed,
                              threads=args.threads, device=args.device, batches=args.batches, amp=args.amp)
 
@@ -1109,11 +1110,13 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--human-ratio", type=float, default=0.25,
                        help="share of each batch drawn from human steps (default 0.25)")
         c.add_argument("--self-imitation", type=float, default=0.0, metavar="WEIGHT",
-                       help="also imitate the agent's own steps after which no loss came within --self-horizon "
+                       help="also imitate the agent's own steps after which no loss came within --loss-horizon "
                             "seconds, with this weight (filtered self-imitation; 0 = off, the default)")
-        c.add_argument("--self-horizon", type=float, default=2.0, metavar="SECONDS",
-                       help="seconds after an agent step that must pass without a loss for --self-imitation to "
-                            "imitate it (default 2, study's --forget-before-loss)")
+        c.add_argument("--forget-before-loss", action="store_true",
+                       help="do not imitate the human's steps in the --loss-horizon seconds before a loss (as study)")
+        c.add_argument("--loss-horizon", type=float, default=2.0, metavar="SECONDS",
+                       help="seconds after a step that must pass without a loss for --self-imitation (or "
+                            "--forget-before-loss) to imitate it (default 2, as study's --forget-before-loss)")
         c.add_argument("--loss-reward", type=float, default=-0.5,
                        help="a step whose reward is at or below this is a loss, e.g. a life lost (default -0.5)")
         c.add_argument("--cql", type=float, default=0.0, help="conservative Q-learning penalty weight (0 = off)")

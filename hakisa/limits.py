@@ -140,7 +140,7 @@ CONSOLIDATE: tuple[Field, ...] = (
     _f("imitation_temperature", Range(0, 1e6, lo_open=True), hint="of the imitated softmax(Q / T)"),
     _f("human_ratio", SHARE, hint="share of each batch"),
     _f("self_imitation", Range(0, 1e6)),
-    _f("self_horizon", Range(0, 3600, lo_open=True), hint="seconds"),
+    _f("loss_horizon", Range(0, 3600, lo_open=True), hint="seconds"),
     _f("loss_reward", Range(-1e9, 1e9)),
     _f("cql_weight", Range(0, 1e6), "--cql"),
     _f("weight_decay", Range(0, 1)),

@@ -199,11 +199,11 @@ def test_a_heavy_imitation_loss_holds_the_humans_choice_and_a_light_one_lets_ret
         Consolidator(PROFILE, synthetic, ConsolidateConfig(imitation="copy", **TINY), log=lambda m: None)
 
 
-def write_delayed_loss(path, episodes: int = 40, steps: int = 40, seed: int = 3):
+def write_delayed_loss(path, episodes: int = 40, steps: int = 40, seed: int = 3, actor: int = AGENT):
     """One situation; the agent presses noop, left or right at random, and every right costs a life (-1) five
     ticks later. The screen never shows a loss coming, so a 1-step TD target cannot tell right from left."""
     rng = np.random.default_rng(seed)
-    w = DatasetWriter(path, PROFILE, CODEC, source="explore")
+    w = DatasetWriter(path, PROFILE, CODEC, source="explore" if actor == AGENT else "record")
     for _ in range(episodes):
         w.start_episode(Observation(frame(0), 0.0, 0))
         due: list[int] = []
@@ -212,7 +212,7 @@ def write_delayed_loss(path, episodes: int = 40, steps: int = 40, seed: int = 3)
             if (c, a1) == (KEY, RIGHT):
                 due.append(t + 5)
             r = -1.0 if t in due else 0.0
-            w.add_step((c, a1, 0), AGENT, r, False, False, Observation(frame(0), t + 1.0, t + 1))
+            w.add_step((c, a1, 0), actor, r, False, False, Observation(frame(0), t + 1.0, t + 1))
         w.end_episode("truncated")
     w.close()
     return str(path)
@@ -222,7 +222,7 @@ def test_self_imitation_leaves_out_steps_that_ran_into_a_loss_and_steps_not_play
     from hakisa.learn.buffer import ReplayBuffer
 
     path = write_delayed_loss(tmp_path / "delayed.h5", episodes=2, steps=12)
-    cfg = ConsolidateConfig(self_imitation=1.0, self_horizon=3 / PROFILE.capture.tick_hz, **TINY)
+    cfg = ConsolidateConfig(self_imitation=1.0, loss_horizon=3 / PROFILE.capture.tick_hz, **TINY)
     c = Consolidator(PROFILE, [path], cfg, log=lambda m: None, spare_steps=64)
     T = c.T
     ok = c.survived(np.arange(len(T)))
@@ -247,18 +247,22 @@ def test_self_imitation_leaves_out_steps_that_ran_into_a_loss_and_steps_not_play
     assert c.survived(np.arange(n0, len(T))).all()
 
 
-def test_self_imitation_learns_what_the_returns_alone_cannot_see(tmp_path):
-    """The delayed loss: with self-imitation over a horizon that covers it, right's drawn share falls to under half
-    of what it is without, where nothing tells the learner to avoid it (the data's share is a third)."""
-    path = write_delayed_loss(tmp_path / "delayed.h5")
+@pytest.mark.parametrize("who", ["agent", "human"])
+def test_leaving_out_steps_before_losses_learns_what_the_returns_alone_cannot_see(tmp_path, who):
+    """The delayed loss: imitating the agent's own steps (--self-imitation) or the human's (the online default)
+    except those in a horizon that covers it, right's drawn share falls to under half of what it is when every step
+    is imitated (agent: not imitated at all), where nothing tells the learner to avoid it (the data's share is a
+    third)."""
+    path = write_delayed_loss(tmp_path / "delayed.h5", actor=AGENT if who == "agent" else HUMAN)
     shares = {}
-    for weight in (0.0, 1.0):
-        cfg = ConsolidateConfig(steps=400, self_imitation=weight, self_horizon=6 / PROFILE.capture.tick_hz,
-                                imitation="nll", **TINY)
+    for on in (False, True):
+        flags = dict(self_imitation=1.0 if on else 0.0) if who == "agent" else dict(forget_before_loss=on)
+        cfg = ConsolidateConfig(steps=400, loss_horizon=6 / PROFILE.capture.tick_hz, imitation="nll",
+                                margin_weight=1.0, **flags, **TINY)
         c = Consolidator(PROFILE, [path], cfg, log=lambda m: None)
         for _ in range(cfg.steps):
             m = c.update()
-        assert (m["self_loss"] > 0) == (weight > 0)
+        assert (m["self_loss"] > 0) == (on and who == "agent")
         with torch.no_grad():
             x = torch.from_numpy(frame(0).transpose(2, 0, 1)[None].copy())
             qs = c.model(x)
@@ -267,5 +271,5 @@ def test_self_imitation_learns_what_the_returns_alone_cannot_see(tmp_path):
         v = command_values(qs, c.masks)[0]
         key_p = torch.softmax(v / 0.1, 0)[KEY]
         right_p = float(key_p * torch.softmax(qs[1][0, [LEFT, RIGHT]] / 0.1, 0)[1])
-        shares[weight] = right_p
-    assert shares[1.0] < 0.2 < shares[0.0] and shares[1.0] < shares[0.0] / 2, shares
+        shares[on] = right_p
+    assert shares[True] < 0.2 < shares[False] and shares[True] < shares[False] / 2, shares

@@ -13,9 +13,10 @@ Per update, on a batch drawn ``human_ratio`` from human steps and the rest from 
   the margin holds the human's choice in place no matter what the returns say (the synthetic test).
 * Optional conservative penalty (CQL): logsumexp over each head's valid actions minus the data's.
 * Optional filtered self-imitation (``self_imitation`` > 0): the agent's own steps after which no loss came
-  within ``self_horizon`` seconds are imitated too, with the same loss (study's ``forget_before_loss``, applied to
+  within ``loss_horizon`` seconds are imitated too, with the same loss (study's ``forget_before_loss``, applied to
   the agent's play). Imitating its own play minus what ran into a loss moves the policy toward what survived, on
   the states the agent itself visits; a step whose horizon has not been played yet is not imitated.
+  ``forget_before_loss`` leaves the human's steps in the horizon before a loss out of the imitation as study does.
 * The target network is a hard copy every ``target_every`` updates, or Polyak-averaged (``tau``).
 
 A run starts from a study/consolidate checkpoint (``parent``) or from scratch, and records its
@@ -71,8 +72,9 @@ class ConsolidateConfig:
     imitation_temperature: float = 0.1  # of that softmax (study's default)
     human_ratio: float = 0.25  # share of each batch drawn from human steps (when there are both kinds)
     self_imitation: float = 0.0  # weight of the same imitation loss on the agent's own steps that led to no loss
-    #                              within self_horizon seconds (0 = off): filtered self-imitation, see below
-    self_horizon: float = 2.0  # seconds after an agent step that must pass without a loss for it to be imitated
+    #                              within loss_horizon seconds (0 = off): filtered self-imitation, see below
+    forget_before_loss: bool = False  # human steps that led to a loss within loss_horizon are not imitated (as study)
+    loss_horizon: float = 2.0  # seconds after a step that must pass without a loss for it to be imitated
     loss_reward: float = -0.5  # a step whose reward is at or below this is a loss (a life lost), as in study
     cql_weight: float = 0.0  # conservative penalty weight (0 = off)
     weight_decay: float = 1e-5
@@ -121,7 +123,7 @@ class Consolidator:
         want = model_config(profile, self.codec, cfg.stack, cfg.channels, cfg.hidden, cfg.norm)
         self.step, self.history = 0, []
         self.human_ratio = cfg.human_ratio  # an online learner lowers it as its own data grows
-        self.horizon = max(1, int(round(cfg.self_horizon * profile.capture.tick_hz)))
+        self.horizon = max(1, int(round(cfg.loss_horizon * profile.capture.tick_hz)))
         self.act_bias = None  # the actor's ActionBias: its own steps are imitated as it chose them (online sets it)
         start = resume or parent
         blob = load_checkpoint(start, profile) if start else None
@@ -222,7 +224,8 @@ class Consolidator:
         qs = self.model(x)
         td = td_loss(qs, acts, y, self.masks).mean()
         human = self.T.actor[b] == HUMAN
-        h = upload(human, self.dev, torch.float32)
+        ok = self.survived(b) if cfg.self_imitation > 0 or cfg.forget_before_loss else None
+        h = upload(human & ok if cfg.forget_before_loss else human, self.dev, torch.float32)
         joint = cfg.select == "joint"
         if cfg.imitation == "nll":
             per_head = imitation_nll(qs, acts, self.masks, cfg.imitation_temperature, joint)
@@ -232,7 +235,7 @@ class Consolidator:
         loss = td + cfg.margin_weight * lm
         ls = torch.zeros((), device=self.dev)
         if cfg.self_imitation > 0:
-            own = ~human & self.survived(b)
+            own = ~human & ok
             if own.any():
                 if self.act_bias is not None and cfg.imitation == "nll":  # as the actor chose: Q plus its offsets
                     per_own = imitation_nll(qs, acts, self.masks, cfg.imitation_temperature, joint, self.act_bias)

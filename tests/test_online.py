@@ -85,6 +85,20 @@ def test_online_run_learns_at_the_replay_ratio_and_keeps_every_step(tmp_path, st
     assert [s["actor_steps"] for s in rec["segments"]] == [60, 120, 180] and rec["segments"][-1]["updates"] == 90
 
 
+def test_self_imitation_online_and_an_exploring_temperature_that_leaves_how_checkpoints_play(tmp_path, start):
+    """The actor explores at --temperature while the learner imitates the actor's own steps that ran into no loss;
+    the checkpoints still play the way the start did (the trial's choice)."""
+    demo, ckpt = start
+    c = cfg(120, temperature=0.5)
+    c.consolidate.self_imitation, c.consolidate.loss_horizon = 1.0, 0.5
+    wd = tmp_path / "run"
+    rec = train_online(DODGE, [demo], ckpt, wd, c, progress=False, log=lambda m: None)
+    assert rec["segments"][-1]["updates"] == 60
+    blob = load_checkpoint(wd / "seg-002.pt", DODGE)
+    assert blob["state"]["history"][-1]["train_self_loss"] > 0  # the first segment's steps were imitated
+    assert blob["state"].get("play_temperature") == load_checkpoint(ckpt, DODGE)["state"].get("play_temperature")
+
+
 def test_a_stopped_run_goes_on_from_its_checkpoint_and_keeps_what_was_played(tmp_path, start, monkeypatch):
     demo, ckpt = start
     wd = tmp_path / "run"

@@ -52,6 +52,7 @@ class OnlineConfig:
     epsilon: float = 0.02  # each head's chance of a random index, falling linearly to epsilon_end over the run
     epsilon_end: float = 0.01
     temperature: float | None = None  # the actor draws from softmax(Q / T) (replaces epsilon); None: the checkpoint's
+    #                                   play temperature. Only how it explores: its checkpoints play as the start did
     human_ratio_end: float = 0.1  # the demonstrations' batch share falls linearly from consolidate.human_ratio to this
     sync_every: int = 50  # learner updates between weight copies into the actor
     save_seconds: float = 30.0  # online.pt at least this often (wall clock)
@@ -261,9 +262,8 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
         c.restore(resume_blob, ckpt)
         c.lineage = {**resume_blob["state"].get("lineage", c.lineage), "datasets": dataset_lineage(data)}
         log(f"train: resuming at {steps_before} actor steps, {c.step} updates")
+    # the checkpoints play as the start did (the way `hakisa trial` chose); --temperature is how the actor explores
     keep = {k: start_blob["state"][k] for k in ("action_bias", "play_temperature") if k in start_blob["state"]}
-    if cfg.temperature is not None:
-        keep["play_temperature"] = cfg.temperature  # it plays as it was trained to
     if keep.get("action_bias"):
         from hakisa.learn.losses import ActionBias
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shlex
 import time
 from dataclasses import asdict
@@ -90,6 +91,8 @@ def main() -> int:
                     help="the online run with the scripted watcher taking over before losses (corrections)")
     ap.add_argument("--train-flags", default="", metavar="FLAGS",
                     help="more `hakisa train` flags for the online run, in one string (e.g. '--self-imitation 1')")
+    ap.add_argument("--threads", type=int, default=d.threads,
+                    help=f"torch CPU threads of study and train ({d.threads}; 1 when two benchmarks share 2 cores)")
     ap.add_argument("--tag", default="", help="the online run's folder is online-TAG (ablations from one study)")
     ap.add_argument("--window", action="store_true", help="also play the final agent in a real window (Xvfb)")
     ap.add_argument("--replay-ratio", type=float, default=d.replay_ratio,
@@ -105,7 +108,9 @@ def main() -> int:
         ap.error("--rounds and --trial must be 0 or more and --demo-minutes more than 0")
     recipe = Recipe(args.demo_minutes, args.study_steps, args.rounds, args.explore_steps, args.updates, args.episodes,
                     trial=args.trial, online=args.online, watcher=args.watcher, replay_ratio=args.replay_ratio,
-                    device=args.device, train_flags=tuple(shlex.split(args.train_flags)), tag=args.tag)
+                    device=args.device, train_flags=tuple(shlex.split(args.train_flags)), tag=args.tag,
+                    threads=args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the trial's and the scoring's torch too (subprocesses)
     out = ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)
     series: dict[str, list[list[Row]]] = {}

@@ -60,6 +60,8 @@ class Recipe:
     watcher: bool = False  # the online run with the scripted watcher taking over before losses (corrections)
     replay_ratio: float = 0.5  # the online run's learner updates per actor step
     device: str = "auto"  # where study and the learner run (hakisa --device)
+    threads: int = 2  # torch CPU threads of study and train (1 each when two pipelines share 2 cores: more threads
+    #                   than cores made both ten times slower)
     train_flags: tuple[str, ...] = ()  # more `hakisa train` flags for the online run (an ablation)
     tag: str = ""  # names the online run's folder (online-TAG), so ablations from one study sit side by side
 
@@ -166,7 +168,7 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
     if not _finished(study_ckpt):  # a run cut short left a checkpoint at its last evaluation: resume it
         hakisa("study", "--profile", game, "--data", *map(rel, demos), "--out", rel(study_ckpt),
                "--resume" if study_ckpt.exists() else "--force", "--steps", str(recipe.study_steps),
-               "--seed", str(seed), "--quiet", "--device", recipe.device, *study_args)
+               "--seed", str(seed), "--quiet", "--device", recipe.device, "--threads", str(recipe.threads), *study_args)
     else:
         t0 -= earlier.get("study", 0.0)
     from hakisa.learn.checkpoint import load_checkpoint
@@ -213,7 +215,7 @@ def _online_rows(game, workdir, recipe, seed, demos, demo_hours, study_ckpt, row
     if not done or done[-1]["actor_steps"] < recipe.online:
         hakisa("train", "--profile", game, "--data", *map(rel, demos), "--from", rel(study_ckpt), "--workdir", rel(run),
                "--steps", str(recipe.online), "--segment-steps", str(recipe.explore_steps), "--headless", game,
-               "--replay-ratio", str(recipe.replay_ratio), "--device", recipe.device,
+               "--replay-ratio", str(recipe.replay_ratio), "--device", recipe.device, "--threads", str(recipe.threads),
                "--seed", str(seed), "--quiet", *(["--watcher"] if recipe.watcher else []), *recipe.train_flags,
                quiet=True)
     segs = json.loads(record.read_text())["segments"]

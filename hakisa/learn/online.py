@@ -112,10 +112,15 @@ class Learner:
     def due(self) -> int:
         return self.updates_before + int(self.cfg.replay_ratio * self.total_steps())
 
+    def human_ratio(self) -> float:
+        """The demonstrations' share of a batch now: from consolidate.human_ratio down to human_ratio_end."""
+        cfg = self.cfg
+        f = min(1.0, self.total_steps() / max(1, cfg.steps))
+        return cfg.consolidate.human_ratio + (cfg.human_ratio_end - cfg.consolidate.human_ratio) * f
+
     def update(self) -> None:
         cfg, c = self.cfg, self.c
-        f = min(1.0, self.total_steps() / max(1, cfg.steps))
-        c.human_ratio = cfg.consolidate.human_ratio + (cfg.human_ratio_end - cfg.consolidate.human_ratio) * f
+        c.human_ratio = self.human_ratio()
         t0 = time.perf_counter()
         m = c.update()
         self.busy += time.perf_counter() - t0
@@ -318,7 +323,7 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
                 log("  " + episode_line(r) + f"  updates {c.step}")
 
         log(f"train: segment {k}: {n} actor steps from step {learner.total_steps()} (epsilon {eps0:.3f} -> "
-            f"{eps1:.3f}, demonstrations {100 * c.human_ratio:.0f}% of each batch), {c.step} updates so far")
+            f"{eps1:.3f}, demonstrations {100 * learner.human_ratio():.0f}% of each batch), {c.step} updates so far")
         stop = threading.Event()
         th = None
         if not cfg.headless:

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Online runs from the same studies, side by side: each variant's checkpoints against the studied clone.
+
+`tools/bench_learning.py --online STEPS --tag TAG --train-flags '...'` leaves, per training seed, a folder
+GAME-seedS/ with study.pt and online-TAG/ (or online/ for no tag), and every score it measured in
+GAME-seedS/scores.json (the same evaluation episodes for every checkpoint). This reads them and prints, per
+variant and learning-curve point, each seed's mean +- SE over episodes, the mean over seeds with two standard
+errors (over episodes, and over the seeds' means: a study's spread across recordings is larger than its
+episodes' error says), and the change from the studied clone.
+
+    .venv/bin/python tools/compare_online.py runs/s15 --game dodge --seeds 0 1 2 --tags base sil1t fbl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def _scores(seed_dir: Path) -> dict[str, list[float]]:
+    """checkpoint file name relative to the seed folder -> its evaluation scores (players 'random' and
+    'demonstrator' by name)."""
+    path = seed_dir / "scores.json"
+    out: dict[str, list[float]] = {}
+    if not path.exists():
+        return out
+    for key, played in json.loads(path.read_text()).items():
+        player = key.split("|")[1]
+        p = Path(player)
+        name = player if player in ("random", "demonstrator") else (
+            str(p.relative_to(seed_dir.resolve())) if p.is_absolute() and p.is_relative_to(seed_dir.resolve())
+            else str(p).split(f"{seed_dir.name}/", 1)[-1])
+        out[name] = list(played["scores"])
+    return out
+
+
+def _stat(x: list[float]) -> tuple[float, float]:
+    a = np.asarray(x, float)
+    return float(a.mean()), float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else math.nan
+
+
+def rows_for(root: Path, game: str, seeds: list[int], tag: str) -> list[tuple[str, float, dict[int, list[float]]]]:
+    """(label, hours of play, seed -> scores) for the studied clone (tag 'study') or each segment of online-TAG."""
+    run = "online" if tag in ("", "none") else f"online-{tag}"
+    per_seed = {s: _scores(root / f"{game}-seed{s}") for s in seeds}
+    if tag == "study":
+        return [("study", 0.0, {s: sc["study.pt"] for s, sc in per_seed.items() if "study.pt" in sc})]
+    points: dict[int, tuple[float, dict[int, list[float]]]] = {}
+    for s in seeds:
+        rec = root / f"{game}-seed{s}" / run / "online.json"
+        if not rec.exists():
+            continue
+        for seg in json.loads(rec.read_text())["segments"]:
+            name = f"{run}/{Path(seg['checkpoint']).name}"
+            if name in per_seed[s]:
+                steps = int(seg["actor_steps"])
+                points.setdefault(steps, (seg["hours_play"], {}))[1][s] = per_seed[s][name]
+    return [(f"{tag} {steps}", h, got) for steps, (h, got) in sorted(points.items())]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("root", help="the --out folder of tools/bench_learning.py")
+    ap.add_argument("--game", default="dodge")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--tags", nargs="+", default=["base"], help="online-TAG folders ('none' for online/)")
+    args = ap.parse_args()
+    root = Path(args.root)
+    demo = [np.mean(_scores(root / f"{args.game}-seed{s}").get("demonstrator", [math.nan])) for s in args.seeds]
+    demo_mean = float(np.nanmean(demo))
+    study = rows_for(root, args.game, args.seeds, "study")[0][2]
+    head = "".join(f"{'seed ' + str(s):>16}" for s in args.seeds)
+    print(f"{args.game}: mean +- SE over each seed's evaluation episodes; pooled: mean of the seeds' means, SE over "
+          f"episodes / SE over seeds; change: against the studied clone of the same seeds (SE over episodes)")
+    print(f"{'player':<18}{'h play':>7}{head}{'pooled':>24}{'% demo':>8}{'change':>18}")
+    for tag in ["study", *args.tags]:
+        for label, hours, got in rows_for(root, args.game, args.seeds, tag):
+            cells, means, ses, diffs, dses = [], [], [], [], []
+            for s in args.seeds:
+                if s in got:
+                    m, se = _stat(got[s])
+                    cells.append(f"{m:>8.1f} +-{se:>5.1f}")
+                    means.append(m)
+                    ses.append(se)
+                    if s in study:
+                        sm, sse = _stat(study[s])
+                        diffs.append(m - sm)
+                        dses.append(math.hypot(se, sse))
+                else:
+                    cells.append(f"{'-':>16}")
+            if not means:
+                continue
+            k = len(means)
+            pooled = float(np.mean(means))
+            se_ep = math.sqrt(sum(x * x for x in ses)) / k
+            se_seed = float(np.std(means, ddof=1) / math.sqrt(k)) if k > 1 else math.nan
+            change = (f"{np.mean(diffs):>+7.1f} +-{math.sqrt(sum(x * x for x in dses)) / len(dses):>5.1f}"
+                      if diffs and tag != "study" else "")
+            print(f"{label:<18}{hours:>7.2f}{''.join(' ' + c for c in cells)}"
+                  f"{pooled:>10.1f} +-{se_ep:>5.1f}/{se_seed:>5.1f}{100 * pooled / demo_mean:>7.0f}%{change:>18}")
+    print(f"demonstrator: {demo_mean:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

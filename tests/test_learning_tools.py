@@ -22,9 +22,16 @@ from learning import Recipe, Row, format_table, parse_play_scores, plot_learning
 def test_pipeline_runs_every_phase_and_resumes(tmp_path, capsys):
     recipe = Recipe(demo_minutes=0.4, study_steps=20, rounds=2, explore_steps=150, updates=20, episodes=2,
                     max_minutes=0.3, trial=2, online=300)
+    root, tmp_path = tmp_path, tmp_path / "dodge-seed1"  # as tools/bench_learning.py names a seed's folder
     rows = run_pipeline("dodge", tmp_path, recipe, seed=1)
     assert [r.player for r in rows] == ["random", "demonstrator", "study", "round 1", "round 2", "online 1",
                                         "online 2"]
+    from compare_online import rows_for  # the online curve read back for the side-by-side of variants
+
+    study, = rows_for(root, "dodge", [1], "study")
+    assert study[2] == {1: rows[2].scores}
+    assert [(label, got) for label, _, got in rows_for(root, "dodge", [1], "none")] == [
+        ("none 150", {1: rows[5].scores}), ("none 300", {1: rows[6].scores})]
     # the online run: one curve point per 150 actor steps, at 0.5 updates per step
     assert [r.extra["updates"] for r in rows[5:]] == [75, 150]
     assert rows[6].explore_hours == pytest.approx(300 / 20 / 3600)

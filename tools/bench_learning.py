@@ -9,6 +9,8 @@ exploration each used, and writes BENCH.json and BENCH.png (the learning curve) 
 
     .venv/bin/python tools/bench_learning.py --games dodge clicker --seeds 3 --episodes 10 --out runs/bench
     .venv/bin/python tools/bench_learning.py --games dodge --seeds 1 --rounds 1 --window   # + one real-window row
+    .venv/bin/python tools/bench_learning.py --games dodge --seeds 3 --rounds 0 --online 12000 --explore-steps 6000 \
+        --tag sil --train-flags='--self-imitation 1'      # an ablation of the online run, from the same studies
 
 With --window, the final agent also plays --window-episodes in a real window under Xvfb through
 `hakisa play` (real capture, real injected input), to show that headless and window scores agree.
@@ -90,7 +92,8 @@ def main() -> int:
     ap.add_argument("--watcher", action="store_true",
                     help="the online run with the scripted watcher taking over before losses (corrections)")
     ap.add_argument("--train-flags", default="", metavar="FLAGS",
-                    help="more `hakisa train` flags for the online run, in one string (e.g. '--self-imitation 1')")
+                    help="more `hakisa train` flags for the online run, in one string, given with '=' "
+                         "(--train-flags='--self-imitation 1')")
     ap.add_argument("--threads", type=int, default=d.threads,
                     help=f"torch CPU threads of study and train ({d.threads}; 1 when two benchmarks share 2 cores)")
     ap.add_argument("--tag", default="", help="the online run's folder is online-TAG (ablations from one study)")

@@ -9,8 +9,8 @@ exploration each used, and writes BENCH.json and BENCH.png (the learning curve) 
 
     .venv/bin/python tools/bench_learning.py --games dodge clicker --seeds 3 --episodes 10 --out runs/bench
     .venv/bin/python tools/bench_learning.py --games dodge --seeds 1 --rounds 1 --window   # + one real-window row
-    .venv/bin/python tools/bench_learning.py --games dodge --seeds 3 --rounds 0 --online 12000 --explore-steps 6000 \
-        --tag sil --train-flags='--self-imitation 1'      # an ablation of the online run, from the same studies
+    # an ablation of the online run, from the same studies:
+    .venv/bin/python tools/bench_learning.py --games dodge --rounds 0 --online 12000 --tag sil --train-flags='--self-imitation 1'
 
 With --window, the final agent also plays --window-episodes in a real window under Xvfb through
 `hakisa play` (real capture, real injected input), to show that headless and window scores agree.

@@ -260,9 +260,9 @@ def _consolidate_config(args: argparse.Namespace):
                              double=not args.no_double, reward_scale=args.reward_scale, reward_clip=args.reward_clip,
                              margin=args.margin, margin_weight=args.margin_weight, imitation=args.imitation,
                              imitation_temperature=args.imitation_temperature, human_ratio=args.human_ratio,
-                             self_imitation=args.self_imitation, loss_horizon=args.loss_horizon,
-                             forget_before_loss=args.forget_before_loss,
-                             loss_reward=args.loss_reward, cql_weight=args.cql, augment=args.augment, eval_every=args.eval_every, seed=args.seed,
+                             self_imitation=args.self_imitation, forget_before_loss=args.forget_before_loss,
+                             loss_horizon=args.loss_horizon, loss_reward=args.loss_reward, cql_weight=args.cql,
+                             augment=args.augment, eval_every=args.eval_every, seed=args.seed,
                              threads=args.threads, device=args.device, batches=args.batches, amp=args.amp)
 
 

@@ -10,7 +10,8 @@ exploration each used, and writes BENCH.json and BENCH.png (the learning curve) 
     .venv/bin/python tools/bench_learning.py --games dodge clicker --seeds 3 --episodes 10 --out runs/bench
     .venv/bin/python tools/bench_learning.py --games dodge --seeds 1 --rounds 1 --window   # + one real-window row
     # an ablation of the online run, from the same studies:
-    .venv/bin/python tools/bench_learning.py --games dodge --rounds 0 --online 12000 --tag sil --train-flags='--self-imitation 1'
+    .venv/bin/python tools/bench_learning.py --games dodge --rounds 0 --online 12000 --tag sil \\
+        --train-flags='--self-imitation 1'
 
 With --window, the final agent also plays --window-episodes in a real window under Xvfb through
 `hakisa play` (real capture, real injected input), to show that headless and window scores agree.
@@ -20,12 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shlex
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 from learning import ROOT, Recipe, Row, format_table, play_window, plot_learning, rel, run_pipeline, seed_stats
 

@@ -43,7 +43,8 @@ def command_values(qs: tuple[torch.Tensor, ...], masks: HeadMasks, joint: bool =
     their best valid indices (:func:`joint_q`, the quantity the TD target trains), so no-op is weighed
     against the best chord or pointer cell, not against the key head's Q at whatever chord the data happened
     to take. ``joint=False``: the command head's Q alone. ``bias``: offsets added to the command head and, per
-    command, to action_1 before anything is compared (:class:`ActionBias`; acting, and imitating the actor's own steps)."""
+    command, to action_1 before anything is compared (:class:`ActionBias`; for acting, and for imitating what an
+    actor chose with them, never otherwise in a loss)."""
     qc, q1, q2 = qs
     q1c = q1[:, None, :]  # (B, 1 or n_command, n_action_1): action_1's values under each command
     if bias is not None:

@@ -20,6 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from learning import ROOT  # noqa: F401  (puts the checkout on the path)
+
+from hakisa.stats import mean, standard_error
+
 
 def _scores(seed_dir: Path) -> dict[str, list[float]]:
     """checkpoint file name relative to the seed folder -> its evaluation scores (players 'random' and
@@ -36,11 +40,6 @@ def _scores(seed_dir: Path) -> dict[str, list[float]]:
             else str(p).split(f"{seed_dir.name}/", 1)[-1])
         out[name] = list(played["scores"])
     return out
-
-
-def _stat(x: list[float]) -> tuple[float, float]:
-    a = np.asarray(x, float)
-    return float(a.mean()), float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else math.nan
 
 
 def rows_for(root: Path, game: str, seeds: list[int], tag: str) -> list[tuple[str, float, dict[int, list[float]]]]:
@@ -83,12 +82,12 @@ def main() -> int:
             cells, means, ses, diffs, dses = [], [], [], [], []
             for s in args.seeds:
                 if s in got:
-                    m, se = _stat(got[s])
+                    m, se = mean(got[s]), standard_error(got[s])
                     cells.append(f"{m:>8.1f} +-{se:>5.1f}")
                     means.append(m)
                     ses.append(se)
                     if s in study:
-                        sm, sse = _stat(study[s])
+                        sm, sse = mean(study[s]), standard_error(study[s])
                         diffs.append(m - sm)
                         dses.append(math.hypot(se, sse))
                 else:
@@ -98,7 +97,7 @@ def main() -> int:
             k = len(means)
             pooled = float(np.mean(means))
             se_ep = math.sqrt(sum(x * x for x in ses)) / k
-            se_seed = float(np.std(means, ddof=1) / math.sqrt(k)) if k > 1 else math.nan
+            se_seed = standard_error(means)
             change = (f"{np.mean(diffs):>+7.1f} +-{math.sqrt(sum(x * x for x in dses)) / len(dses):>5.1f}"
                       if diffs and tag != "study" else "")
             print(f"{label:<18}{hours:>7.2f}{''.join(' ' + c for c in cells)}"

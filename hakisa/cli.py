@@ -351,7 +351,7 @@ def _train_online(args: argparse.Namespace, profile, log) -> int:
     cfg = OnlineConfig(steps=args.steps, replay_ratio=args.replay_ratio, epsilon=args.epsilon,
                        epsilon_end=args.epsilon_end, human_ratio_end=args.human_ratio_end, sync_every=args.sync_every,
                        temperature=args.temperature, takeover=_takeover(args, profile), chat=args.chat,
-                       dashboard=_dashboard(args, profile, "train"),
+                       watch_horizon=_watch(args)["watch_horizon"], dashboard=_dashboard(args, profile, "train"),
                        save_seconds=args.save_seconds, segment_steps=args.segment_steps, headless=args.headless,
                        size=_size(args.size), focus=args.focus, wait=args.wait, seed=args.seed,
                        consolidate=_consolidate_config(args))
@@ -490,14 +490,14 @@ def _run_agent(args: argparse.Namespace, command: str) -> int:
                        max_seconds=(args.minutes * 60 if getattr(args, "minutes", None)
                                     else getattr(args, "seconds", None)),  # explore has no --seconds
                        checkpoint_name=str(args.checkpoint), takeover=_takeover(args, profile), chat=args.chat,
-                       dashboard=_dashboard(args, profile, command), crowd=crowd)
+                       dashboard=_dashboard(args, profile, command), crowd=crowd, **_watch(args))
     stats = run_agent(profile, blob, spec, on_episode=lambda r: print(episode_line(r), flush=True),
                       announce=lambda m: print(m, file=sys.stderr, flush=True))
     print(summary(stats, out))
     return 0
 
 
-def _takeover_flags(a: argparse.ArgumentParser) -> None:
+def _takeover_flags(a: argparse.ArgumentParser, with_budget: bool = True) -> None:
     a.add_argument("--no-takeover", action="store_true",
                    help="on a window, pressing one of the game's keys or buttons while the agent plays normally "
                         "takes control from it (recorded as human play, a correction); this turns that off")
@@ -510,6 +510,13 @@ def _takeover_flags(a: argparse.ArgumentParser) -> None:
     a.add_argument("--watcher", action="store_true",
                    help="with --headless: the game's scripted demonstrator watches and takes over for --takeover-idle "
                         "seconds whenever the agent is about to lose a life (benchmarks of corrections)")
+    a.add_argument("--watcher-horizon", type=float, default=None, metavar="SECONDS",
+                   help="with --watcher: how far ahead it looks for a lost life, holding the agent's input (default "
+                        "1; a longer look takes over earlier, while there is still time to save the life)")
+    if with_budget:
+        a.add_argument("--watcher-minutes", type=float, default=None, metavar="MINUTES",
+                       help="with --watcher: at most this many minutes of its control in all (the human time a "
+                            "benchmark of corrections compares with as much more demonstration); default: no limit")
 
 
 def _dashboard(args: argparse.Namespace, profile, command: str):
@@ -567,6 +574,8 @@ def _takeover(args: argparse.Namespace, profile):
     if args.watcher and not args.headless:
         raise HakisaError("--watcher is the scripted demonstrator of a bundled game in memory: use it with --headless "
                           "GAME (on a window, you are the watcher: press a game key to take over)")
+    if not args.watcher and (args.watcher_horizon is not None or getattr(args, "watcher_minutes", None) is not None):
+        raise HakisaError("--watcher-horizon and --watcher-minutes set the scripted watcher: add --watcher")
     if args.no_takeover or (args.headless and not args.watcher):
         return None
     from hakisa.act.takeover import TakeoverSpec
@@ -583,6 +592,13 @@ def _takeover(args: argparse.Namespace, profile):
             raise HakisaError(f"--hand-back {back}: the profile already uses that key (a game key, the kill switch "
                               "or a feedback key); choose another")
     return TakeoverSpec(idle=args.takeover_idle, penalty=args.takeover_penalty, hand_back=back)
+
+
+def _watch(args: argparse.Namespace) -> dict:
+    """The scripted watcher's horizon and budget (seconds) as session settings."""
+    minutes = getattr(args, "watcher_minutes", None)
+    return {"watch_horizon": 1.0 if args.watcher_horizon is None else args.watcher_horizon,
+            "watch_budget": None if minutes is None else 60.0 * minutes}
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -1185,7 +1201,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--size", default="640x360", help="headless game size (default 640x360)")
     t.add_argument("--focus", action="store_true", help="give the game window keyboard focus first")
     t.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the game window (default 3)")
-    _takeover_flags(t)
+    _takeover_flags(t, with_budget=False)
     _audience_flags(t)
     consolidate_flags(t, 2000, margin_weight=None, tau=None)
     t.set_defaults(func=cmd_train, resolve=_resolve_train)

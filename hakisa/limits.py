@@ -162,6 +162,8 @@ TRAIN: tuple[Field, ...] = (
     _f("seed", SEED),
 )
 
+WATCHER_HORIZON = Range(0, 10, lo_open=True, optional=True)
+
 ONLINE: tuple[Field, ...] = (
     _f("steps", POSITIVE_INT, "--steps", "actor steps in all"),
     _f("replay_ratio", Range(0, 1000), hint="learner updates per actor step"),
@@ -171,6 +173,7 @@ ONLINE: tuple[Field, ...] = (
     _f("temperature", Range(0, 1e6, optional=True), hint="0 = greedy with epsilon"),
     _f("takeover_idle", Range(0, 3600), hint="seconds"),
     _f("takeover_penalty", Range(-1e6, 1e6)),
+    _f("watcher_horizon", WATCHER_HORIZON, hint="seconds the scripted watcher looks ahead"),
     _f("sync_every", POSITIVE_INT, hint="updates between weight copies into the actor"),
     _f("save_seconds", Range(1, 1e6), hint="seconds between checkpoints"),
     _f("segment_steps", POSITIVE_INT, hint="actor steps per dataset file"),
@@ -197,6 +200,9 @@ _AGENT_COMMON: tuple[Field, ...] = (
     _f("epsilon", SHARE, hint="chance of a random choice"),
     _f("takeover_idle", Range(0, 3600), hint="seconds"),
     _f("takeover_penalty", Range(-1e6, 1e6)),
+    _f("watcher_horizon", WATCHER_HORIZON, hint="seconds the scripted watcher looks ahead"),
+    _f("watcher_minutes", Range(0, MAX_SECONDS / 60, lo_open=True, optional=True),
+       hint="minutes of the scripted watcher's control at most"),
 )
 
 PLAY: tuple[Field, ...] = _AGENT_COMMON + (

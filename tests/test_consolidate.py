@@ -245,6 +245,15 @@ def test_self_imitation_leaves_out_steps_that_ran_into_a_loss_and_steps_not_play
     assert c.survived(live).tolist() == [True] * (len(live) - 2) + [False, False]
     T.end(truncated=True)
     assert c.survived(np.arange(n0, len(T))).all()
+    # a person's correction (4 ticks), then the agent loses a life on its second tick back: the agent's run-up is
+    # left out, the person's is not; a takeover's penalty on the agent's step before a person's ticks is the agent's
+    n1 = len(T)
+    T.begin(frame(0))
+    for actor, reward in [(AGENT, 0.0), (AGENT, -1.0)] + [(HUMAN, 0.0)] * 4 + [(AGENT, 0.0), (AGENT, -1.0)] + [
+            (AGENT, 0.0)] * 4:
+        T.step((NOOP, 0, 0), actor, reward, False, frame(0))
+    T.end(truncated=True)
+    assert c.survived(np.arange(n1, len(T))).tolist() == [False, False] + [True] * 4 + [False, False] + [True] * 4
 
 
 @pytest.mark.parametrize("who", ["agent", "human"])

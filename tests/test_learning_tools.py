@@ -4,6 +4,7 @@ demonstrations -> `hakisa study` -> `hakisa train` rounds -> every phase scored,
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 
@@ -57,6 +58,48 @@ def test_pipeline_runs_every_phase_and_resumes(tmp_path, capsys):
     assert "$ hakisa study" not in out and "$ hakisa train" not in out and "$ hakisa trial" not in out
     assert [r.scores for r in again] == [r.scores for r in rows]
     assert [r.seconds for r in again] == pytest.approx([r.seconds for r in rows], abs=1.0)
+
+
+@pytest.mark.slow
+def test_corrections_benchmark_gives_both_arms_the_same_person_minutes(tmp_path, capsys):
+    """tools/bench_corrections.py at a tiny size: the clone plays under the scripted watcher, and study on its
+    corrections is set against study on as many more minutes of demonstration."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from bench_corrections import person_minutes, run_seed, table
+    from hakisa.data.dataset import DatasetReader
+
+    recipe = Recipe(demo_minutes=0.3, study_steps=20, rounds=0, online=0, episodes=2, max_minutes=0.3, trial=0,
+                    threads=1)
+    args = SimpleNamespace(tag="t", horizon=2.0, minutes=0.1, steps=300)
+    got = run_seed("dodge", tmp_path / "dodge-seed1", 1, recipe, args)
+    wd = tmp_path / "dodge-seed1"
+    # the watcher had control for at most its 0.1 minutes, and the extra demonstration is as long as that
+    assert 0 < got["person_minutes"] <= 0.1 + 1 / 20 / 60
+    with DatasetReader(wd / "more-t.h5") as r:
+        more = sum(r.info(n).n_steps for n in r.episode_names()) / r.tick_hz / 60
+    assert more == pytest.approx(got["person_minutes"], abs=0.02)
+    with DatasetReader(wd / "watched-t.h5") as r:
+        actors = np.concatenate([e["actor"] for _, e in r.iter_episodes(frames=False)])
+    assert len(actors) == 299  # 300 actions: the last one's outcome is never seen
+    assert person_minutes(wd / "watched-t.h5") == got["person_minutes"] == np.isin(actors, (1, 4)).sum() / 20 / 60
+    for name in ("corr-t.pt", "more-t.pt", "study.pt"):
+        assert (wd / name).exists()
+    assert all(len(got[k]) == 2 for k in ("study", "more", "corr", "demonstrator"))
+    printed = table("dodge", {1: got, 2: got}, "t")
+    from hakisa.stats import mean, standard_error
+
+    diff = mean(got["corr"]) - mean(got["more"])  # the same seed twice: its difference, its SE over sqrt(2)
+    se = math.hypot(standard_error(got["corr"]), standard_error(got["more"])) / math.sqrt(2)
+    row = next(line for line in printed.splitlines() if line.startswith("corr - more"))
+    assert row.split()[-5:-2] == [f"{diff:+.1f}", "+-", f"{se:.1f}"], row
+    # a second run reuses every output: nothing is played, recorded or studied again
+    capsys.readouterr()
+    assert run_seed("dodge", wd, 1, recipe, args) == got
+    out = capsys.readouterr().out
+    assert "$ hakisa" not in out and "make_demo_data" not in out
 
 
 def test_summary_over_seeds_and_play_output_parsing():

@@ -157,6 +157,13 @@ def test_cli_train_online_headless(tmp_path, start):
                                     str(tmp_path / "w"), "--hand-back", "left"), capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode != 0 and "already uses that key" in bad.stderr
+    # the watcher's look-ahead needs the watcher, and must be a positive number of seconds
+    for flags, said in ((["--headless", "dodge", "--watcher-horizon", "2"], "add --watcher"),
+                        (["--headless", "dodge", "--watcher", "--watcher-horizon", "0"], "--watcher-horizon")):
+        bad = subprocess.run(hakisa_cmd("train", "--profile", "dodge", "--data", demo, "--from", ckpt, "--workdir",
+                                        str(tmp_path / "w"), *flags), capture_output=True, text=True, timeout=60)
+        assert bad.returncode != 0 and said in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr
 
 
 def test_train_defaults_depend_on_the_mode():

@@ -326,6 +326,21 @@ def test_the_seconds_before_a_loss_are_not_imitated():
     assert imitated_steps(T, 1.5, -0.1, 2).tolist() == [1, 1, 0, 0, 0, 0, 0, 0, 0]
 
 
+def test_a_correction_is_not_forgotten_for_the_agents_loss_after_it():
+    # a person corrects ticks 2-4 of the agent's episode; the agent loses a life at tick 6,
+    # 2 ticks after the hand-back, and takes the takeover's penalty at tick 1: at 4 ticks per second, 1.5 s would
+    # reach back over the correction, but only the agent's own run-up to its loss is left out
+    from hakisa.data.transitions import ACTORS
+
+    T = steps([0] * 9, [0, -1, 0, 0, 0, 0, -1, 0, 0])
+    person, agent, random = ACTORS.index("human"), ACTORS.index("agent_greedy"), ACTORS.index("agent_random")
+    T.actor = np.array([agent, agent, person, person, person, agent, random, agent, agent], np.uint8)
+    assert imitated_steps(T, seconds=1.5, loss_reward=-0.5, tick_hz=4).tolist() == [0, 0, 1, 1, 1, 0, 0, 1, 1]
+    # the person's own loss still takes their run-up away
+    T.reward = np.array([0, 0, 0, 0, -1, 0, 0, 0, 0], np.float32)
+    assert imitated_steps(T, seconds=1.5, loss_reward=-0.5, tick_hz=4).tolist() == [1, 1, 0, 0, 0, 1, 1, 1, 1]
+
+
 def test_device_choice_is_checked():
     assert pick_device("cpu").type == "cpu"
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -171,10 +171,10 @@ def test_the_scripted_watcher_takes_over_before_a_loss_and_its_play_is_recorded_
     blob = load_checkpoint(ckpt)
     out = tmp_path / "w.h5"
 
-    def run(takeover, budget=None):
+    def run(takeover, budget=None, horizon=1.0):
         return run_agent(DODGE, blob, SessionSpec("explore", Schedule(0.3, 0.3, 1), out=str(out), force=True,
                                                   headless="dodge", size=(320, 180), seed=5, max_steps=1200,
-                                                  takeover=takeover, watch_budget=budget))
+                                                  takeover=takeover, watch_budget=budget, watch_horizon=horizon))
 
     def losses(st) -> int:  # the screen's -1 per life lost
         with DatasetReader(out) as r:
@@ -195,6 +195,11 @@ def test_the_scripted_watcher_takes_over_before_a_loss_and_its_play_is_recorded_
     human = actor == HUMAN
     cmd = np.concatenate([e["command_type"] for e in eps])
     assert np.mean(cmd[human] == KEY) > 0.3  # the demonstrator pressed keys, read as the codec's actions
-    assert losses(watched) < lost_alone  # its takeovers save lives (19 -> 12 here)
+    lost_watched = losses(watched)
+    assert lost_watched < lost_alone  # its takeovers save lives (19 -> 12 here)
     spent = run(TakeoverSpec(idle=1.0), budget=0.5)  # half a second of its control in all
     assert spent.person_ticks <= 0.5 * 20 + 2
+    # looking 2.5 s ahead instead of 1 s, it sees trouble sooner: it takes over more often and loses fewer lives
+    early = run(TakeoverSpec(idle=1.0, penalty=1.5), horizon=2.5)
+    assert early.takeovers > watched.takeovers and early.person_ticks > watched.person_ticks
+    assert losses(early) <= lost_watched

@@ -38,6 +38,7 @@ class SessionSpec:
     takeover: object = None  # hakisa.act.takeover.TakeoverSpec: the person watching may take control; headless,
     # the scripted demonstrator watches instead (hakisa.games.watcher)
     watch_budget: float | None = None  # headless: seconds of the scripted watcher's control at most
+    watch_horizon: float = 1.0  # headless: seconds the scripted watcher looks ahead for a lost life
     chat: str | None = None  # irc://HOST[:PORT]/#CHANNEL: the crowd in that chat votes ([feedback.chat])
     dashboard: object = None  # hakisa.web.dashboard.Dashboard (already served): what people watching see
     crowd: object = None  # headless: hakisa.games.crowd.CrowdSpec, scripted viewers voting in chat from the game
@@ -105,7 +106,7 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
             from hakisa.games.watcher import ScriptedWatcher
 
             actuator = takeover = ScriptedWatcher(game, actuator, spec.takeover, seed=spec.seed,
-                                                  budget=spec.watch_budget)
+                                                  budget=spec.watch_budget, horizon=spec.watch_horizon)
         hz = profile.capture.tick_hz if spec.tick_hz in (-1, None) else spec.tick_hz
         source = HeadlessFrameSource(game, actuator, max(1, round(60 / hz)))
         clock, title = VirtualClock(), f"headless {spec.headless}"

@@ -38,7 +38,7 @@ from hakisa.learn.batches import DeviceFrames, batches_on_device, draw_shifts, u
 from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
 from hakisa.codec import COMMANDS
 from hakisa.data.relabel import relabel_report
-from hakisa.data.transitions import HUMAN, load_transitions
+from hakisa.data.transitions import HUMAN, TEACHERS, load_transitions
 from hakisa.learn.health import Health, HealthLog, check_health, probe_indices
 from hakisa.learn.losses import (HeadMasks, cql_penalty, double_dqn_target, greedy, imitation_nll, joint_q, margin_loss,
                                  td_loss)
@@ -260,14 +260,17 @@ class Consolidator:
 
     def survived(self, idx: np.ndarray) -> np.ndarray:
         """(len(idx),) bool: steps after which no loss (reward <= ``loss_reward``) came within the horizon, the
-        step itself included, and whose horizon is known: it lies in the buffer already, or the episode ended."""
+        step itself included, while the same one (a person or the agent) had control, and whose horizon is known:
+        it lies in the buffer already, or the episode ended. A loss the agent ran into after a person handed back
+        is not the person's; a person taking over is the agent's loss (its penalty lies on the agent's step)."""
         T, H = self.T, self.horizon
         n = len(T)
         pos = idx[:, None] + np.arange(H)[None, :]
         known = pos < n
         at = np.minimum(pos, n - 1)
         ep = T.episode[idx]
-        same = known & (T.episode[at] == ep[:, None])
+        teacher = np.isin(T.actor[at], TEACHERS)
+        same = np.logical_and.accumulate(known & (T.episode[at] == ep[:, None]) & (teacher == teacher[:, :1]), 1)
         lost = (same & (T.reward[at] <= self.cfg.loss_reward)).any(1)
         complete = known[:, -1] | (ep != T.live_episode)
         return complete & ~lost

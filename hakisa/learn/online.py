@@ -64,6 +64,7 @@ class OnlineConfig:
     seed: int = 0
     takeover: object = None  # hakisa.act.takeover.TakeoverSpec: the person watching may take control (headless: the
     # scripted demonstrator, hakisa.games.watcher)
+    watch_horizon: float = 1.0  # headless: seconds the scripted watcher looks ahead for a lost life
     chat: str | None = None  # irc://HOST[:PORT]/#CHANNEL: the crowd in that chat votes (on a window)
     dashboard: object = None  # hakisa.web.dashboard.Dashboard: what people watching see, the learning curve too
     consolidate: ConsolidateConfig = field(default_factory=_online_consolidate)
@@ -301,7 +302,8 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
         eps1 = cfg.epsilon + (cfg.epsilon_end - cfg.epsilon) * min(1.0, (learner.total_steps() + n) / cfg.steps)
         spec = SessionSpec("explore", Schedule(eps0, eps1, n, temperature=cfg.temperature), out=str(out),
                            headless=cfg.headless, size=cfg.size, seed=cfg.seed + 1000 * k, focus=cfg.focus, wait=cfg.wait, max_steps=n,
-                           checkpoint_name=str(ckpt), takeover=cfg.takeover, chat=cfg.chat, dashboard=cfg.dashboard)
+                           checkpoint_name=str(ckpt), takeover=cfg.takeover, chat=cfg.chat, dashboard=cfg.dashboard,
+                           watch_horizon=cfg.watch_horizon)
         learner.actions = 0
         first = [True]
 

@@ -147,13 +147,18 @@ def evaluate(model: QNetwork, T: Transitions, idx: np.ndarray, masks: HeadMasks,
     }
 
 
-def run_up_to_losses(episode: np.ndarray, loss: np.ndarray, ticks: int) -> np.ndarray:
+def run_up_to_losses(episode: np.ndarray, loss: np.ndarray, ticks: int, actor: np.ndarray | None = None) -> np.ndarray:
     """(n,) bool: the ``ticks`` steps up to and including each loss, never reaching back into an earlier
-    episode (``episode``: each step's episode number, its steps contiguous; ``loss``: bool per step)."""
+    episode (``episode``: each step's episode number, its steps contiguous; ``loss``: bool per step). With
+    ``actor`` (who had control, per step), never reaching back past the stretch of the one who had control when the loss
+    came either: a loss the agent ran into after a person handed control back is the agent's, not the person's."""
     out = np.zeros(len(episode), bool)
     if ticks <= 0:
         return out
-    first_step = np.r_[0, np.flatnonzero(episode[1:] != episode[:-1]) + 1]  # first step of each run
+    change = episode[1:] != episode[:-1]
+    if actor is not None:
+        change = change | (actor[1:] != actor[:-1])
+    first_step = np.r_[0, np.flatnonzero(change) + 1]  # first step of each run
     run_start = first_step[np.searchsorted(first_step, np.arange(len(episode)), side="right") - 1]
     for j in np.flatnonzero(loss):
         out[max(run_start[j], j - ticks + 1) : j + 1] = True
@@ -161,8 +166,11 @@ def run_up_to_losses(episode: np.ndarray, loss: np.ndarray, ticks: int) -> np.nd
 
 
 def imitated_steps(T: Transitions, seconds: float, loss_reward: float, tick_hz: float) -> np.ndarray:
-    """(n,) 1.0 for steps to imitate, 0.0 for the ``seconds`` before (and including) each loss in its episode."""
-    forget = run_up_to_losses(T.episode, T.reward <= loss_reward, int(round(seconds * tick_hz)))
+    """(n,) 1.0 for steps to imitate, 0.0 for the ``seconds`` before (and including) each loss in its episode and
+    in the stretch of the actor that had control (a takeover's penalty or the agent's loss after a hand-back does
+    not take the person's correction before it away)."""
+    forget = run_up_to_losses(T.episode, T.reward <= loss_reward, int(round(seconds * tick_hz)),
+                              np.isin(T.actor, TEACHERS))  # who had control: a teacher or the agent
     return np.where(forget, 0.0, 1.0)
 
 

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Corrections against more demonstration, for the same minutes of a person's time (HG-DAgger's test).
+
+Per game and training seed, in the folder `tools/bench_learning.py` uses (GAME-seedS/, whose demo.h5, study.pt and
+scores are reused when they are there):
+
+1. the studied clone (20 minutes of demonstration, the default study, played as `hakisa trial` chose);
+2. it plays the game headless while the scripted watcher (the demonstrator) takes over whenever it is about to lose
+   a life (`hakisa explore --watcher --watcher-horizon H --watcher-minutes M`): watched-TAG.h5;
+3. `hakisa study` on the demonstration plus that dataset (the watcher's steps are imitated, the agent's train the
+   TD term only): corr-TAG.pt;
+4. `hakisa study` on the demonstration plus as many more minutes of demonstration as the watcher had control
+   (another recording of the same demonstrator): more-TAG.pt;
+5. each trialled and scored on the same evaluation episodes as every other player of the benchmark.
+
+It prints each seed's mean +- SE over episodes, the seeds pooled, and corrections minus more demonstration.
+
+    .venv/bin/python tools/bench_corrections.py --games dodge --seeds 3 --horizon 2 --minutes 8 --tag h2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+from learning import ROOT, Recipe, evaluate, hakisa, rel, run_pipeline, _finished, _tick_hz
+
+from hakisa.stats import mean, standard_error
+
+EXTRA_DEMO_SEED = 200  # the extra demonstration records game seed seed + this (the first one used seed)
+WATCH_SEED = 100  # the watched play uses game seed seed + this
+
+
+def person_minutes(path: Path) -> float:
+    """Minutes of the watched dataset during which a person (the scripted watcher) had control."""
+    import numpy as np
+
+    from hakisa.data.dataset import DatasetReader
+    from hakisa.data.transitions import TEACHERS
+
+    steps = 0
+    with DatasetReader(path) as r:
+        for _, ep in r.iter_episodes(frames=False):
+            steps += int(np.isin(ep["actor"], TEACHERS).sum())
+        return steps / r.tick_hz / 60
+
+
+def run_seed(game: str, wd: Path, seed: int, recipe: Recipe, args) -> dict:
+    """Steps 1-5 for one training seed; every output that exists is reused. Returns the scores."""
+    from eval_agent import check_training_seed
+
+    from hakisa.learn.checkpoint import load_checkpoint
+
+    check_training_seed(seed + WATCH_SEED)
+    check_training_seed(seed + EXTRA_DEMO_SEED)
+    run_pipeline(game, wd, recipe, seed=seed)  # demo.h5, study.pt (trialled), their scores
+    study = wd / "study.pt"
+    tag = args.tag
+    watched = wd / f"watched-{tag}.h5"
+    if not watched.exists():
+        temperature = load_checkpoint(study)["state"].get("play_temperature") or 0.0  # as the trial chose
+        hakisa("explore", "--checkpoint", rel(study), "--headless", game, "--watcher",
+               "--watcher-horizon", str(args.horizon), "--watcher-minutes", str(args.minutes),
+               "--steps", str(args.steps), "--epsilon", "0", "--epsilon-end", "0", "--temperature", str(temperature),
+               "--seed", str(seed + WATCH_SEED), "--out", rel(watched) + ".tmp.h5", "--force", quiet=True)
+        os.replace(str(watched) + ".tmp.h5", watched)
+    minutes = person_minutes(watched)
+    more = wd / f"more-{tag}.h5"
+    if not more.exists():
+        from make_demo_data import record_demo
+
+        print(f"$ tools/make_demo_data.py {game} --minutes {minutes:.2f} --seed {seed + EXTRA_DEMO_SEED} "
+              f"--out {rel(more)}", flush=True)
+        record_demo(game, str(more) + ".tmp", minutes, seed=seed + EXTRA_DEMO_SEED, force=True)
+        os.replace(str(more) + ".tmp", more)
+    demo = wd / "demo.h5"
+    out = {"person_minutes": minutes}
+    cache = wd / "scores.json"
+    for name, data in ((f"more-{tag}.pt", more), (f"corr-{tag}.pt", watched)):
+        ckpt = wd / name
+        t0 = time.perf_counter()
+        if not _finished(ckpt):
+            hakisa("study", "--profile", game, "--data", rel(demo), rel(data), "--out", rel(ckpt),
+                   "--resume" if ckpt.exists() else "--force", "--steps", str(recipe.study_steps),
+                   "--seed", str(seed), "--quiet", "--device", recipe.device, "--threads", str(recipe.threads))
+        if recipe.trial and "trial" not in load_checkpoint(ckpt)["state"]:
+            hakisa("trial", "--checkpoint", rel(ckpt), "--headless", game, "--episodes", str(recipe.trial),
+                   "--seed", str(seed))
+        out[name.split("-")[0]] = evaluate(game, str(ckpt), recipe.episodes, recipe.max_minutes, cache).scores
+        print(f"  {name}: {mean(out[name.split('-')[0]]):.1f} +- {standard_error(out[name.split('-')[0]]):.1f} "
+              f"(SE), {time.perf_counter() - t0:.0f} s", flush=True)
+    out["study"] = evaluate(game, str(study), recipe.episodes, recipe.max_minutes, cache).scores
+    out["demonstrator"] = evaluate(game, "demonstrator", recipe.episodes, recipe.max_minutes, cache).scores
+    return out
+
+
+def table(game: str, results: dict[int, dict], tag: str) -> str:
+    """Per seed and pooled: the studied clone, more demonstration, corrections, and corrections minus more."""
+    seeds = sorted(results)
+    head = "".join(f"{'seed ' + str(s):>17}" for s in seeds)
+    lines = [f"{game} ({tag}): mean +- SE over each seed's evaluation episodes; pooled: mean of the seeds' means, "
+             "SE over episodes",
+             f"{'':<34}{head}{'pooled':>17}{'% demo':>8}"]
+    demo = mean([mean(r["demonstrator"]) for r in results.values()])
+    minutes = "".join(f"{r['person_minutes']:>17.1f}" for r in (results[s] for s in seeds))
+    lines.append(f"{'person minutes (watcher control)':<34}{minutes}")
+
+    def pooled(values: list[tuple[float, float]]) -> tuple[float, float]:
+        return (sum(m for m, _ in values) / len(values),
+                math.sqrt(sum(se * se for _, se in values)) / len(values))
+
+    per = {}
+    for key, label in (("study", "studied, 20 min of demonstration"), ("more", "studied, 20 min + as much more"),
+                       ("corr", "studied, 20 min + corrections")):
+        cells = [(mean(results[s][key]), standard_error(results[s][key])) for s in seeds]
+        per[key] = cells
+        m, se = pooled(cells)
+        lines.append(f"{label:<34}" + "".join(f"{a:>9.1f} +-{b:>5.1f}" for a, b in cells)
+                     + f"{m:>9.1f} +-{se:>5.1f}{100 * m / demo:>7.0f}%")
+    for a, b in (("corr", "more"), ("corr", "study"), ("more", "study")):
+        diffs = [(x[0] - y[0], math.hypot(x[1], y[1])) for x, y in zip(per[a], per[b])]
+        m, se = pooled(diffs)
+        lines.append(f"{a + ' - ' + b:<34}" + "".join(f"{d:>+9.1f} +-{s:>5.1f}" for d, s in diffs)
+                     + f"{m:>+9.1f} +-{se:>5.1f}  ({m / se if se > 0 else math.nan:+.1f} SE)")
+    lines.append(f"demonstrator: {demo:.1f}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--games", nargs="+", default=["dodge", "runner"])
+    ap.add_argument("--seeds", type=int, default=3, help="training seeds (default 3)")
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--out", default="runs/bench-learning", help="the benchmark folder (shared with bench_learning)")
+    ap.add_argument("--horizon", type=float, default=2.0, help="seconds the watcher looks ahead (default 2)")
+    ap.add_argument("--minutes", type=float, default=8.0, help="minutes of the watcher's control at most (default 8)")
+    ap.add_argument("--steps", type=int, default=16000, help="steps of watched play (default 16000)")
+    ap.add_argument("--tag", default="", help="names this variant's files (default: h<horizon>m<minutes>)")
+    ap.add_argument("--demo-minutes", type=float, default=Recipe.demo_minutes)
+    ap.add_argument("--study-steps", type=int, default=Recipe.study_steps)
+    ap.add_argument("--episodes", type=int, default=Recipe.episodes, help="evaluation episodes per player")
+    ap.add_argument("--max-minutes", type=float, default=Recipe.max_minutes,
+                    help="an evaluation episode is cut after this many minutes")
+    ap.add_argument("--trial", type=int, default=Recipe.trial)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when two benchmarks share 2 cores)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--table-only", action="store_true", help="print the table of what is there; run nothing")
+    args = ap.parse_args()
+    args.tag = args.tag or f"h{args.horizon:g}m{args.minutes:g}"
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    recipe = Recipe(demo_minutes=args.demo_minutes, study_steps=args.study_steps, rounds=0, online=0,
+                    episodes=args.episodes, max_minutes=args.max_minutes, trial=args.trial, threads=args.threads,
+                    device=args.device)
+    root = Path(args.out) if Path(args.out).is_absolute() else ROOT / args.out
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    for game in args.games:
+        results = {}
+        for seed in seeds:
+            wd = root / f"{game}-seed{seed}"
+            if args.table_only:
+                got = wd / f"corrections-{args.tag}.json"
+                if got.exists():
+                    results[seed] = json.loads(got.read_text())
+                continue
+            print(f"== {game}, training seed {seed}: {rel(wd)}", flush=True)
+            results[seed] = run_seed(game, wd, seed, recipe, args)
+            (wd / f"corrections-{args.tag}.json").write_text(json.dumps(results[seed]))
+        if results:
+            print(table(game, results, args.tag), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -73,7 +73,7 @@ def test_corrections_benchmark_gives_both_arms_the_same_person_minutes(tmp_path,
 
     recipe = Recipe(demo_minutes=0.3, study_steps=20, rounds=0, online=0, episodes=2, max_minutes=0.3, trial=0,
                     threads=1)
-    args = SimpleNamespace(tag="t", horizon=2.0, minutes=0.1, steps=300)
+    args = SimpleNamespace(tag="t", horizon=2.0, minutes=0.1, steps=300, rounds=2)
     got = run_seed("dodge", tmp_path / "dodge-seed1", 1, recipe, args)
     wd = tmp_path / "dodge-seed1"
     # the watcher had control for at most its 0.1 minutes, and the extra demonstration is as long as that
@@ -87,12 +87,23 @@ def test_corrections_benchmark_gives_both_arms_the_same_person_minutes(tmp_path,
     assert person_minutes(wd / "watched-t.h5") == got["person_minutes"] == np.isin(actors, (1, 4)).sum() / 20 / 60
     for name in ("corr-t.pt", "more-t.pt", "study.pt"):
         assert (wd / name).exists()
-    assert all(len(got[k]) == 2 for k in ("study", "more", "corr", "demonstrator"))
+    assert all(len(got[k]) == 2 for k in ("study", "more", "corr", "demonstrator", "more_r2", "corr_r2"))
+    # round 2: round 1's corrected clone was watched; its study learnt from both rounds' corrections, its baseline
+    # from as many more minutes of demonstration as both
+    from hakisa.learn.checkpoint import load_checkpoint
+
+    assert got["person_minutes"] < got["person_minutes_r2"] <= 2 * (0.1 + 1 / 20 / 60)
+    with DatasetReader(wd / "more-t-r2.h5") as r:
+        more = sum(r.info(n).n_steps for n in r.episode_names()) / r.tick_hz / 60
+    assert more == pytest.approx(got["person_minutes_r2"], abs=0.02)
+    studied = [os.path.basename(d) for d in load_checkpoint(wd / "corr-t-r2.pt")["state"]["datasets"]]
+    assert studied == ["demo.h5", "watched-t.h5", "watched-t-r2.h5"]
     printed = table("dodge", {1: got, 2: got}, "t")
     from hakisa.stats import mean, standard_error
 
     diff = mean(got["corr"]) - mean(got["more"])  # the same seed twice: its difference, its SE over sqrt(2)
     se = math.hypot(standard_error(got["corr"]), standard_error(got["more"])) / math.sqrt(2)
+    assert "corr - more, 2 rounds" in printed
     row = next(line for line in printed.splitlines() if line.startswith("corr - more"))
     assert row.split()[-5:-2] == [f"{diff:+.1f}", "+-", f"{se:.1f}"], row
     # a second run reuses every output: nothing is played, recorded or studied again

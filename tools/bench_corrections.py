@@ -11,7 +11,9 @@ scores are reused when they are there):
    TD term only): corr-TAG.pt;
 4. `hakisa study` on the demonstration plus as many more minutes of demonstration as the watcher had control
    (another recording of the same demonstrator): more-TAG.pt;
-5. each trialled and scored on the same evaluation episodes as every other player of the benchmark.
+5. each trialled and scored on the same evaluation episodes as every other player of the benchmark;
+6. with --rounds R, steps 2-5 again with the newest corrected clone playing (DAgger's rounds): round r studies
+   every round's corrections so far, against as many more minutes of demonstration as all of them.
 
 It prints each seed's mean +- SE over episodes, the seeds pooled, and corrections minus more demonstration.
 
@@ -27,7 +29,7 @@ import os
 import time
 from pathlib import Path
 
-from learning import ROOT, Recipe, evaluate, hakisa, rel, run_pipeline, _finished, _tick_hz
+from learning import ROOT, Recipe, evaluate, hakisa, rel, run_pipeline, _finished
 
 from hakisa.stats import mean, standard_error
 
@@ -49,83 +51,111 @@ def person_minutes(path: Path) -> float:
         return steps / r.tick_hz / 60
 
 
+def _suffix(r: int) -> str:
+    """File and key suffix of DAgger round ``r`` (round 1 has none)."""
+    return "" if r == 1 else f"-r{r}"
+
+
 def run_seed(game: str, wd: Path, seed: int, recipe: Recipe, args) -> dict:
-    """Steps 1-5 for one training seed; every output that exists is reused. Returns the scores."""
+    """Steps 1-5 for one training seed, for ``args.rounds`` rounds (round r's watched play is by round r-1's
+    corrected clone; its study learns from every round's corrections, and its baseline from as many more minutes
+    of demonstration as all of them); every output that exists is reused. Returns the scores: round 1 under
+    ``person_minutes``, ``more`` and ``corr``, round r under the same keys with ``_rR`` after them."""
     from eval_agent import check_training_seed
 
     from hakisa.learn.checkpoint import load_checkpoint
 
-    check_training_seed(seed + WATCH_SEED)
+    check_training_seed(seed + WATCH_SEED + 20 * (getattr(args, "rounds", 1) - 1))
     check_training_seed(seed + EXTRA_DEMO_SEED)
     run_pipeline(game, wd, recipe, seed=seed)  # demo.h5, study.pt (trialled), their scores
-    study = wd / "study.pt"
-    tag = args.tag
-    watched = wd / f"watched-{tag}.h5"
-    if not watched.exists():
-        temperature = load_checkpoint(study)["state"].get("play_temperature") or 0.0  # as the trial chose
-        hakisa("explore", "--checkpoint", rel(study), "--headless", game, "--watcher",
-               "--watcher-horizon", str(args.horizon), "--watcher-minutes", str(args.minutes),
-               "--steps", str(args.steps), "--epsilon", "0", "--epsilon-end", "0", "--temperature", str(temperature),
-               "--seed", str(seed + WATCH_SEED), "--out", rel(watched) + ".tmp.h5", "--force", quiet=True)
-        os.replace(str(watched) + ".tmp.h5", watched)
-    minutes = person_minutes(watched)
-    more = wd / f"more-{tag}.h5"
-    if not more.exists():
-        from make_demo_data import record_demo
+    demo, cache, tag = wd / "demo.h5", wd / "scores.json", args.tag
+    out: dict = {}
+    clone, watched_all, minutes = wd / "study.pt", [], 0.0
+    for r in range(1, getattr(args, "rounds", 1) + 1):
+        sfx = _suffix(r)
+        watched = wd / f"watched-{tag}{sfx}.h5"
+        if not watched.exists():
+            temperature = load_checkpoint(clone)["state"].get("play_temperature") or 0.0  # as the trial chose
+            hakisa("explore", "--checkpoint", rel(clone), "--headless", game, "--watcher",
+                   "--watcher-horizon", str(args.horizon), "--watcher-minutes", str(args.minutes),
+                   "--steps", str(args.steps), "--epsilon", "0", "--epsilon-end", "0", "--temperature",
+                   str(temperature), "--seed", str(seed + WATCH_SEED + 20 * (r - 1)), "--out",
+                   rel(watched) + ".tmp.h5", "--force", quiet=True)
+            os.replace(str(watched) + ".tmp.h5", watched)
+        watched_all.append(watched)
+        minutes += person_minutes(watched)
+        more = wd / f"more-{tag}{sfx}.h5"
+        if not more.exists():
+            from make_demo_data import record_demo
 
-        print(f"$ tools/make_demo_data.py {game} --minutes {minutes:.2f} --seed {seed + EXTRA_DEMO_SEED} "
-              f"--out {rel(more)}", flush=True)
-        record_demo(game, str(more) + ".tmp", minutes, seed=seed + EXTRA_DEMO_SEED, force=True)
-        os.replace(str(more) + ".tmp", more)
-    demo = wd / "demo.h5"
-    out = {"person_minutes": minutes}
-    cache = wd / "scores.json"
-    for name, data in ((f"more-{tag}.pt", more), (f"corr-{tag}.pt", watched)):
-        ckpt = wd / name
-        t0 = time.perf_counter()
-        if not _finished(ckpt):
-            hakisa("study", "--profile", game, "--data", rel(demo), rel(data), "--out", rel(ckpt),
-                   "--resume" if ckpt.exists() else "--force", "--steps", str(recipe.study_steps),
-                   "--seed", str(seed), "--quiet", "--device", recipe.device, "--threads", str(recipe.threads))
-        if recipe.trial and "trial" not in load_checkpoint(ckpt)["state"]:
-            hakisa("trial", "--checkpoint", rel(ckpt), "--headless", game, "--episodes", str(recipe.trial),
-                   "--seed", str(seed))
-        out[name.split("-")[0]] = evaluate(game, str(ckpt), recipe.episodes, recipe.max_minutes, cache).scores
-        print(f"  {name}: {mean(out[name.split('-')[0]]):.1f} +- {standard_error(out[name.split('-')[0]]):.1f} "
-              f"(SE), {time.perf_counter() - t0:.0f} s", flush=True)
-    out["study"] = evaluate(game, str(study), recipe.episodes, recipe.max_minutes, cache).scores
+            print(f"$ tools/make_demo_data.py {game} --minutes {minutes:.2f} --seed {seed + EXTRA_DEMO_SEED} "
+                  f"--out {rel(more)}", flush=True)
+            record_demo(game, str(more) + ".tmp", minutes, seed=seed + EXTRA_DEMO_SEED, force=True)
+            os.replace(str(more) + ".tmp", more)
+        out["person_minutes" + sfx.replace("-", "_")] = minutes
+        for kind, data in (("more", [more]), ("corr", watched_all)):
+            ckpt = wd / f"{kind}-{tag}{sfx}.pt"
+            t0 = time.perf_counter()
+            if not _finished(ckpt):
+                hakisa("study", "--profile", game, "--data", rel(demo), *map(rel, data), "--out", rel(ckpt),
+                       "--resume" if ckpt.exists() else "--force", "--steps", str(recipe.study_steps),
+                       "--seed", str(seed), "--quiet", "--device", recipe.device, "--threads", str(recipe.threads))
+            if recipe.trial and "trial" not in load_checkpoint(ckpt)["state"]:
+                hakisa("trial", "--checkpoint", rel(ckpt), "--headless", game, "--episodes", str(recipe.trial),
+                       "--seed", str(seed))
+            key = kind + sfx.replace("-", "_")
+            out[key] = evaluate(game, str(ckpt), recipe.episodes, recipe.max_minutes, cache).scores
+            print(f"  {ckpt.name}: {mean(out[key]):.1f} +- {standard_error(out[key]):.1f} (SE), "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+        clone = wd / f"corr-{tag}{sfx}.pt"
+    out["study"] = evaluate(game, str(wd / "study.pt"), recipe.episodes, recipe.max_minutes, cache).scores
     out["demonstrator"] = evaluate(game, "demonstrator", recipe.episodes, recipe.max_minutes, cache).scores
     return out
 
 
 def table(game: str, results: dict[int, dict], tag: str) -> str:
-    """Per seed and pooled: the studied clone, more demonstration, corrections, and corrections minus more."""
+    """Per seed and pooled: the studied clone, then per round more demonstration, corrections, and corrections
+    minus more (and each minus the studied clone)."""
     seeds = sorted(results)
     head = "".join(f"{'seed ' + str(s):>17}" for s in seeds)
     lines = [f"{game} ({tag}): mean +- SE over each seed's evaluation episodes; pooled: mean of the seeds' means, "
              "SE over episodes",
-             f"{'':<34}{head}{'pooled':>17}{'% demo':>8}"]
+             f"{'':<36}{head}{'pooled':>17}{'% demo':>8}"]
     demo = mean([mean(r["demonstrator"]) for r in results.values()])
-    minutes = "".join(f"{r['person_minutes']:>17.1f}" for r in (results[s] for s in seeds))
-    lines.append(f"{'person minutes (watcher control)':<34}{minutes}")
 
     def pooled(values: list[tuple[float, float]]) -> tuple[float, float]:
         return (sum(m for m, _ in values) / len(values),
                 math.sqrt(sum(se * se for _, se in values)) / len(values))
 
-    per = {}
-    for key, label in (("study", "studied, 20 min of demonstration"), ("more", "studied, 20 min + as much more"),
-                       ("corr", "studied, 20 min + corrections")):
-        cells = [(mean(results[s][key]), standard_error(results[s][key])) for s in seeds]
-        per[key] = cells
-        m, se = pooled(cells)
-        lines.append(f"{label:<34}" + "".join(f"{a:>9.1f} +-{b:>5.1f}" for a, b in cells)
-                     + f"{m:>9.1f} +-{se:>5.1f}{100 * m / demo:>7.0f}%")
-    for a, b in (("corr", "more"), ("corr", "study"), ("more", "study")):
-        diffs = [(x[0] - y[0], math.hypot(x[1], y[1])) for x, y in zip(per[a], per[b])]
+    def cells(key: str) -> list[tuple[float, float]]:
+        return [(mean(results[s][key]), standard_error(results[s][key])) for s in seeds]
+
+    def score_row(label: str, got: list[tuple[float, float]]) -> str:
+        m, se = pooled(got)
+        return (f"{label:<36}" + "".join(f"{a:>9.1f} +-{b:>5.1f}" for a, b in got)
+                + f"{m:>9.1f} +-{se:>5.1f}{100 * m / demo:>7.0f}%")
+
+    def diff_row(label: str, a: list[tuple[float, float]], b: list[tuple[float, float]]) -> str:
+        diffs = [(x[0] - y[0], math.hypot(x[1], y[1])) for x, y in zip(a, b)]
         m, se = pooled(diffs)
-        lines.append(f"{a + ' - ' + b:<34}" + "".join(f"{d:>+9.1f} +-{s:>5.1f}" for d, s in diffs)
-                     + f"{m:>+9.1f} +-{se:>5.1f}  ({m / se if se > 0 else math.nan:+.1f} SE)")
+        return (f"{label:<36}" + "".join(f"{d:>+9.1f} +-{s:>5.1f}" for d, s in diffs)
+                + f"{m:>+9.1f} +-{se:>5.1f}  ({m / se if se > 0 else math.nan:+.1f} SE)")
+
+    study = cells("study")
+    lines.append(score_row("studied, 20 min of demonstration", study))
+    r = 1
+    while all(f"corr{_suffix(r).replace('-', '_')}" in results[s] for s in seeds):
+        k = _suffix(r).replace("-", "_")
+        rounds = "" if r == 1 else f", {r} rounds"
+        lines.append(f"{'person minutes' + rounds:<36}"
+                     + "".join(f"{results[s]['person_minutes' + k]:>17.1f}" for s in seeds))
+        more, corr = cells("more" + k), cells("corr" + k)
+        lines.append(score_row("studied, 20 min + as much more", more))
+        lines.append(score_row("studied, 20 min + corrections" + rounds, corr))
+        lines.append(diff_row("corr - more" + rounds, corr, more))
+        lines.append(diff_row("corr - study" + rounds, corr, study))
+        lines.append(diff_row("more - study" + rounds, more, study))
+        r += 1
     lines.append(f"demonstrator: {demo:.1f}")
     return "\n".join(lines)
 
@@ -140,6 +170,9 @@ def main() -> int:
     ap.add_argument("--horizon", type=float, default=2.0, help="seconds the watcher looks ahead (default 2)")
     ap.add_argument("--minutes", type=float, default=8.0, help="minutes of the watcher's control at most (default 8)")
     ap.add_argument("--steps", type=int, default=16000, help="steps of watched play (default 16000)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="DAgger rounds: round r's clone (studied on rounds 1..r-1's corrections) is watched again "
+                         "(default 1)")
     ap.add_argument("--tag", default="", help="names this variant's files (default: h<horizon>m<minutes>)")
     ap.add_argument("--demo-minutes", type=float, default=Recipe.demo_minutes)
     ap.add_argument("--study-steps", type=int, default=Recipe.study_steps)

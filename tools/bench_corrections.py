@@ -119,7 +119,7 @@ def table(game: str, results: dict[int, dict], tag: str) -> str:
     seeds = sorted(results)
     head = "".join(f"{'seed ' + str(s):>17}" for s in seeds)
     lines = [f"{game} ({tag}): mean +- SE over each seed's evaluation episodes; pooled: mean of the seeds' means, "
-             "SE over episodes",
+             "SE over episodes (differences: also the SE over the seeds' differences)",
              f"{'':<36}{head}{'pooled':>17}{'% demo':>8}"]
     demo = mean([mean(r["demonstrator"]) for r in results.values()])
 
@@ -138,8 +138,10 @@ def table(game: str, results: dict[int, dict], tag: str) -> str:
     def diff_row(label: str, a: list[tuple[float, float]], b: list[tuple[float, float]]) -> str:
         diffs = [(x[0] - y[0], math.hypot(x[1], y[1])) for x, y in zip(a, b)]
         m, se = pooled(diffs)
+        over_seeds = standard_error([d for d, _ in diffs]) if len(diffs) > 1 else math.nan
         return (f"{label:<36}" + "".join(f"{d:>+9.1f} +-{s:>5.1f}" for d, s in diffs)
-                + f"{m:>+9.1f} +-{se:>5.1f}  ({m / se if se > 0 else math.nan:+.1f} SE)")
+                + f"{m:>+9.1f} +-{se:>5.1f}  ({m / se if se > 0 else math.nan:+.1f} SE; over seeds +-{over_seeds:.1f}, "
+                f"{m / over_seeds if over_seeds > 0 else math.nan:+.1f} SE)")
 
     study = cells("study")
     lines.append(score_row("studied, 20 min of demonstration", study))

@@ -51,6 +51,33 @@ def person_minutes(path: Path) -> float:
         return steps / r.tick_hz / 60
 
 
+def describe_watched(path: Path, forget_seconds: float = 2.0) -> str:
+    """One line on a watched dataset: the watcher's share and takeovers, lives lost and by whom, and how many of
+    the watcher's steps study imitates (its ``--forget-before-loss`` run-up stops where control changed hands;
+    also given: the share left if the run-up reached back over a hand-over, as study's rule did before)."""
+    import numpy as np
+
+    from hakisa.data.dataset import DatasetReader
+    from hakisa.data.transitions import TEACHERS
+    from hakisa.learn.study import run_up_to_losses
+
+    with DatasetReader(path) as r:
+        hz = r.tick_hz
+        eps = [e for _, e in r.iter_episodes(frames=False)]
+    episode = np.concatenate([np.full(len(e["actor"]), i) for i, e in enumerate(eps)])
+    teacher = np.isin(np.concatenate([e["actor"] for e in eps]), TEACHERS)
+    reward = np.concatenate([e["rewards"] for e in eps])
+    life = reward - np.concatenate([e["reward_human"] for e in eps]) <= -0.5  # the screen's loss, not a penalty
+    ticks = int(round(forget_seconds * hz))
+    kept = ~run_up_to_losses(episode, reward <= -0.5, ticks, teacher) & teacher
+    kept_across = ~run_up_to_losses(episode, reward <= -0.5, ticks) & teacher
+    n = max(1, int(teacher.sum()))
+    takeovers = int((teacher & ~np.r_[False, teacher[:-1]]).sum())
+    return (f"watcher {teacher.sum()} of {len(teacher)} steps ({teacher.sum() / hz / 60:.1f} min), {takeovers} "
+            f"takeovers; lives lost {life.sum()} ({(life & teacher).sum()} under the watcher); of its steps study "
+            f"imitates {100 * kept.sum() / n:.0f}% ({100 * kept_across.sum() / n:.0f}% if a run-up crossed hand-overs)")
+
+
 def _suffix(r: int) -> str:
     """File and key suffix of DAgger round ``r`` (round 1 has none)."""
     return "" if r == 1 else f"-r{r}"
@@ -207,6 +234,11 @@ def main() -> int:
             (wd / f"corrections-{args.tag}.json").write_text(json.dumps(results[seed]))
         if results:
             print(table(game, results, args.tag), flush=True)
+            for seed in results:
+                for r in range(1, args.rounds + 1):
+                    watched = root / f"{game}-seed{seed}" / f"watched-{args.tag}{_suffix(r)}.h5"
+                    if watched.exists():
+                        print(f"  seed {seed}{f', round {r}' if r > 1 else ''}: {describe_watched(watched)}")
     return 0
 
 

@@ -69,8 +69,9 @@ def test_dashboard_shows_the_frames_actions_and_votes_the_dataset_holds(game_win
         time.sleep(1.0)
         final = state()
         assert "AGENT is in control" in d.find_element("id", "control").text
-        rows = d.find_elements("css selector", "#votes tbody tr")
-        assert rows and all(r.get_attribute("data-who") for r in rows)
+        # read in one script: the page rebuilds the table on every update, so rows found one call earlier go stale
+        who = d.execute_script("return [...document.querySelectorAll('#votes tbody tr')].map(r => r.dataset.who)")
+        assert who and all(who)
         path = tmp_path / "dashboard.png"
         d.save_screenshot(str(path))
         if os.environ.get("HAKISA_GUIDE_SHOTS"):

@@ -322,8 +322,11 @@ def test_studio_in_a_browser_makes_a_profile_that_reads_the_real_game(tmp_path, 
         assert first == START
         second = teach(play_first=True)  # and once something has been shot
         assert second > START
-        result = d.find_element(By.CSS_SELECTOR, '[data-extractor="score"] .teach-result').text
-        assert f"shows {START}: reads {START} (ok)" in result and f"shows {second}: reads {second} (ok)" in result
+        def result() -> str:  # the check of every taught screenshot, re-rendered after the glyphs are learnt
+            return d.find_element(By.CSS_SELECTOR, '[data-extractor="score"] .teach-result').text
+
+        wait_for(lambda: f"shows {second}:" in result(), what="the second screenshot's check")
+        assert f"shows {START}: reads {START} (ok)" in result() and f"shows {second}: reads {second} (ok)" in result()
         assert len(d.find_elements(By.CSS_SELECTOR, '[data-extractor="score"] .glyph canvas')) == 10
         shoot("digits", d.find_element(By.CSS_SELECTOR, '[data-extractor="score"]'))
 

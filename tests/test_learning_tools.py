@@ -70,6 +70,7 @@ def test_corrections_benchmark_gives_both_arms_the_same_person_minutes(tmp_path,
 
     from bench_corrections import describe_watched, person_minutes, run_seed, table
     from hakisa.data.dataset import DatasetReader
+    from hakisa.data.transitions import TEACHERS
 
     recipe = Recipe(demo_minutes=0.3, study_steps=20, rounds=0, online=0, episodes=2, max_minutes=0.3, trial=0,
                     threads=1)
@@ -84,9 +85,10 @@ def test_corrections_benchmark_gives_both_arms_the_same_person_minutes(tmp_path,
     with DatasetReader(wd / "watched-t.h5") as r:
         actors = np.concatenate([e["actor"] for _, e in r.iter_episodes(frames=False)])
     assert len(actors) == 299  # 300 actions: the last one's outcome is never seen
-    assert person_minutes(wd / "watched-t.h5") == got["person_minutes"] == np.isin(actors, (1, 4)).sum() / 20 / 60
+    watcher = int(np.isin(actors, TEACHERS).sum())  # recorded as human: the person's steps
+    assert person_minutes(wd / "watched-t.h5") == got["person_minutes"] == watcher / 20 / 60
     line = describe_watched(wd / "watched-t.h5")
-    assert line.startswith(f"watcher {np.isin(actors, (1, 4)).sum()} of 299 steps") and "takeovers" in line
+    assert line.startswith(f"watcher {watcher} of 299 steps") and "takeovers" in line
     for name in ("corr-t.pt", "more-t.pt", "study.pt"):
         assert (wd / name).exists()
     assert all(len(got[k]) == 2 for k in ("study", "more", "corr", "demonstrator", "more_r2", "corr_r2"))

@@ -68,7 +68,7 @@ def test_corrections_benchmark_gives_both_arms_the_same_person_minutes(tmp_path,
 
     import numpy as np
 
-    from bench_corrections import describe_watched, person_minutes, run_seed, table
+    from bench_corrections import run_seed, summarize_watched, table
     from hakisa.data.dataset import DatasetReader
     from hakisa.data.transitions import TEACHERS
 
@@ -86,9 +86,9 @@ def test_corrections_benchmark_gives_both_arms_the_same_person_minutes(tmp_path,
         actors = np.concatenate([e["actor"] for _, e in r.iter_episodes(frames=False)])
     assert len(actors) == 299  # 300 actions: the last one's outcome is never seen
     watcher = int(np.isin(actors, TEACHERS).sum())  # recorded as human: the person's steps
-    assert person_minutes(wd / "watched-t.h5") == got["person_minutes"] == watcher / 20 / 60
-    line = describe_watched(wd / "watched-t.h5")
-    assert line.startswith(f"watcher {watcher} of 299 steps") and "takeovers" in line
+    minutes, line = summarize_watched(wd / "watched-t.h5")
+    assert minutes == got["person_minutes"] == watcher / 20 / 60
+    assert line == got["watched"] and line.startswith(f"watcher {watcher} of 299 steps") and "takeovers" in line
     for name in ("corr-t.pt", "more-t.pt", "study.pt"):
         assert (wd / name).exists()
     assert all(len(got[k]) == 2 for k in ("study", "more", "corr", "demonstrator", "more_r2", "corr_r2"))

@@ -29,7 +29,7 @@ import os
 import time
 from pathlib import Path
 
-from learning import ROOT, Recipe, evaluate, hakisa, rel, run_pipeline, _finished
+from learning import ROOT, Recipe, evaluate, hakisa, rel, run_pipeline, study_and_trial
 
 from hakisa.stats import mean, standard_error
 
@@ -37,24 +37,11 @@ EXTRA_DEMO_SEED = 200  # the extra demonstration records game seed seed + this (
 WATCH_SEED = 100  # the watched play uses game seed seed + this
 
 
-def person_minutes(path: Path) -> float:
-    """Minutes of the watched dataset during which a person (the scripted watcher) had control."""
-    import numpy as np
-
-    from hakisa.data.dataset import DatasetReader
-    from hakisa.data.transitions import TEACHERS
-
-    steps = 0
-    with DatasetReader(path) as r:
-        for _, ep in r.iter_episodes(frames=False):
-            steps += int(np.isin(ep["actor"], TEACHERS).sum())
-        return steps / r.tick_hz / 60
-
-
-def describe_watched(path: Path, forget_seconds: float = 2.0) -> str:
-    """One line on a watched dataset: the watcher's share and takeovers, lives lost and by whom, and how many of
-    the watcher's steps study imitates (its ``--forget-before-loss`` run-up stops where control changed hands;
-    also given: the share left if the run-up reached back over a hand-over, as study's rule did before)."""
+def summarize_watched(path: Path, forget_seconds: float = 2.0) -> tuple[float, str]:
+    """A watched dataset, read once: the minutes during which the person (the scripted watcher) had control, and
+    one line on it: the watcher's share and takeovers, lives lost and by whom, and how many of the watcher's steps
+    study imitates (its ``--forget-before-loss`` run-up stops where control changed hands; also given: the share
+    left if the run-up reached back over a hand-over, as study's rule did before)."""
     import numpy as np
 
     from hakisa.data.dataset import DatasetReader
@@ -73,9 +60,11 @@ def describe_watched(path: Path, forget_seconds: float = 2.0) -> str:
     kept_across = ~run_up_to_losses(episode, reward <= -0.5, ticks) & teacher
     n = max(1, int(teacher.sum()))
     takeovers = int((teacher & ~np.r_[False, teacher[:-1]]).sum())
-    return (f"watcher {teacher.sum()} of {len(teacher)} steps ({teacher.sum() / hz / 60:.1f} min), {takeovers} "
-            f"takeovers; lives lost {life.sum()} ({(life & teacher).sum()} under the watcher); of its steps study "
-            f"imitates {100 * kept.sum() / n:.0f}% ({100 * kept_across.sum() / n:.0f}% if a run-up crossed hand-overs)")
+    minutes = int(teacher.sum()) / hz / 60
+    return minutes, (f"watcher {teacher.sum()} of {len(teacher)} steps ({minutes:.1f} min), {takeovers} "
+                     f"takeovers; lives lost {life.sum()} ({(life & teacher).sum()} under the watcher); of its steps "
+                     f"study imitates {100 * kept.sum() / n:.0f}% ({100 * kept_across.sum() / n:.0f}% if a run-up "
+                     f"crossed hand-overs)")
 
 
 def _suffix(r: int) -> str:
@@ -100,6 +89,7 @@ def run_seed(game: str, wd: Path, seed: int, recipe: Recipe, args) -> dict:
     clone, watched_all, minutes = wd / "study.pt", [], 0.0
     for r in range(1, getattr(args, "rounds", 1) + 1):
         sfx = _suffix(r)
+        key_sfx = sfx.replace("-", "_")
         watched = wd / f"watched-{tag}{sfx}.h5"
         if not watched.exists():
             temperature = load_checkpoint(clone)["state"].get("play_temperature") or 0.0  # as the trial chose
@@ -110,7 +100,8 @@ def run_seed(game: str, wd: Path, seed: int, recipe: Recipe, args) -> dict:
                    rel(watched) + ".tmp.h5", "--force", quiet=True)
             os.replace(str(watched) + ".tmp.h5", watched)
         watched_all.append(watched)
-        minutes += person_minutes(watched)
+        watcher_minutes, out["watched" + key_sfx] = summarize_watched(watched)
+        minutes += watcher_minutes
         more = wd / f"more-{tag}{sfx}.h5"
         if not more.exists():
             from make_demo_data import record_demo
@@ -119,18 +110,12 @@ def run_seed(game: str, wd: Path, seed: int, recipe: Recipe, args) -> dict:
                   f"--out {rel(more)}", flush=True)
             record_demo(game, str(more) + ".tmp", minutes, seed=seed + EXTRA_DEMO_SEED, force=True)
             os.replace(str(more) + ".tmp", more)
-        out["person_minutes" + sfx.replace("-", "_")] = minutes
+        out["person_minutes" + key_sfx] = minutes
         for kind, data in (("more", [more]), ("corr", watched_all)):
             ckpt = wd / f"{kind}-{tag}{sfx}.pt"
             t0 = time.perf_counter()
-            if not _finished(ckpt):
-                hakisa("study", "--profile", game, "--data", rel(demo), *map(rel, data), "--out", rel(ckpt),
-                       "--resume" if ckpt.exists() else "--force", "--steps", str(recipe.study_steps),
-                       "--seed", str(seed), "--quiet", "--device", recipe.device, "--threads", str(recipe.threads))
-            if recipe.trial and "trial" not in load_checkpoint(ckpt)["state"]:
-                hakisa("trial", "--checkpoint", rel(ckpt), "--headless", game, "--episodes", str(recipe.trial),
-                       "--seed", str(seed))
-            key = kind + sfx.replace("-", "_")
+            study_and_trial(game, ckpt, [demo, *data], recipe, seed)
+            key = kind + key_sfx
             out[key] = evaluate(game, str(ckpt), recipe.episodes, recipe.max_minutes, cache).scores
             print(f"  {ckpt.name}: {mean(out[key]):.1f} +- {standard_error(out[key]):.1f} (SE), "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
@@ -234,11 +219,14 @@ def main() -> int:
             (wd / f"corrections-{args.tag}.json").write_text(json.dumps(results[seed]))
         if results:
             print(table(game, results, args.tag), flush=True)
-            for seed in results:
+            for seed, got in results.items():
                 for r in range(1, args.rounds + 1):
+                    line = got.get("watched" + _suffix(r).replace("-", "_"))
                     watched = root / f"{game}-seed{seed}" / f"watched-{args.tag}{_suffix(r)}.h5"
-                    if watched.exists():
-                        print(f"  seed {seed}{f', round {r}' if r > 1 else ''}: {describe_watched(watched)}")
+                    if line is None and watched.exists():  # a record from before the line was kept in it
+                        line = summarize_watched(watched)[1]
+                    if line is not None:
+                        print(f"  seed {seed}{f', round {r}' if r > 1 else ''}: {line}")
     return 0
 
 

@@ -165,18 +165,10 @@ def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_
     if (workdir / "results.json").exists():
         earlier = {r["player"]: r["seconds"] for r in json.loads((workdir / "results.json").read_text())}
     t0 = time.perf_counter()
-    if not _finished(study_ckpt):  # a run cut short left a checkpoint at its last evaluation: resume it
-        hakisa("study", "--profile", game, "--data", *map(rel, demos), "--out", rel(study_ckpt),
-               "--resume" if study_ckpt.exists() else "--force", "--steps", str(recipe.study_steps),
-               "--seed", str(seed), "--quiet", "--device", recipe.device, "--threads", str(recipe.threads), *study_args)
-    else:
+    if not study_and_trial(game, study_ckpt, demos, recipe, seed, study_args):
         t0 -= earlier.get("study", 0.0)
     from hakisa.learn.checkpoint import load_checkpoint
 
-    if recipe.trial and "trial" not in load_checkpoint(study_ckpt)["state"]:
-        # which way to play the clone, from its own score on a few headless games (not evaluation episodes)
-        hakisa("trial", "--checkpoint", rel(study_ckpt), "--headless", game, "--episodes", str(recipe.trial),
-               "--seed", str(seed))
     trial = load_checkpoint(study_ckpt)["state"].get("trial") or {}
     rows.append(row(str(study_ckpt), "study", demo_hours=demo_hours, seconds=time.perf_counter() - t0,
                     extra={"played": trial.get("chosen", "as studied")}))
@@ -260,6 +252,25 @@ def play_window(game: str, checkpoint: Path, episodes: int, record: Path | None 
     if agent.returncode != 0:
         raise SystemExit(f"hakisa play failed (exit {agent.returncode})")
     return parse_play_scores(stdout)
+
+
+def study_and_trial(game: str, checkpoint: Path, data, recipe: Recipe, seed: int,
+                    study_args: tuple[str, ...] = ()) -> bool:
+    """`hakisa study` of ``data`` into ``checkpoint`` (resumed from its last save when a run was cut short, skipped
+    when it finished), then `hakisa trial` when the recipe asks for one and the checkpoint has none: which way to
+    play the clone, from its own score on a few headless games (never the evaluation episodes). Returns whether
+    study ran."""
+    from hakisa.learn.checkpoint import load_checkpoint
+
+    studied = not _finished(checkpoint)
+    if studied:
+        hakisa("study", "--profile", game, "--data", *map(rel, data), "--out", rel(checkpoint),
+               "--resume" if checkpoint.exists() else "--force", "--steps", str(recipe.study_steps),
+               "--seed", str(seed), "--quiet", "--device", recipe.device, "--threads", str(recipe.threads), *study_args)
+    if recipe.trial and "trial" not in load_checkpoint(checkpoint)["state"]:
+        hakisa("trial", "--checkpoint", rel(checkpoint), "--headless", game, "--episodes", str(recipe.trial),
+               "--seed", str(seed))
+    return studied
 
 
 def _finished(checkpoint: Path) -> bool:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hakisa.act.agent import Agent
-from hakisa.act.trial import Way, WayResult, choose, trial_state, ways_of, with_way
+from hakisa.act.trial import Way, WayResult, choose, trial_state, ways_of, whole_games, with_way
 from hakisa.errors import HakisaError
 from hakisa.learn.checkpoint import load_checkpoint, write_state
 from hakisa.learn.study import StudyConfig, study
@@ -49,11 +49,31 @@ def test_the_best_mean_wins_a_tie_keeps_the_current_way_and_no_score_is_an_error
     assert choose([WayResult(a, [1, 1]), WayResult(b, []), WayResult(c, [5])]).way is c
     with pytest.raises(HakisaError, match="no way of playing finished an episode"):
         choose([WayResult(a, []), WayResult(b, [])])
+    # a profile that reads only lives: every game over sums to -3; the ways that lived longer win the tie
+    lives_only = [WayResult(a, [-3, -3], [20, 30]), WayResult(b, [-3, -3], [40, 44]), WayResult(c, [-3], [41])]
+    assert choose(lives_only).way is b
+    assert choose([WayResult(a, [-2, -3], [5, 5]), WayResult(b, [-3, -3], [60, 60])]).way is a  # reward first
     state = trial_state({"play_temperature": 0.1, "step": 3}, [WayResult(a, [1]), WayResult(c, [5])],
                         WayResult(c, [5]), "score")
     assert state["play_temperature"] == 0.0 and state["action_bias"] == {"command": [0.0]} and state["step"] == 3
     assert state["trial"]["before"] == {"play_temperature": 0.1, "action_bias": None}
     assert [w["mean"] for w in state["trial"]["ways"]] == [1.0, 5.0] and math.isnan(state["trial"]["ways"][0]["se"])
+
+
+def test_a_game_the_time_limit_cut_short_does_not_count_unless_it_is_the_only_one():
+    from hakisa.act.loop import EpisodeResult, LoopStats
+
+    def session(statuses, reason):
+        st = LoopStats()
+        st.episodes = [EpisodeResult(i + 1, 100, 5.0, -3.0, 0, 10.0 * (i + 1), s, 0.0) for i, s in enumerate(statuses)]
+        st.stop_reason = reason
+        return st
+
+    assert [e.number for e in whole_games(session(["terminated", "terminated", "truncated"], "time limit reached"))] \
+        == [1, 2]
+    assert [e.number for e in whole_games(session(["truncated"], "time limit reached"))] == [1]  # its only game
+    # a game the session's end did not cut (the episodes asked for were played) counts as it is
+    assert len(whole_games(session(["terminated", "truncated"], "2 episodes played"))) == 2
 
 
 def test_writing_the_chosen_way_keeps_the_weights_and_the_agent_plays_it(clone, tmp_path):
@@ -78,7 +98,9 @@ def test_trial_command_plays_each_way_headless_and_updates_the_checkpoint(clone,
     record = state["trial"]
     assert len(record["ways"]) == 4 and record["measure"] == "score"
     assert all(1 <= len(w["scores"]) <= 2 for w in record["ways"])  # 2 episodes, or fewer when 20 s cut them
-    best = max(record["ways"], key=lambda w: w["mean"])
+    assert all(len(w["seconds"]) == len(w["scores"]) and min(w["seconds"]) > 0 for w in record["ways"])
+    ways = record["ways"]  # the best mean; between equal means the longer-lived, then the earlier
+    best = max(ways, key=lambda w: (w["mean"], sum(w["seconds"]) / len(w["seconds"]), -ways.index(w)))
     assert record["chosen"] == best["label"] and state["play_temperature"] == best["temperature"]
     assert (state["action_bias"] is not None) == (best["offsets"] == "prior")
     assert load_checkpoint(clone)["state"].get("trial") is None  # --out: the original is untouched

@@ -12,11 +12,11 @@ checkpoint, where `play`, `explore` and `train` pick it up.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from hakisa.errors import HakisaError
-from hakisa.stats import Scored
+from hakisa.stats import Scored, mean
 
 OFFSET_NAMES = {"none": "", "own": ", its own offsets", "prior": ", at the human's rates (--prior 1)"}
 
@@ -39,6 +39,11 @@ class Way:
 class WayResult(Scored):
     way: Way
     scores: list[float]
+    seconds: list[float] = field(default_factory=list)  # each scored episode's length, the tie-break
+
+    @property
+    def mean_seconds(self) -> float:
+        return mean(self.seconds) if self.seconds else 0.0
 
 
 def _as_studied(state: dict) -> dict:
@@ -77,12 +82,14 @@ def with_way(blob: dict, way: Way) -> dict:
 
 
 def choose(results: list[WayResult]) -> WayResult:
-    """The way with the best mean score; a tie keeps the earlier one (the checkpoint's current way first)."""
+    """The way with the best mean score; between equal means the one whose episodes lasted longer (where a profile
+    reads lives and no score, every game that ends in a game over sums to the same reward, minus the lives, and
+    surviving longer is what tells the ways apart); then the earlier one (the checkpoint's current way first)."""
     scored = [r for r in results if math.isfinite(r.mean)]
     if not scored:
         raise HakisaError("no way of playing finished an episode with a score, so the trial cannot compare them; "
                           "give it more time (--seconds) or check the profile's [rules] (`hakisa regions`)")
-    return max(scored, key=lambda r: (r.mean, -results.index(r)))
+    return max(scored, key=lambda r: (r.mean, r.mean_seconds, -results.index(r)))
 
 
 def trial_state(state: dict, results: list[WayResult], chosen: WayResult, measure: str) -> dict:
@@ -90,10 +97,19 @@ def trial_state(state: dict, results: list[WayResult], chosen: WayResult, measur
     record = {
         "measure": measure, "chosen": chosen.way.label,
         "ways": [{"label": r.way.label, "temperature": r.way.temperature, "offsets": r.way.offsets,
-                  "scores": r.scores, "mean": r.mean, "se": r.se} for r in results],
+                  "scores": r.scores, "mean": r.mean, "se": r.se, "seconds": r.seconds} for r in results],
         "before": _as_studied(state),
     }
     return {**state, "play_temperature": chosen.way.temperature, "action_bias": chosen.way.bias, "trial": record}
+
+
+def whole_games(stats) -> list:
+    """The episodes of a way's session (:class:`hakisa.act.loop.LoopStats`) that count: all but a last one the
+    time limit cut short, unless it is the only one (its score so far is not a whole game's)."""
+    episodes = list(stats.episodes)
+    if stats.stop_reason == "time limit reached" and len(episodes) > 1 and episodes[-1].status == "truncated":
+        episodes.pop()
+    return episodes
 
 
 def run_trial(profile, blob: dict, spec, episodes: int, announce: Callable[[str], None] | None = None,
@@ -101,7 +117,8 @@ def run_trial(profile, blob: dict, spec, episodes: int, announce: Callable[[str]
     """Play ``episodes`` episodes of each of :func:`ways_of` ``blob`` with the session ``spec``
     (:class:`hakisa.act.session.SessionSpec`; its ``max_seconds`` limits each way) and return their scores
     and what was measured: the profile's score at each episode's end, or the summed reward when the
-    profile reads no score. Raises HakisaError if the session is stopped (kill switch, signal) first."""
+    profile reads no score. A game cut short by the time limit is left out (unless it is the way's only one):
+    counted, its score so far would pull down the ways whose games last long. Raises HakisaError if the session is stopped (kill switch, signal) first."""
     from hakisa.act.loop import Schedule
     from hakisa.act.session import run_agent
 
@@ -119,18 +136,21 @@ def run_trial(profile, blob: dict, spec, episodes: int, announce: Callable[[str]
         if not stats.stop_reason.endswith("episodes played") and stats.stop_reason != "time limit reached":
             raise HakisaError(f"the trial stopped ({stats.stop_reason}) before every way was tried; the checkpoint "
                               "is unchanged")
-        got = [r.score if measure == "score" else r.reward for r in stats.episodes]
-        results.append(WayResult(way, [float(v) for v in got if math.isfinite(v)]))
+        hz = profile.capture.tick_hz  # game time, also where a headless game runs faster than real time
+        got = [(r.score if measure == "score" else r.reward, r.steps / hz) for r in whole_games(stats)]
+        got = [(float(v), float(t)) for v, t in got if math.isfinite(v)]
+        results.append(WayResult(way, [v for v, _ in got], [t for _, t in got]))
         if announce:
             r = results[-1]
-            announce(f"trial: {way.label}: {measure} {r.mean:.1f} +- {r.se:.1f} over {len(r.scores)} episodes")
+            announce(f"trial: {way.label}: {measure} {r.mean:.1f} +- {r.se:.1f} over {len(r.scores)} episodes "
+                     f"of {r.mean_seconds:.0f} s")
     return results, measure
 
 
 def table(results: list[WayResult], chosen: WayResult, measure: str) -> str:
     """The trial's results, one line per way, the chosen one marked."""
-    lines = [f"{'way':<48} {'episodes':>8}  {measure} (mean +- SE)"]
+    lines = [f"{'way':<48} {'episodes':>8}  {measure} (mean +- SE)  episode s"]
     for r in results:
         mark = "  <- chosen" if r is chosen else ""
-        lines.append(f"{r.way.label:<48} {len(r.scores):>8}  {r.mean:8.1f} +- {r.se:6.1f}{mark}")
+        lines.append(f"{r.way.label:<48} {len(r.scores):>8}  {r.mean:8.1f} +- {r.se:6.1f}  {r.mean_seconds:9.1f}{mark}")
     return "\n".join(lines)

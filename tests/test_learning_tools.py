@@ -195,3 +195,32 @@ def test_evaluation_episodes_are_disjoint_from_training_seeds_and_batching_chang
     assert demo.losses and all(isinstance(cause, str) for cause in demo.losses)
     line = behaviour(one)
     assert "s/episode" in line and "commands:" in line
+
+
+def test_a_tried_checkpoint_can_be_scored_as_study_left_it(studied_dodge, tmp_path):
+    """bench_corrections --as-studied: a copy that plays as the checkpoint did before any trial, weights unchanged;
+    a checkpoint no trial changed is scored as it is."""
+    import shutil
+
+    import torch
+
+    from bench_corrections import as_studied
+    from hakisa.act.trial import Way, WayResult, trial_state
+    from hakisa.learn.checkpoint import load_checkpoint, write_state
+
+    ckpt = tmp_path / "study.pt"
+    shutil.copy(studied_dodge[1], ckpt)
+    assert as_studied(ckpt) == ckpt
+    blob = load_checkpoint(ckpt)
+    before = blob["state"].get("play_temperature")
+    greedy = WayResult(Way(0.0, "prior", {"command": [1.0]}), [5.0], [30.0])
+    write_state(ckpt, ckpt, trial_state(blob["state"], [greedy], greedy, "score"))
+    copy = as_studied(ckpt)
+    assert copy == tmp_path / "study.as-studied.pt"
+    state = load_checkpoint(copy)["state"]
+    assert "trial" not in state and state["play_temperature"] == before and state.get("action_bias") is None
+    assert load_checkpoint(ckpt)["state"]["play_temperature"] == 0.0  # the checkpoint itself still plays the trial's way
+    for a, b in zip(load_checkpoint(copy)["model"].values(), blob["model"].values()):
+        assert torch.equal(a, b)
+    mtime = copy.stat().st_mtime_ns
+    assert as_studied(ckpt) == copy and copy.stat().st_mtime_ns == mtime  # not written again while it is up to date

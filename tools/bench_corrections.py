@@ -35,6 +35,7 @@ from hakisa.stats import mean, standard_error
 
 EXTRA_DEMO_SEED = 200  # the extra demonstration records game seed seed + this (the first one used seed)
 WATCH_SEED = 100  # the watched play uses game seed seed + this
+AS_STUDIED = "_as_studied"  # after a score's key: the same checkpoint played as study left it, with no trial
 
 
 def summarize_watched(path: Path, forget_seconds: float = 2.0) -> tuple[float, str]:
@@ -65,6 +66,21 @@ def summarize_watched(path: Path, forget_seconds: float = 2.0) -> tuple[float, s
                      f"takeovers; lives lost {life.sum()} ({(life & teacher).sum()} under the watcher); of its steps "
                      f"study imitates {100 * kept.sum() / n:.0f}% ({100 * kept_across.sum() / n:.0f}% if a run-up "
                      f"crossed hand-overs)")
+
+
+def as_studied(checkpoint: Path) -> Path:
+    """``checkpoint`` played as study left it, before any trial chose a way: a copy beside it (NAME.as-studied.pt,
+    written again when the checkpoint is newer) when a trial changed how it plays, else ``checkpoint`` itself."""
+    from hakisa.learn.checkpoint import load_checkpoint, write_state
+
+    state = load_checkpoint(checkpoint)["state"]
+    before = (state.get("trial") or {}).get("before")
+    if before is None:
+        return checkpoint
+    out = checkpoint.with_name(checkpoint.stem + ".as-studied.pt")
+    if not out.exists() or out.stat().st_mtime_ns < checkpoint.stat().st_mtime_ns:
+        write_state(checkpoint, out, {**{k: v for k, v in state.items() if k != "trial"}, **before})
+    return out
 
 
 def _suffix(r: int) -> str:
@@ -117,20 +133,28 @@ def run_seed(game: str, wd: Path, seed: int, recipe: Recipe, args) -> dict:
             study_and_trial(game, ckpt, [demo, *data], recipe, seed)
             key = kind + key_sfx
             out[key] = evaluate(game, str(ckpt), recipe.episodes, recipe.max_minutes, cache).scores
+            if getattr(args, "as_studied", False):
+                out[key + AS_STUDIED] = evaluate(game, str(as_studied(ckpt)), recipe.episodes, recipe.max_minutes,
+                                                 cache).scores
             print(f"  {ckpt.name}: {mean(out[key]):.1f} +- {standard_error(out[key]):.1f} (SE), "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
         clone = wd / f"corr-{tag}{sfx}.pt"
     out["study"] = evaluate(game, str(wd / "study.pt"), recipe.episodes, recipe.max_minutes, cache).scores
+    if getattr(args, "as_studied", False):
+        out["study" + AS_STUDIED] = evaluate(game, str(as_studied(wd / "study.pt")), recipe.episodes,
+                                             recipe.max_minutes, cache).scores
     out["demonstrator"] = evaluate(game, "demonstrator", recipe.episodes, recipe.max_minutes, cache).scores
     return out
 
 
-def table(game: str, results: dict[int, dict], tag: str) -> str:
+def table(game: str, results: dict[int, dict], tag: str, played: str = "") -> str:
     """Per seed and pooled: the studied clone, then per round more demonstration, corrections, and corrections
-    minus more (and each minus the studied clone)."""
+    minus more (and each minus the studied clone). ``played``: AS_STUDIED for the scores of every checkpoint played
+    as study left it (no trial), "" for them played as the trial chose."""
     seeds = sorted(results)
     head = "".join(f"{'seed ' + str(s):>17}" for s in seeds)
-    lines = [f"{game} ({tag}): mean +- SE over each seed's evaluation episodes; pooled: mean of the seeds' means, "
+    how = ", played as studied (no trial)" if played else ""
+    lines = [f"{game} ({tag}{how}): mean +- SE over each seed's evaluation episodes; pooled: mean of the seeds' means, "
              "SE over episodes (differences: also the SE over the seeds' differences)",
              f"{'':<36}{head}{'pooled':>17}{'% demo':>8}"]
     demo = mean([mean(r["demonstrator"]) for r in results.values()])
@@ -140,7 +164,7 @@ def table(game: str, results: dict[int, dict], tag: str) -> str:
                 math.sqrt(sum(se * se for _, se in values)) / len(values))
 
     def cells(key: str) -> list[tuple[float, float]]:
-        return [(mean(results[s][key]), standard_error(results[s][key])) for s in seeds]
+        return [(mean(results[s][key + played]), standard_error(results[s][key + played])) for s in seeds]
 
     def score_row(label: str, got: list[tuple[float, float]]) -> str:
         m, se = pooled(got)
@@ -158,7 +182,7 @@ def table(game: str, results: dict[int, dict], tag: str) -> str:
     study = cells("study")
     lines.append(score_row("studied, 20 min of demonstration", study))
     r = 1
-    while all(f"corr{_suffix(r).replace('-', '_')}" in results[s] for s in seeds):
+    while all(f"corr{_suffix(r).replace('-', '_')}{played}" in results[s] for s in seeds):
         k = _suffix(r).replace("-", "_")
         rounds = "" if r == 1 else f", {r} rounds"
         lines.append(f"{'person minutes' + rounds:<36}"
@@ -194,6 +218,9 @@ def main() -> int:
     ap.add_argument("--max-minutes", type=float, default=Recipe.max_minutes,
                     help="an evaluation episode is cut after this many minutes")
     ap.add_argument("--trial", type=int, default=Recipe.trial)
+    ap.add_argument("--as-studied", action="store_true",
+                    help="also score every checkpoint played as study left it, with no trial (where the trial's "
+                         "choice is noise, e.g. a profile that reads no score, this takes it out of the comparison)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 when two benchmarks share 2 cores)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--table-only", action="store_true", help="print the table of what is there; run nothing")
@@ -219,6 +246,8 @@ def main() -> int:
             (wd / f"corrections-{args.tag}.json").write_text(json.dumps(results[seed]))
         if results:
             print(table(game, results, args.tag), flush=True)
+            if all("study" + AS_STUDIED in got for got in results.values()):
+                print(table(game, results, args.tag, AS_STUDIED), flush=True)
             for seed, got in results.items():
                 for r in range(1, args.rounds + 1):
                     line = got.get("watched" + _suffix(r).replace("-", "_"))

@@ -224,3 +224,6 @@ def test_a_tried_checkpoint_can_be_scored_as_study_left_it(studied_dodge, tmp_pa
         assert torch.equal(a, b)
     mtime = copy.stat().st_mtime_ns
     assert as_studied(ckpt) == copy and copy.stat().st_mtime_ns == mtime  # not written again while it is up to date
+    drawn = WayResult(Way(0.1, "none", None), [6.0], [30.0])  # tried again: the same weights and the same before
+    write_state(ckpt, ckpt, trial_state(load_checkpoint(ckpt)["state"], [drawn], drawn, "score"))
+    assert as_studied(ckpt) == copy and copy.stat().st_mtime_ns == mtime

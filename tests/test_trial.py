@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hakisa.act.agent import Agent
-from hakisa.act.trial import Way, WayResult, choose, trial_state, ways_of, whole_games, with_way
+from hakisa.act.trial import Way, WayResult, choose, trial_state, ways_of, counted_games, with_way
 from hakisa.errors import HakisaError
 from hakisa.learn.checkpoint import load_checkpoint, write_state
 from hakisa.learn.study import StudyConfig, study
@@ -60,20 +60,28 @@ def test_the_best_mean_wins_a_tie_keeps_the_current_way_and_no_score_is_an_error
     assert [w["mean"] for w in state["trial"]["ways"]] == [1.0, 5.0] and math.isnan(state["trial"]["ways"][0]["se"])
 
 
-def test_a_game_the_time_limit_cut_short_does_not_count_unless_it_is_the_only_one():
+def test_a_game_the_time_limit_cut_short_counts_only_where_its_measure_so_far_is_a_fair_bound():
     from hakisa.act.loop import EpisodeResult, LoopStats
 
-    def session(statuses, reason):
+    def session(games, reason="time limit reached"):  # (score, reward, status) per game
         st = LoopStats()
-        st.episodes = [EpisodeResult(i + 1, 100, 5.0, -3.0, 0, 10.0 * (i + 1), s, 0.0) for i, s in enumerate(statuses)]
+        st.episodes = [EpisodeResult(i + 1, 100, 5.0, r, 0, sc, s, 0.0) for i, (sc, r, s) in enumerate(games)]
         st.stop_reason = reason
         return st
 
-    assert [e.number for e in whole_games(session(["terminated", "terminated", "truncated"], "time limit reached"))] \
-        == [1, 2]
-    assert [e.number for e in whole_games(session(["truncated"], "time limit reached"))] == [1]  # its only game
-    # a game the session's end did not cut (the episodes asked for were played) counts as it is
-    assert len(whole_games(session(["terminated", "truncated"], "2 episodes played"))) == 2
+    def numbers(st, measure):
+        return [e.number for e in counted_games(st, measure)]
+
+    whole = [(100.0, -3.0, "terminated"), (200.0, -3.0, "terminated")]
+    # a score only grows: a cut game already above the whole games' mean counts (a way with long games shows it
+    # there), one below does not
+    assert numbers(session(whole + [(2500.0, -1.0, "truncated")]), "score") == [1, 2, 3]
+    assert numbers(session(whole + [(20.0, 0.0, "truncated")]), "score") == [1, 2]
+    # a summed reward can fall (lives lost): a cut game's is no bound, so it never counts
+    assert numbers(session(whole + [(2500.0, -1.0, "truncated")]), "reward") == [1, 2]
+    # a way's only game counts even when cut; a session the time limit did not end counts as it is
+    assert numbers(session([(20.0, 0.0, "truncated")]), "reward") == [1]
+    assert numbers(session(whole + [(20.0, 0.0, "truncated")], "3 episodes played"), "score") == [1, 2, 3]
 
 
 def test_writing_the_chosen_way_keeps_the_weights_and_the_agent_plays_it(clone, tmp_path):

@@ -70,7 +70,8 @@ def summarize_watched(path: Path, forget_seconds: float = 2.0) -> tuple[float, s
 
 def as_studied(checkpoint: Path) -> Path:
     """``checkpoint`` played as study left it, before any trial chose a way: a copy beside it (NAME.as-studied.pt,
-    written again when the checkpoint is newer) when a trial changed how it plays, else ``checkpoint`` itself."""
+    written again only when what it should hold changed, so a trial run again does not make its scores stale) when
+    a trial changed how it plays, else ``checkpoint`` itself."""
     from hakisa.learn.checkpoint import load_checkpoint, write_state
 
     state = load_checkpoint(checkpoint)["state"]
@@ -78,8 +79,9 @@ def as_studied(checkpoint: Path) -> Path:
     if before is None:
         return checkpoint
     out = checkpoint.with_name(checkpoint.stem + ".as-studied.pt")
-    if not out.exists() or out.stat().st_mtime_ns < checkpoint.stat().st_mtime_ns:
-        write_state(checkpoint, out, {**{k: v for k, v in state.items() if k != "trial"}, **before})
+    want = {**{k: v for k, v in state.items() if k != "trial"}, **before}
+    if not out.exists() or load_checkpoint(out)["state"] != want:
+        write_state(checkpoint, out, want)
     return out
 
 

@@ -103,13 +103,22 @@ def trial_state(state: dict, results: list[WayResult], chosen: WayResult, measur
     return {**state, "play_temperature": chosen.way.temperature, "action_bias": chosen.way.bias, "trial": record}
 
 
-def whole_games(stats) -> list:
-    """The episodes of a way's session (:class:`hakisa.act.loop.LoopStats`) that count: all but a last one the
-    time limit cut short, unless it is the only one (its score so far is not a whole game's)."""
+def counted_games(stats, measure: str) -> list:
+    """The episodes of a way's session (:class:`hakisa.act.loop.LoopStats`) whose ``measure`` counts, given that the
+    time limit may have cut the last one short (right-censored). A score only grows during a game, so a cut game's
+    score so far is a lower bound of its own: it counts when it is above the mean of the whole games (a way whose
+    games run long shows it there, and often in that game alone), and not when below (it would pull the way down
+    for having long games). A summed reward can also fall (lives lost), so a cut game's is no bound and it never
+    counts. A cut game that is the way's only one counts either way: it is all there is."""
     episodes = list(stats.episodes)
-    if stats.stop_reason == "time limit reached" and len(episodes) > 1 and episodes[-1].status == "truncated":
-        episodes.pop()
-    return episodes
+    if not (stats.stop_reason == "time limit reached" and len(episodes) > 1 and episodes[-1].status == "truncated"):
+        return episodes
+    whole, cut = episodes[:-1], episodes[-1]
+    if measure == "score":
+        scores = [e.score for e in whole if math.isfinite(e.score)]
+        if math.isfinite(cut.score) and (not scores or cut.score > sum(scores) / len(scores)):
+            return episodes
+    return whole
 
 
 def run_trial(profile, blob: dict, spec, episodes: int, announce: Callable[[str], None] | None = None,
@@ -117,8 +126,7 @@ def run_trial(profile, blob: dict, spec, episodes: int, announce: Callable[[str]
     """Play ``episodes`` episodes of each of :func:`ways_of` ``blob`` with the session ``spec``
     (:class:`hakisa.act.session.SessionSpec`; its ``max_seconds`` limits each way) and return their scores
     and what was measured: the profile's score at each episode's end, or the summed reward when the
-    profile reads no score. A game cut short by the time limit is left out (unless it is the way's only one):
-    counted, its score so far would pull down the ways whose games last long. Raises HakisaError if the session is stopped (kill switch, signal) first."""
+    profile reads no score. A game cut short by the time limit counts as :func:`counted_games` says. Raises HakisaError if the session is stopped (kill switch, signal) first."""
     from hakisa.act.loop import Schedule
     from hakisa.act.session import run_agent
 
@@ -137,7 +145,7 @@ def run_trial(profile, blob: dict, spec, episodes: int, announce: Callable[[str]
             raise HakisaError(f"the trial stopped ({stats.stop_reason}) before every way was tried; the checkpoint "
                               "is unchanged")
         hz = profile.capture.tick_hz  # game time, also where a headless game runs faster than real time
-        got = [(r.score if measure == "score" else r.reward, r.steps / hz) for r in whole_games(stats)]
+        got = [(r.score if measure == "score" else r.reward, r.steps / hz) for r in counted_games(stats, measure)]
         got = [(float(v), float(t)) for v, t in got if math.isfinite(v)]
         results.append(WayResult(way, [v for v, _ in got], [t for _, t in got]))
         if announce:

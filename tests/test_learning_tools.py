@@ -219,7 +219,7 @@ def test_a_tried_checkpoint_can_be_scored_as_study_left_it(studied_dodge, tmp_pa
     assert copy == tmp_path / "study.as-studied.pt"
     state = load_checkpoint(copy)["state"]
     assert "trial" not in state and state["play_temperature"] == before and state.get("action_bias") is None
-    assert load_checkpoint(ckpt)["state"]["play_temperature"] == 0.0  # the checkpoint itself still plays the trial's way
+    assert load_checkpoint(ckpt)["state"]["play_temperature"] == 0.0  # it still plays as tried
     for a, b in zip(load_checkpoint(copy)["model"].values(), blob["model"].values()):
         assert torch.equal(a, b)
     mtime = copy.stat().st_mtime_ns

@@ -126,7 +126,8 @@ def run_trial(profile, blob: dict, spec, episodes: int, announce: Callable[[str]
     """Play ``episodes`` episodes of each of :func:`ways_of` ``blob`` with the session ``spec``
     (:class:`hakisa.act.session.SessionSpec`; its ``max_seconds`` limits each way) and return their scores
     and what was measured: the profile's score at each episode's end, or the summed reward when the
-    profile reads no score. A game cut short by the time limit counts as :func:`counted_games` says. Raises HakisaError if the session is stopped (kill switch, signal) first."""
+    profile reads no score. A game cut short by the time limit counts as :func:`counted_games` says. Raises
+    HakisaError if the session is stopped (kill switch, signal) first."""
     from hakisa.act.loop import Schedule
     from hakisa.act.session import run_agent
 

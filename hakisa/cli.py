@@ -1079,8 +1079,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "checkpoint's game)")
     tr.add_argument("--episodes", type=int, default=10, help="episodes per way (default 10)")
     tr.add_argument("--seconds", type=float, default=300.0,
-                    help="at most this many seconds of play per way; an episode cut by it counts with the score "
-                         "it had (default 300: at most 20 minutes for the four ways of a studied clone)")
+                    help="at most this many seconds of play per way (default 300: at most 20 minutes for the four "
+                         "ways of a studied clone); the episode it cuts counts with its score so far when that is "
+                         "above the way's whole episodes (a score only grows), never with a summed reward (it can "
+                         "fall), and always when it is the way's only one")
     tr.add_argument("--headless", default=None, metavar="GAME", choices=BUNDLED_GAMES,
                     help="play a bundled game in memory instead of the window (no display; game time)")
     tr.add_argument("--size", default="640x360", help="headless game size (default 640x360)")

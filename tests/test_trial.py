@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hakisa.act.agent import Agent
-from hakisa.act.trial import Way, WayResult, choose, trial_state, ways_of, counted_games, with_way
+from hakisa.act.trial import Way, WayResult, choose, counted_games, trial_state, ways_of, with_way
 from hakisa.errors import HakisaError
 from hakisa.learn.checkpoint import load_checkpoint, write_state
 from hakisa.learn.study import StudyConfig, study

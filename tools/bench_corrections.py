@@ -86,8 +86,13 @@ def as_studied(checkpoint: Path) -> Path:
 
 
 def _suffix(r: int) -> str:
-    """File and key suffix of DAgger round ``r`` (round 1 has none)."""
+    """File suffix of DAgger round ``r`` (round 1 has none)."""
     return "" if r == 1 else f"-r{r}"
+
+
+def _key(r: int) -> str:
+    """Suffix of DAgger round ``r``'s keys in a seed's record (round 1 has none)."""
+    return _suffix(r).replace("-", "_")
 
 
 def run_seed(game: str, wd: Path, seed: int, recipe: Recipe, args) -> dict:
@@ -104,10 +109,17 @@ def run_seed(game: str, wd: Path, seed: int, recipe: Recipe, args) -> dict:
     run_pipeline(game, wd, recipe, seed=seed)  # demo.h5, study.pt (trialled), their scores
     demo, cache, tag = wd / "demo.h5", wd / "scores.json", args.tag
     out: dict = {}
+
+    def score(key: str, checkpoint: Path) -> None:  # played as the trial chose and, asked for, as studied
+        out[key] = evaluate(game, str(checkpoint), recipe.episodes, recipe.max_minutes, cache).scores
+        if getattr(args, "as_studied", False):
+            out[key + AS_STUDIED] = evaluate(game, str(as_studied(checkpoint)), recipe.episodes, recipe.max_minutes,
+                                             cache).scores
+
     clone, watched_all, minutes = wd / "study.pt", [], 0.0
     for r in range(1, getattr(args, "rounds", 1) + 1):
         sfx = _suffix(r)
-        key_sfx = sfx.replace("-", "_")
+        key_sfx = _key(r)
         watched = wd / f"watched-{tag}{sfx}.h5"
         if not watched.exists():
             temperature = load_checkpoint(clone)["state"].get("play_temperature") or 0.0  # as the trial chose
@@ -134,17 +146,11 @@ def run_seed(game: str, wd: Path, seed: int, recipe: Recipe, args) -> dict:
             t0 = time.perf_counter()
             study_and_trial(game, ckpt, [demo, *data], recipe, seed)
             key = kind + key_sfx
-            out[key] = evaluate(game, str(ckpt), recipe.episodes, recipe.max_minutes, cache).scores
-            if getattr(args, "as_studied", False):
-                out[key + AS_STUDIED] = evaluate(game, str(as_studied(ckpt)), recipe.episodes, recipe.max_minutes,
-                                                 cache).scores
+            score(key, ckpt)
             print(f"  {ckpt.name}: {mean(out[key]):.1f} +- {standard_error(out[key]):.1f} (SE), "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
         clone = wd / f"corr-{tag}{sfx}.pt"
-    out["study"] = evaluate(game, str(wd / "study.pt"), recipe.episodes, recipe.max_minutes, cache).scores
-    if getattr(args, "as_studied", False):
-        out["study" + AS_STUDIED] = evaluate(game, str(as_studied(wd / "study.pt")), recipe.episodes,
-                                             recipe.max_minutes, cache).scores
+    score("study", wd / "study.pt")
     out["demonstrator"] = evaluate(game, "demonstrator", recipe.episodes, recipe.max_minutes, cache).scores
     return out
 
@@ -184,8 +190,8 @@ def table(game: str, results: dict[int, dict], tag: str, played: str = "") -> st
     study = cells("study")
     lines.append(score_row("studied, 20 min of demonstration", study))
     r = 1
-    while all(f"corr{_suffix(r).replace('-', '_')}{played}" in results[s] for s in seeds):
-        k = _suffix(r).replace("-", "_")
+    while all(f"corr{_key(r)}{played}" in results[s] for s in seeds):
+        k = _key(r)
         rounds = "" if r == 1 else f", {r} rounds"
         lines.append(f"{'person minutes' + rounds:<36}"
                      + "".join(f"{results[s]['person_minutes' + k]:>17.1f}" for s in seeds))
@@ -252,7 +258,7 @@ def main() -> int:
                 print(table(game, results, args.tag, AS_STUDIED), flush=True)
             for seed, got in results.items():
                 for r in range(1, args.rounds + 1):
-                    line = got.get("watched" + _suffix(r).replace("-", "_"))
+                    line = got.get("watched" + _key(r))
                     watched = root / f"{game}-seed{seed}" / f"watched-{args.tag}{_suffix(r)}.h5"
                     if line is None and watched.exists():  # a record from before the line was kept in it
                         line = summarize_watched(watched)[1]

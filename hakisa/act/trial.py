@@ -116,7 +116,7 @@ def counted_games(stats, measure: str) -> list:
     whole, cut = episodes[:-1], episodes[-1]
     if measure == "score":
         scores = [e.score for e in whole if math.isfinite(e.score)]
-        if math.isfinite(cut.score) and (not scores or cut.score > sum(scores) / len(scores)):
+        if math.isfinite(cut.score) and (not scores or cut.score > mean(scores)):
             return episodes
     return whole
 

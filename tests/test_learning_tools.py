@@ -197,6 +197,16 @@ def test_evaluation_episodes_are_disjoint_from_training_seeds_and_batching_chang
     assert "s/episode" in line and "commands:" in line
 
 
+def test_a_seeds_record_keeps_the_scores_a_later_run_did_not_compute(tmp_path):
+    from bench_corrections import update_record
+
+    record = tmp_path / "corrections-t.json"
+    assert update_record(record, {"corr": [1.0], "corr_r2": [2.0]}) == {"corr": [1.0], "corr_r2": [2.0]}
+    # a run of one round, as studied too: round 2's scores stay, round 1's are the new ones
+    got = update_record(record, {"corr": [3.0], "corr_as_studied": [4.0]})
+    assert got == {"corr": [3.0], "corr_r2": [2.0], "corr_as_studied": [4.0]} == json.loads(record.read_text())
+
+
 def test_a_tried_checkpoint_can_be_scored_as_study_left_it(studied_dodge, tmp_path):
     """bench_corrections --as-studied: a copy that plays as the checkpoint did before any trial, weights unchanged;
     a checkpoint no trial changed is scored as it is."""

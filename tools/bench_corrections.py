@@ -155,6 +155,14 @@ def run_seed(game: str, wd: Path, seed: int, recipe: Recipe, args) -> dict:
     return out
 
 
+def update_record(record: Path, got: dict) -> dict:
+    """``got`` written into a seed's record over what it held: scores a run did not compute (a later round, the
+    as-studied ones) stay, so a run with fewer --rounds or without --as-studied loses nothing. Returns the record."""
+    merged = {**(json.loads(record.read_text()) if record.exists() else {}), **got}
+    record.write_text(json.dumps(merged))
+    return merged
+
+
 def table(game: str, results: dict[int, dict], tag: str, played: str = "") -> str:
     """Per seed and pooled: the studied clone, then per round more demonstration, corrections, and corrections
     minus more (and each minus the studied clone). ``played``: AS_STUDIED for the scores of every checkpoint played
@@ -244,14 +252,13 @@ def main() -> int:
         results = {}
         for seed in seeds:
             wd = root / f"{game}-seed{seed}"
+            record = wd / f"corrections-{args.tag}.json"
             if args.table_only:
-                got = wd / f"corrections-{args.tag}.json"
-                if got.exists():
-                    results[seed] = json.loads(got.read_text())
+                if record.exists():
+                    results[seed] = json.loads(record.read_text())
                 continue
             print(f"== {game}, training seed {seed}: {rel(wd)}", flush=True)
-            results[seed] = run_seed(game, wd, seed, recipe, args)
-            (wd / f"corrections-{args.tag}.json").write_text(json.dumps(results[seed]))
+            results[seed] = update_record(record, run_seed(game, wd, seed, recipe, args))
         if results:
             print(table(game, results, args.tag), flush=True)
             if all("study" + AS_STUDIED in got for got in results.values()):

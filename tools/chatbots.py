@@ -73,13 +73,15 @@ class Bot:
                     self.sock.sendall(b"PONG" + line[4:] + b"\r\n")
 
     def say(self, text: str) -> float:
-        """Send one message to the channel; returns when (time.monotonic) it was sent."""
+        """Send one message to the channel; returns when (time.monotonic) it was sent: taken before the send,
+        so no reader can have it earlier."""
         data = f"PRIVMSG {self.channel} :{text}\r\n".encode()
+        sent = time.monotonic()
         self.sock.setblocking(True)
         self.sock.sendall(data)
         self.sock.setblocking(False)
         self.drain()
-        return time.monotonic()
+        return sent
 
     def drain(self) -> None:
         """Read (and forget) what the server sent, answering its pings."""

@@ -304,6 +304,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hakisa.resources import check_writable
 
     profile = load_profile(args.profile)
+    if args.headless:
+        from hakisa.games import check_profile_for
+
+        check_profile_for(args.headless, profile)
     wd = Path(args.workdir)
     if wd.exists() and not wd.is_dir():
         raise HakisaError(f"--workdir {wd} is a file; give a folder for the run.")
@@ -375,6 +379,16 @@ def _train_online(args: argparse.Namespace, profile, log) -> int:
 
 
 def _agent_profile(args: argparse.Namespace, blob: dict):
+    """:func:`_profile_for_checkpoint`, refused with --headless GAME where it is another bundled game's."""
+    profile = _profile_for_checkpoint(args, blob)
+    if args.headless:
+        from hakisa.games import check_profile_for
+
+        check_profile_for(args.headless, profile)
+    return profile
+
+
+def _profile_for_checkpoint(args: argparse.Namespace, blob: dict):
     """The profile to play with. A profile says which window hakisa types into and which keys it
     presses, so a copy inside a checkpoint is data, never trust: on a real window the profile is
     --profile (it must match the checkpoint) or the bundled profile of the same name and hash. The

@@ -41,7 +41,7 @@ assert PROFILE.text == PROFILE_TEXT
 
 # ----- the files every case starts from ---------------------------------------------------------------
 
-def make_checkpoint(path: Path, **cfg_over) -> None:
+def make_checkpoint(path: Path, profile=PROFILE, **cfg_over) -> None:
     cfg = ModelConfig(frame_shape=PROFILE.capture.frame_shape, stack=2, n_command=CODEC.n_command,
                       n_action_1=CODEC.n_action_1, n_action_2=CODEC.n_action_2, channels=(8, 8), hidden=16,
                       **cfg_over)
@@ -49,7 +49,7 @@ def make_checkpoint(path: Path, **cfg_over) -> None:
     opt = torch.optim.Adam(model.parameters())
     cap = PROFILE.capture
     save_checkpoint(path, model=model, optimizer=opt, model_config=cfg.to_dict(), codec=CODEC.to_dict(),
-                    profile=PROFILE, preprocessing={"width": cap.frame_width, "height": cap.frame_height,
+                    profile=profile, preprocessing={"width": cap.frame_width, "height": cap.frame_height,
                                                     "color": cap.color, "stack": cfg.stack},
                     state={"step": 0, "history": [], "phase": "study", "final": True})
 
@@ -186,6 +186,14 @@ def other_profile_data(d: Path) -> None:
     for i in range(1, 6):
         w.add_step((0, 0, 0), 1, 0.0, False, False, obs(i))
     w.close()
+
+
+def bricks_profile_and_checkpoint(d: Path) -> None:
+    """b.toml: the test profile named after the bundled game bricks, and b.pt, a checkpoint made with it."""
+    from hakisa.profile import parse_profile
+
+    (d / "b.toml").write_text(profile_text("T", name="bricks"))
+    make_checkpoint(d / "b.pt", profile=parse_profile(profile_text("T", name="bricks")))
 
 
 def mkdir(name: str) -> Callable[[Path], None]:
@@ -408,6 +416,15 @@ CASES: list[Case] = [
                                 "{d}/d.h5", "--headless", "dodge", "--steps", "5"], ("already exists",)),
     Case("train-workdir-is-file", ["train", "--profile", "{d}/p.toml", "--data", "{d}/d.h5", "--from", "{d}/c.pt",
                                    "--workdir", "{d}/d.h5", "--headless", "dodge"], ("is a file",)),
+    # another bundled game's checkpoint or profile on --headless GAME: refused before anything is played
+    *[Case(f"{argv[0]}-headless-other-game", argv, ("for the bundled game 'bricks', not 'dodge'",),
+           bricks_profile_and_checkpoint) for argv in (
+        ["play", "--checkpoint", "{d}/b.pt", "--profile", "{d}/b.toml", "--headless", "dodge", "--episodes", "1"],
+        ["trial", "--checkpoint", "{d}/b.pt", "--profile", "{d}/b.toml", "--headless", "dodge"],
+        ["explore", "--checkpoint", "{d}/b.pt", "--profile", "{d}/b.toml", "--out", "{d}/x.h5", "--headless",
+         "dodge", "--steps", "5"],
+        ["train", "--profile", "{d}/b.toml", "--data", "{d}/d.h5", "--from", "{d}/b.pt", "--workdir", "{d}/run",
+         "--headless", "dodge"])],
     Case("regions-out-not-image", ["regions", "--profile", "{d}/p.toml", "--screenshot", "{d}/s.png", "--out",
                                    "{d}/x.txt"], (".png",)),
     Case("regions-bad-screenshot", ["regions", "--profile", "{d}/p.toml", "--screenshot", "{d}/d.h5"],

@@ -278,10 +278,11 @@ def make_env(profile: str | Profile = "dodge", *, headless: str | None = None, s
     game time (no display, no waiting)."""
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     if headless is not None:
-        from hakisa.games import make_game
+        from hakisa.games import check_profile_for, make_game
         from hakisa.games.source import GameActuator, HeadlessFrameSource
         from hakisa.record.recorder import VirtualClock
 
+        check_profile_for(headless, prof)
         game = make_game(headless, seed=seed, size=size)
         act = GameActuator()
         hz = prof.capture.tick_hz if tick_hz == -1 else (tick_hz or prof.capture.tick_hz)

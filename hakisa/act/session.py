@@ -95,10 +95,11 @@ def run_agent(profile: Profile, blob: dict, spec: SessionSpec,
         parse_address(spec.chat)  # a bad address is said before any window or file is touched
     if spec.headless:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-        from hakisa.games import make_game
+        from hakisa.games import check_profile_for, make_game
         from hakisa.games.source import GameActuator, HeadlessFrameSource
         from hakisa.record.recorder import VirtualClock
 
+        check_profile_for(spec.headless, profile)
         game = make_game(spec.headless, seed=spec.seed, size=spec.size)
         area = (0, 0, *game.size)
         actuator = GameActuator()

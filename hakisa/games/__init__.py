@@ -6,7 +6,8 @@ runner, gems); :func:`run_window` plays it in a real window;
 """
 
 from hakisa.games.base import (
-    GAMES, LOGICAL_H, LOGICAL_W, NO_INPUT, Game, GameInput, make_game, register, run_window,
+    GAMES, LOGICAL_H, LOGICAL_W, NO_INPUT, Game, GameInput, check_profile_for, make_game, register,
+    run_window,
 )
 from hakisa.games.bricks import Bricks
 from hakisa.games.clicker import Clicker
@@ -14,5 +15,5 @@ from hakisa.games.dodge import Dodge
 from hakisa.games.gems import Gems
 from hakisa.games.runner import Runner
 
-__all__ = ["GAMES", "LOGICAL_H", "LOGICAL_W", "NO_INPUT", "Game", "GameInput", "make_game",
+__all__ = ["GAMES", "LOGICAL_H", "LOGICAL_W", "NO_INPUT", "Game", "GameInput", "check_profile_for", "make_game",
            "register", "run_window", "Bricks", "Clicker", "Dodge", "Gems", "Runner"]

@@ -102,6 +102,18 @@ def make_game(name: str, seed: int = 0, size: tuple[int, int] = (640, 360)) -> G
     return cls(seed=seed, size=size)
 
 
+def check_profile_for(name: str, profile) -> None:
+    """Refuse to play the bundled game ``name`` with the profile of another bundled game (a checkpoint
+    studied on dodge and run with ``--headless runner``): its network knows another game's screen and keys.
+    A profile named after no bundled game (a user's own, a test's) is left to the caller."""
+    from hakisa.errors import HakisaError
+
+    if profile.name != name and profile.name in GAMES:
+        raise HakisaError(f"the profile '{profile.name}' (from {profile.source}) is for the bundled game "
+                          f"'{profile.name}', not '{name}': a checkpoint or profile of one game cannot play "
+                          f"another. Use --headless {profile.name}, or a checkpoint trained on {name}.")
+
+
 class Game(ABC):
     """A deterministic, frame-stepped game.
 

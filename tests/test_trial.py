@@ -49,9 +49,9 @@ def test_the_best_mean_wins_a_tie_keeps_the_current_way_and_no_score_is_an_error
     assert choose([WayResult(a, [1, 1]), WayResult(b, []), WayResult(c, [5])]).way is c
     with pytest.raises(HakisaError, match="no way of playing finished an episode"):
         choose([WayResult(a, []), WayResult(b, [])])
-    # a profile that reads only lives: every game over sums to -3; the ways that lived longer win the tie
+    # a profile that reads only lives: every game over sums to -3; however long they lived, the current way stays
     lives_only = [WayResult(a, [-3, -3], [20, 30]), WayResult(b, [-3, -3], [40, 44]), WayResult(c, [-3], [41])]
-    assert choose(lives_only).way is b
+    assert choose(lives_only).way is a
     assert choose([WayResult(a, [-2, -3], [5, 5]), WayResult(b, [-3, -3], [60, 60])]).way is a  # reward first
     state = trial_state({"play_temperature": 0.1, "step": 3}, [WayResult(a, [1]), WayResult(c, [5])],
                         WayResult(c, [5]), "score")
@@ -107,8 +107,8 @@ def test_trial_command_plays_each_way_headless_and_updates_the_checkpoint(clone,
     assert len(record["ways"]) == 4 and record["measure"] == "score"
     assert all(1 <= len(w["scores"]) <= 2 for w in record["ways"])  # 2 episodes, or fewer when 20 s cut them
     assert all(len(w["seconds"]) == len(w["scores"]) and min(w["seconds"]) > 0 for w in record["ways"])
-    ways = record["ways"]  # the best mean; between equal means the longer-lived, then the earlier
-    best = max(ways, key=lambda w: (w["mean"], sum(w["seconds"]) / len(w["seconds"]), -ways.index(w)))
+    ways = record["ways"]  # the best mean; between equal means the earlier
+    best = max(ways, key=lambda w: (w["mean"], -ways.index(w)))
     assert record["chosen"] == best["label"] and state["play_temperature"] == best["temperature"]
     assert (state["action_bias"] is not None) == (best["offsets"] == "prior")
     assert load_checkpoint(clone)["state"].get("trial") is None  # --out: the original is untouched

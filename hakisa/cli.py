@@ -1137,8 +1137,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the loss on human steps: margin (DQfD's large margin) or nll (study's cross-entropy of "
                             "softmax(Q / --imitation-temperature)); default "
                             + ("margin" if margin_weight is not None else "nll online, margin with --rounds"))
-        c.add_argument("--imitation-temperature", type=float, default=0.1,
-                       help="temperature of that softmax (default 0.1, study's)")
+        c.add_argument("--imitation-temperature", type=float, default=None,
+                       help="temperature of that softmax (default: the one the --from checkpoint was studied at, "
+                            "study's --temperature, 0.1 unless set)")
         c.add_argument("--human-ratio", type=float, default=0.25,
                        help="share of each batch drawn from human steps (default 0.25)")
         c.add_argument("--self-imitation", type=float, default=0.0, metavar="WEIGHT",

@@ -137,7 +137,7 @@ CONSOLIDATE: tuple[Field, ...] = (
     _f("reward_clip", Range(0, 1e9)),
     _f("margin", Range(0, 1e6)),
     _f("margin_weight", Range(0, 1e6)),
-    _f("imitation_temperature", Range(0, 1e6, lo_open=True), hint="of the imitated softmax(Q / T)"),
+    _f("imitation_temperature", Range(0, 1e6, lo_open=True, optional=True), hint="of the imitated softmax(Q / T)"),
     _f("human_ratio", SHARE, hint="share of each batch"),
     _f("self_imitation", Range(0, 1e6)),
     _f("loss_horizon", Range(0, 3600, lo_open=True), hint="seconds"),

@@ -282,3 +282,29 @@ def test_leaving_out_steps_before_losses_learns_what_the_returns_alone_cannot_se
         right_p = float(key_p * torch.softmax(qs[1][0, [LEFT, RIGHT]] / 0.1, 0)[1])
         shares[on] = right_p
     assert shares[True] < 0.2 < shares[False] and shares[True] < shares[False] / 2, shares
+
+
+def test_imitation_goes_on_at_the_temperature_the_start_was_studied_at(tmp_path, synthetic):
+    """A clone studied to fit softmax(Q / 0.5) is consolidated (and trained online) fitting the same softmax unless
+    told otherwise; a consolidated checkpoint passes its own on; without a start it is study's 0.1."""
+    from hakisa.learn.consolidate import studied_temperature
+    from hakisa.learn.study import StudyConfig, study
+
+    studied = tmp_path / "s.pt"
+    study(PROFILE, synthetic[:1], studied, StudyConfig(steps=2, batch_size=4, eval_every=2, stack=1, channels=(8, 16),
+                                                       hidden=32, threads=1, temperature=0.5),
+          progress=False, log=lambda m: None)
+    assert studied_temperature(load_checkpoint(studied, PROFILE)) == 0.5
+    c = Consolidator(PROFILE, synthetic, ConsolidateConfig(**TINY), parent=str(studied), log=lambda m: None)
+    assert c.cfg.imitation_temperature == 0.5
+    told = Consolidator(PROFILE, synthetic, ConsolidateConfig(imitation_temperature=0.2, **TINY), parent=str(studied),
+                        log=lambda m: None)
+    assert told.cfg.imitation_temperature == 0.2
+    out = tmp_path / "c.pt"
+    consolidate(PROFILE, synthetic, out, ConsolidateConfig(steps=2, **TINY), parent=str(studied), progress=False,
+                log=lambda m: None)
+    assert load_checkpoint(out, PROFILE)["state"]["config"]["imitation_temperature"] == 0.5
+    assert Consolidator(PROFILE, synthetic, ConsolidateConfig(**TINY), parent=str(out),
+                        log=lambda m: None).cfg.imitation_temperature == 0.5
+    assert Consolidator(PROFILE, synthetic, ConsolidateConfig(**TINY), log=lambda m: None).cfg.imitation_temperature == 0.1
+    assert studied_temperature({"state": {"config": {"temperature": "hot"}}}) == 0.1  # a damaged record: the default

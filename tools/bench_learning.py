@@ -93,6 +93,9 @@ def main() -> int:
     ap.add_argument("--train-flags", default="", metavar="FLAGS",
                     help="more `hakisa train` flags for the online run, in one string, given with '=' "
                          "(--train-flags='--self-imitation 1')")
+    ap.add_argument("--study-flags", default="", metavar="FLAGS",
+                    help="more `hakisa study` flags, in one string, given with '=' (--study-flags='--temperature 1'); "
+                         "give such a study its own --out, or it resumes the study already there")
     ap.add_argument("--threads", type=int, default=d.threads,
                     help=f"torch CPU threads of study and train ({d.threads}; 1 when two benchmarks share 2 cores)")
     ap.add_argument("--tag", default="", help="the online run's folder is online-TAG (ablations from one study)")
@@ -121,7 +124,8 @@ def main() -> int:
         series[game] = []
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             print(f"\n=== {game}, seed {seed} ===", flush=True)
-            rows = run_pipeline(game, out / f"{game}-seed{seed}", recipe, seed=seed)
+            rows = run_pipeline(game, out / f"{game}-seed{seed}", recipe, seed=seed,
+                                study_args=tuple(shlex.split(args.study_flags)))
             print(format_table(rows, f"{game} seed {seed}"), flush=True)
             series[game].append(rows)
     window = {}

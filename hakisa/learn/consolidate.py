@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +69,8 @@ class ConsolidateConfig:
     margin_weight: float = 0.1  # weight of the imitation loss: small, so the data's returns can overrule the human
     imitation: str = "margin"  # on human steps: "margin" (DQfD's large margin) or "nll" (study's cross-entropy of
     # softmax(Q / temperature), which keeps a clone studied that way on the policy it fitted)
-    imitation_temperature: float = 0.1  # of that softmax (study's default)
+    imitation_temperature: float | None = None  # of that softmax; None: the one the start checkpoint was studied
+    #                                              at (its record), else study's default 0.1
     human_ratio: float = 0.25  # share of each batch drawn from human steps (when there are both kinds)
     self_imitation: float = 0.0  # weight of the same imitation loss on the agent's own steps that led to no loss
     #                              within loss_horizon seconds (0 = off): filtered self-imitation, see below
@@ -99,6 +100,18 @@ class ConsolidateResult:
     metrics: dict
     history: list = field(default_factory=list)
     health: Health | None = None
+
+
+def studied_temperature(blob: dict | None) -> float:
+    """The temperature T of the softmax(Q / T) that ``blob`` was fitted to imitate: study's ``temperature``, or a
+    consolidated or online checkpoint's ``imitation_temperature`` (its record), else study's default 0.1. The
+    imitation that goes on from a checkpoint must fit the same softmax, or it reshapes the policy it starts from."""
+    conf = ((blob or {}).get("state") or {}).get("config") or {}
+    for key in ("imitation_temperature", "temperature"):
+        t = conf.get(key)
+        if isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t > 0:
+            return float(t)
+    return 0.1
 
 
 class Consolidator:
@@ -131,6 +144,8 @@ class Consolidator:
             self.mcfg = check_model_fits(blob, want, start, "resume checkpoint" if resume else "--from")
         else:
             self.mcfg = want
+        if cfg.imitation_temperature is None:
+            self.cfg = cfg = replace(cfg, imitation_temperature=studied_temperature(blob))
         self.model = QNetwork(self.mcfg).to(self.dev)
         self.opt = new_optimizer(self.model, cfg.lr, cfg.weight_decay)
         self.lineage = {"datasets": dataset_lineage(self.data), "parent": None}

@@ -237,3 +237,32 @@ def test_a_tried_checkpoint_can_be_scored_as_study_left_it(studied_dodge, tmp_pa
     drawn = WayResult(Way(0.1, "none", None), [6.0], [30.0])  # tried again: the same weights and the same before
     write_state(ckpt, ckpt, trial_state(load_checkpoint(ckpt)["state"], [drawn], drawn, "score"))
     assert as_studied(ckpt) == copy and copy.stat().st_mtime_ns == mtime
+
+
+def test_trial_picks_reads_each_trial_and_what_it_was_worth(studied_dodge, tmp_path):
+    """tools/trial_picks.py: a checkpoint's trial ways, the chosen one, and its scores as tried and as studied from
+    the seed's score cache; a checkpoint scored only one way is left out."""
+    import shutil
+
+    from bench_corrections import as_studied
+    from hakisa.act.trial import Way, WayResult, trial_state
+    from hakisa.learn.checkpoint import load_checkpoint, write_state
+    from trial_picks import format_rows, picks
+
+    seed_dir = tmp_path / "dodge-seed0"
+    seed_dir.mkdir()
+    ckpt = seed_dir / "study.pt"
+    shutil.copy(studied_dodge[1], ckpt)
+    shutil.copy(studied_dodge[1], seed_dir / "more.pt")
+    blob = load_checkpoint(ckpt)
+    own, greedy = WayResult(Way(0.1, "none", None), [1.0, 3.0], [20.0, 30.0]), WayResult(Way(0.0, "none", None), [5.0])
+    write_state(ckpt, ckpt, trial_state(blob["state"], [own, greedy], greedy, "score"))
+    copy = as_studied(ckpt)
+    scores = {f"dodge|{seed_dir / name}|50|1000000|2.0": {"scores": s} for name, s in (
+        ("study.pt", [40.0, 60.0]), (copy.name, [10.0, 20.0]), ("more.pt", [7.0]))}
+    (seed_dir / "scores.json").write_text(json.dumps(scores))
+    rows = picks(seed_dir)
+    assert [(r["checkpoint"], r["chosen"], r["tried"], r["studied"]) for r in rows] == [("study.pt", 1, 50.0, 15.0)]
+    assert [w["mean"] for w in rows[0]["ways"]] == [2.0, 5.0] and rows[0]["measure"] == "score"
+    line, = format_rows(seed_dir.name, rows)
+    assert line.split()[-3:] == ["50.0", "15.0", "+35.0"] and "*    5.0" in line

@@ -306,5 +306,6 @@ def test_imitation_goes_on_at_the_temperature_the_start_was_studied_at(tmp_path,
     assert load_checkpoint(out, PROFILE)["state"]["config"]["imitation_temperature"] == 0.5
     assert Consolidator(PROFILE, synthetic, ConsolidateConfig(**TINY), parent=str(out),
                         log=lambda m: None).cfg.imitation_temperature == 0.5
-    assert Consolidator(PROFILE, synthetic, ConsolidateConfig(**TINY), log=lambda m: None).cfg.imitation_temperature == 0.1
+    fresh = Consolidator(PROFILE, synthetic, ConsolidateConfig(**TINY), log=lambda m: None)
+    assert fresh.cfg.imitation_temperature == 0.1
     assert studied_temperature({"state": {"config": {"temperature": "hot"}}}) == 0.1  # a damaged record: the default

@@ -25,7 +25,7 @@ from learning import ROOT  # noqa: F401  (puts the checkout on the path)
 from hakisa.stats import mean, standard_error
 
 
-def _scores(seed_dir: Path) -> dict[str, list[float]]:
+def seed_scores(seed_dir: Path) -> dict[str, list[float]]:
     """checkpoint file name relative to the seed folder -> its evaluation scores (players 'random' and
     'demonstrator' by name)."""
     path = seed_dir / "scores.json"
@@ -45,7 +45,7 @@ def _scores(seed_dir: Path) -> dict[str, list[float]]:
 def rows_for(root: Path, game: str, seeds: list[int], tag: str) -> list[tuple[str, float, dict[int, list[float]]]]:
     """(label, hours of play, seed -> scores) for the studied clone (tag 'study') or each segment of online-TAG."""
     run = "online" if tag in ("", "none") else f"online-{tag}"
-    per_seed = {s: _scores(root / f"{game}-seed{s}") for s in seeds}
+    per_seed = {s: seed_scores(root / f"{game}-seed{s}") for s in seeds}
     if tag == "study":
         return [("study", 0.0, {s: sc["study.pt"] for s, sc in per_seed.items() if "study.pt" in sc})]
     points: dict[int, tuple[float, dict[int, list[float]]]] = {}
@@ -70,7 +70,7 @@ def main() -> int:
     ap.add_argument("--tags", nargs="+", default=["base"], help="online-TAG folders ('none' for online/)")
     args = ap.parse_args()
     root = Path(args.root)
-    demo = [np.mean(_scores(root / f"{args.game}-seed{s}").get("demonstrator", [math.nan])) for s in args.seeds]
+    demo = [np.mean(seed_scores(root / f"{args.game}-seed{s}").get("demonstrator", [math.nan])) for s in args.seeds]
     demo_mean = float(np.nanmean(demo))
     study = rows_for(root, args.game, args.seeds, "study")[0][2]
     head = "".join(f"{'seed ' + str(s):>16}" for s in args.seeds)

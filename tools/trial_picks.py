@@ -19,7 +19,7 @@ from pathlib import Path
 
 from learning import ROOT  # noqa: F401  (puts the checkout on the path)
 
-from compare_online import _scores
+from compare_online import seed_scores
 from hakisa import BUNDLED_GAMES
 from hakisa.learn.checkpoint import load_checkpoint
 from hakisa.stats import mean
@@ -27,7 +27,7 @@ from hakisa.stats import mean
 
 def picks(seed_dir: Path) -> list[dict]:
     """One row per checkpoint of ``seed_dir`` with a trial record and both scores."""
-    scores = _scores(seed_dir)
+    scores = seed_scores(seed_dir)
     rows = []
     for pt in sorted(seed_dir.glob("*.pt")):
         studied = pt.with_name(pt.stem + ".as-studied.pt")

@@ -303,11 +303,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from hakisa.resources import check_writable
 
-    profile = load_profile(args.profile)
-    if args.headless:
-        from hakisa.games import check_profile_for
-
-        check_profile_for(args.headless, profile)
+    profile = _headless_fits(args, load_profile(args.profile))
     wd = Path(args.workdir)
     if wd.exists() and not wd.is_dir():
         raise HakisaError(f"--workdir {wd} is a file; give a folder for the run.")
@@ -378,14 +374,19 @@ def _train_online(args: argparse.Namespace, profile, log) -> int:
     return 0
 
 
-def _agent_profile(args: argparse.Namespace, blob: dict):
-    """:func:`_profile_for_checkpoint`, refused with --headless GAME where it is another bundled game's."""
-    profile = _profile_for_checkpoint(args, blob)
+def _headless_fits(args: argparse.Namespace, profile):
+    """``profile``, refused before anything is loaded or written where --headless GAME is another bundled game
+    (the session checks it again where it builds the game)."""
     if args.headless:
         from hakisa.games import check_profile_for
 
         check_profile_for(args.headless, profile)
     return profile
+
+
+def _agent_profile(args: argparse.Namespace, blob: dict):
+    """:func:`_profile_for_checkpoint`, refused with --headless GAME where it is another bundled game's."""
+    return _headless_fits(args, _profile_for_checkpoint(args, blob))
 
 
 def _profile_for_checkpoint(args: argparse.Namespace, blob: dict):

@@ -262,6 +262,7 @@ def _consolidate_config(args: argparse.Namespace):
                              imitation_temperature=args.imitation_temperature, human_ratio=args.human_ratio,
                              self_imitation=args.self_imitation, forget_before_loss=args.forget_before_loss,
                              loss_horizon=args.loss_horizon, loss_reward=args.loss_reward, cql_weight=args.cql,
+                             anchor=args.anchor,
                              augment=args.augment, eval_every=args.eval_every, seed=args.seed,
                              threads=args.threads, device=args.device, batches=args.batches, amp=args.amp)
 
@@ -1154,6 +1155,10 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--loss-reward", type=float, default=-0.5,
                        help="a step whose reward is at or below this is a loss, e.g. a life lost (default -0.5)")
         c.add_argument("--cql", type=float, default=0.0, help="conservative Q-learning penalty weight (0 = off)")
+        c.add_argument("--anchor", type=float, default=0.0, metavar="WEIGHT",
+                       help="keep the policy softmax(Q / --imitation-temperature) near the one it starts from "
+                            "(--from; with train --rounds, each round's start): KL(that policy || the learner's) on "
+                            "every sample, with this weight (VPT's KL penalty; 0 = off, the default)")
         c.add_argument("--augment", type=int, default=4, help="random shift augmentation in pixels (default 4)")
         c.add_argument("--eval-every", type=int, default=500, help="offline metrics + checkpoint interval")
         c.add_argument("--seed", type=int, default=0)

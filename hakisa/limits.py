@@ -143,6 +143,7 @@ CONSOLIDATE: tuple[Field, ...] = (
     _f("loss_horizon", Range(0, 3600, lo_open=True), hint="seconds"),
     _f("loss_reward", Range(-1e9, 1e9)),
     _f("cql_weight", Range(0, 1e6), "--cql"),
+    _f("anchor", Range(0, 1e6), hint="weight of the KL to the start's policy"),
     _f("weight_decay", Range(0, 1)),
     _f("augment", AUGMENT, hint="pixels of random shift"),
     _f("eval_every", POSITIVE_INT),

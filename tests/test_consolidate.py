@@ -309,3 +309,48 @@ def test_imitation_goes_on_at_the_temperature_the_start_was_studied_at(tmp_path,
     fresh = Consolidator(PROFILE, synthetic, ConsolidateConfig(**TINY), log=lambda m: None)
     assert fresh.cfg.imitation_temperature == 0.1
     assert studied_temperature({"state": {"config": {"temperature": "hot"}}}) == 0.1  # a damaged record: the default
+
+
+def test_the_policy_kl_is_zero_for_the_same_values_and_matches_a_hand_count():
+    from hakisa.learn.losses import policy_kl
+
+    masks = HeadMasks(CODEC)
+    g = torch.Generator().manual_seed(0)
+    shapes = (CODEC.n_command, CODEC.n_action_1, CODEC.n_action_2)
+    ref = tuple(torch.randn(2, n, generator=g) for n in shapes)
+    assert torch.allclose(policy_kl(ref, ref, masks, 0.5), torch.zeros(2), atol=1e-6)
+    # only the key chord's values differ and commands are chosen by the command head alone (not joint): the KL is
+    # the chance of KEY times the chords' KL (x and y never apply)
+    moved = (ref[0], ref[1] + torch.randn(2, shapes[1], generator=g), ref[2])
+    from hakisa.learn.losses import command_values
+
+    p_key = torch.softmax(command_values(ref, masks, joint=False) / 0.5, 1)[:, KEY]
+    valid = masks.a1[KEY]
+    p = torch.softmax(ref[1][:, valid] / 0.5, 1)
+    q = torch.softmax(moved[1][:, valid] / 0.5, 1)
+    want = p_key * (p * (p.log() - q.log())).sum(1)
+    got = policy_kl(moved, ref, masks, 0.5, joint=False)
+    assert (got > 0).all() and torch.allclose(got, want, atol=1e-5)
+
+
+def test_an_anchor_holds_the_start_policy_where_returns_would_move_it(tmp_path, synthetic):
+    """From a clone that presses the human's left everywhere, a light imitation lets the returns turn situation B to
+    right (as above); the same run paying the KL to the start's policy at weight 10 keeps left. Without a start the
+    anchor is refused."""
+    from hakisa.act.agent import Agent
+    from hakisa.errors import ConfigError
+
+    start = tmp_path / "start.pt"
+    consolidate(PROFILE, synthetic, start, ConsolidateConfig(steps=600, target_every=100, imitation="nll",
+                                                             margin_weight=10.0, **TINY), progress=False,
+                log=lambda m: None)
+    assert greedy_in(Agent.from_checkpoint(load_checkpoint(start, PROFILE)).model, 1) == (KEY, LEFT)
+    for anchor, want in ((0.0, RIGHT), (10.0, LEFT)):
+        out = tmp_path / f"a{anchor}.pt"
+        res = consolidate(PROFILE, synthetic, out, ConsolidateConfig(steps=600, target_every=100, imitation="nll",
+                                                                     margin_weight=0.01, anchor=anchor, **TINY),
+                          parent=str(start), progress=False, log=lambda m: None)
+        assert greedy_in(Agent.from_checkpoint(load_checkpoint(out, PROFILE)).model, 1) == (KEY, want), anchor
+        assert (res.history[-1]["train_anchor_kl"] > 0) == (anchor > 0)
+    with pytest.raises(ConfigError, match="--anchor"):
+        Consolidator(PROFILE, synthetic, ConsolidateConfig(anchor=1.0, **TINY), log=lambda m: None)

@@ -35,13 +35,14 @@ import numpy as np
 import torch
 
 from hakisa.learn.batches import DeviceFrames, batches_on_device, draw_shifts, upload
+from hakisa.errors import ConfigError
 from hakisa.learn.checkpoint import CheckpointError, load_checkpoint, load_optimizer
 from hakisa.codec import COMMANDS
 from hakisa.data.relabel import relabel_report
 from hakisa.data.transitions import HUMAN, TEACHERS, load_transitions
 from hakisa.learn.health import Health, HealthLog, check_health, probe_indices
 from hakisa.learn.losses import (HeadMasks, cql_penalty, double_dqn_target, greedy, imitation_nll, joint_q, margin_loss,
-                                 td_loss)
+                                 policy_kl, td_loss)
 from hakisa.learn.model import QNetwork, count_parameters
 from hakisa.profile import Profile
 from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_model_fits, check_same_data,
@@ -78,6 +79,8 @@ class ConsolidateConfig:
     loss_horizon: float = 2.0  # seconds after a step that must pass without a loss for it to be imitated
     loss_reward: float = -0.5  # a step whose reward is at or below this is a loss (a life lost), as in study
     cql_weight: float = 0.0  # conservative penalty weight (0 = off)
+    anchor: float = 0.0  # weight of KL(start's policy || the policy) on every sample trained on (0 = off): the
+    #                      policy softmax(Q / imitation_temperature) stays near the one it started from (VPT)
     weight_decay: float = 1e-5
     augment: int = 4  # random shifts of up to this many pixels per sample; 0 = off
     eval_every: int = 500  # offline metrics and checkpoint every this many updates
@@ -118,7 +121,7 @@ class Consolidator:
     """Holds the data, the online and target networks and the optimizer; ``update()`` is one step."""
 
     def __init__(self, profile: Profile, data: list[str], cfg: ConsolidateConfig, parent: str | None = None,
-                 resume: str | None = None, log=print, spare_steps: int = 0):
+                 resume: str | None = None, log=print, spare_steps: int = 0, anchor: str | None = None):
         self.profile, self.data, self.cfg = profile, [str(d) for d in data], cfg
         if cfg.imitation not in ("margin", "nll"):
             raise ValueError(f"imitation must be 'margin' or 'nll', not {cfg.imitation!r}")
@@ -176,6 +179,7 @@ class Consolidator:
         if target_sd:
             self.target.load_state_dict(target_sd)
         self.model.amp = self.target.amp = cfg.amp
+        self.anchor = self._anchor_model(anchor or parent or (self.lineage.get("parent") or {}).get("path"))
         if batches_on_device(cfg.batches, self.dev, T.frames.nbytes + spare_steps * T.frames[0].nbytes, log):
             T.mirror(DeviceFrames(T.frames, self.dev, spare=spare_steps + 16))  # stacks and shifts built there
             log(f"consolidate: batches built on {self.dev}")
@@ -185,6 +189,21 @@ class Consolidator:
             f"{len(T.agent_idx)} agent), model {count_parameters(self.model) / 1e6:.2f} M parameters, "
             + (f"from {parent}" if parent and not resume else f"resuming {resume} at update {self.step}" if resume
                else "from scratch"))
+
+    def _anchor_model(self, path: str | None) -> QNetwork | None:
+        """With ``cfg.anchor``: the frozen network of checkpoint ``path``, whose policy the learner stays near."""
+        if self.cfg.anchor <= 0:
+            return None
+        if not path:
+            raise ConfigError("--anchor keeps the policy near the checkpoint it starts from; give one with --from.")
+        blob = load_checkpoint(path, self.profile)
+        check_model_fits(blob, self.mcfg, path, "--anchor's checkpoint")
+        net = QNetwork(self.mcfg).to(self.dev).eval()
+        net.load_state_dict(blob["model"])
+        for p in net.parameters():
+            p.requires_grad_(False)
+        net.amp = self.cfg.amp
+        return net
 
     def restore(self, blob: dict, path: str | Path) -> None:
         """Carry on from checkpoint ``blob`` of this run (an online learner's restart, whose data has grown since):
@@ -258,6 +277,12 @@ class Consolidator:
                     per_own = per_head
                 ls = (per_own.sum(1) * upload(own, self.dev, torch.float32)).mean()
                 loss = loss + cfg.self_imitation * ls
+        la = torch.zeros((), device=self.dev)
+        if self.anchor is not None:
+            with torch.no_grad():
+                ref = self.anchor(x)
+            la = policy_kl(qs, ref, self.masks, cfg.imitation_temperature, joint).mean()
+            loss = loss + cfg.anchor * la
         lc = torch.zeros((), device=self.dev)
         if cfg.cql_weight > 0:
             lc = cql_penalty(qs, acts, self.masks).mean()
@@ -270,8 +295,8 @@ class Consolidator:
         self._update_target()
         with torch.no_grad():
             td_err = (joint_q(qs, acts, self.masks) - y).abs().mean()
-            values = torch.stack([loss, td, lm, lc, td_err, ls]).tolist()  # one wait for the device, not six
-        return dict(zip(("loss", "td_loss", "margin_loss", "cql", "td_error", "self_loss"), values))
+            values = torch.stack([loss, td, lm, lc, td_err, ls, la]).tolist()  # one wait for the device, not seven
+        return dict(zip(("loss", "td_loss", "margin_loss", "cql", "td_error", "self_loss", "anchor_kl"), values))
 
     def survived(self, idx: np.ndarray) -> np.ndarray:
         """(len(idx),) bool: steps after which no loss (reward <= ``loss_reward``) came within the horizon, the

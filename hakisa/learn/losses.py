@@ -167,6 +167,23 @@ def imitation_nll(qs: tuple[torch.Tensor, ...], actions: torch.Tensor, masks: He
     return torch.stack(out, 1) * masks.usage(c)
 
 
+def policy_kl(qs: tuple[torch.Tensor, ...], ref: tuple[torch.Tensor, ...], masks: HeadMasks, tau: float,
+              joint: bool = True) -> torch.Tensor:
+    """(B,) KL(pi_ref || pi) of the factored policies softmax(Q / ``tau``) that ``ref`` and ``qs`` define: the
+    command's (by :func:`command_values`), plus each applicable head's under each command weighted by the reference's
+    chance of that command. A learner that pays it on every state it trains on keeps the policy it started from
+    where its own data does not argue otherwise (VPT's KL to the pretrained policy)."""
+    log_p_c = F.log_softmax(command_values(ref, masks, joint) / tau, 1)
+    p_c = log_p_c.exp()
+    kl = (p_c * (log_p_c - F.log_softmax(command_values(qs, masks, joint) / tau, 1))).sum(1)
+    for i, valid in ((1, masks.a1), (2, masks.a2)):  # (n_command, n_action): the head's valid indices per command
+        log_p = F.log_softmax(_masked(ref[i][:, None, :], valid[None]) / tau, 2)  # (B, n_command, n_action)
+        log_q = F.log_softmax(_masked(qs[i][:, None, :], valid[None]) / tau, 2)
+        per_command = (log_p.exp() * (log_p - log_q)).sum(2) * masks.uses[:, i].float()  # (B, n_command)
+        kl = kl + (p_c * per_command).sum(1)
+    return kl
+
+
 def td_loss(qs: tuple[torch.Tensor, ...], actions: torch.Tensor, target: torch.Tensor,
             masks: HeadMasks) -> torch.Tensor:
     """(B,) Huber loss of every applicable head's Q at the taken action against one shared target."""

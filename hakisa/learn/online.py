@@ -263,7 +263,7 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
         except CheckpointError as exc:
             log(f"train: {ckpt} cannot be read ({exc}); starting the learner again from {start}")
     c = Consolidator(profile, data, cfg.consolidate, parent=str(ckpt) if resume_blob else str(start), log=log,
-                     spare_steps=max(0, cfg.steps - steps_before) + cfg.segment_steps)
+                     spare_steps=max(0, cfg.steps - steps_before) + cfg.segment_steps, anchor=str(start))
     if resume_blob is not None:
         c.restore(resume_blob, ckpt)
         c.lineage = {**resume_blob["state"].get("lineage", c.lineage), "datasets": dataset_lineage(data)}

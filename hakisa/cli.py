@@ -279,6 +279,9 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
     m = res.metrics
     print(f"after {res.step} updates: TD error {m['td_error']:.4f}, Q of greedy action mean {m['mean_q']:.3f} max "
           f"{m['max_q']:.3f}, agreement with human steps {m['agree_human']:.3f}, with agent steps {m['agree_agent']:.3f}")
+    if "moved" in m:
+        print(f"the greedy action moved from the start's on {100 * m['moved']:.1f}% of the evaluation steps "
+              f"(KL of the policies {m['kl_start']:.3f})")
     from hakisa.learn.training import build_codec
 
     print("greedy choices on the evaluation sample:\n" + format_histogram(m["histogram"], build_codec(profile, paths)))
@@ -363,11 +366,12 @@ def _train_online(args: argparse.Namespace, profile, log) -> int:
     record = train_online(profile, paths, args.from_checkpoint, args.workdir, cfg,
                           progress=not args.quiet, log=log)
     print(f"{'segment':>7} {'h of play':>9} {'updates':>8} {'episodes':>8} {'score':>8} {'reward':>8} {'TD error':>9} "
-          f"{'mean Q':>8} {'ticks/s':>8} {'upd/s':>6} {'takeovers':>9} {'person':>7}")
+          f"{'mean Q':>8} {'moved':>6} {'ticks/s':>8} {'upd/s':>6} {'takeovers':>9} {'person':>7}")
     for r in record["segments"]:
         print(f"{r['segment']:>7} {r['hours_play']:>9.3f} {r['updates']:>8} {r['episodes']:>8} "
               f"{r.get('score_mean', float('nan')):>8.1f} {r.get('reward_mean', float('nan')):>8.2f} "
               f"{r.get('td_error', float('nan')):>9.4f} {r.get('mean_q', float('nan')):>8.3f} "
+              f"{100 * r.get('moved', float('nan')):>5.1f}% "
               f"{r.get('ticks_per_s', float('nan')):>8.1f} {r.get('updates_per_s', float('nan')):>6.1f} "
               f"{r.get('takeovers', 0):>9} {100 * r.get('person_steps', 0) / max(1, r['steps']):>6.1f}%")
     print(f"newest checkpoint: {args.workdir}/online.pt (one per segment: seg-K.pt); record {args.workdir}/online.json, "

@@ -345,6 +345,7 @@ def test_an_anchor_holds_the_start_policy_where_returns_would_move_it(tmp_path, 
                                                              margin_weight=10.0, **TINY), progress=False,
                 log=lambda m: None)
     assert greedy_in(Agent.from_checkpoint(load_checkpoint(start, PROFILE)).model, 1) == (KEY, LEFT)
+    moved = {}
     for anchor, want in ((0.0, RIGHT), (10.0, LEFT)):
         out = tmp_path / f"a{anchor}.pt"
         res = consolidate(PROFILE, synthetic, out, ConsolidateConfig(steps=600, target_every=100, imitation="nll",
@@ -352,5 +353,9 @@ def test_an_anchor_holds_the_start_policy_where_returns_would_move_it(tmp_path, 
                           parent=str(start), progress=False, log=lambda m: None)
         assert greedy_in(Agent.from_checkpoint(load_checkpoint(out, PROFILE)).model, 1) == (KEY, want), anchor
         assert (res.history[-1]["train_anchor_kl"] > 0) == (anchor > 0)
+        moved[anchor] = res.metrics["moved"], res.metrics["kl_start"]
+    # how far each moved from the start, on the evaluation steps: about half of them are situation B
+    assert moved[0.0][0] > 0.3 and moved[10.0][0] < 0.1 and moved[0.0][1] > 10 * moved[10.0][1]
+    assert "moved" not in Consolidator(PROFILE, synthetic, ConsolidateConfig(**TINY), log=lambda m: None).evaluate()
     with pytest.raises(ConfigError, match="--anchor"):
         Consolidator(PROFILE, synthetic, ConsolidateConfig(anchor=1.0, **TINY), log=lambda m: None)

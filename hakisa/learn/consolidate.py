@@ -179,7 +179,9 @@ class Consolidator:
         if target_sd:
             self.target.load_state_dict(target_sd)
         self.model.amp = self.target.amp = cfg.amp
-        self.anchor = self._anchor_model(anchor or parent or (self.lineage.get("parent") or {}).get("path"))
+        # the policy it started from: --anchor keeps the learner near it, and evaluate() says how far it has moved
+        self.start_net = self._start_model(anchor or parent or (self.lineage.get("parent") or {}).get("path"))
+        self.anchor = self.start_net if cfg.anchor > 0 else None
         if batches_on_device(cfg.batches, self.dev, T.frames.nbytes + spare_steps * T.frames[0].nbytes, log):
             T.mirror(DeviceFrames(T.frames, self.dev, spare=spare_steps + 16))  # stacks and shifts built there
             log(f"consolidate: batches built on {self.dev}")
@@ -190,14 +192,20 @@ class Consolidator:
             + (f"from {parent}" if parent and not resume else f"resuming {resume} at update {self.step}" if resume
                else "from scratch"))
 
-    def _anchor_model(self, path: str | None) -> QNetwork | None:
-        """With ``cfg.anchor``: the frozen network of checkpoint ``path``, whose policy the learner stays near."""
-        if self.cfg.anchor <= 0:
-            return None
+    def _start_model(self, path: str | None) -> QNetwork | None:
+        """The frozen network of checkpoint ``path`` (the one this run started from), or None where there is none
+        (then ``--anchor`` is refused)."""
         if not path:
-            raise ConfigError("--anchor keeps the policy near the checkpoint it starts from; give one with --from.")
-        blob = load_checkpoint(path, self.profile)
-        check_model_fits(blob, self.mcfg, path, "--anchor's checkpoint")
+            if self.cfg.anchor > 0:
+                raise ConfigError("--anchor keeps the policy near the checkpoint it starts from; give one with --from.")
+            return None
+        try:
+            blob = load_checkpoint(path, self.profile)
+            check_model_fits(blob, self.mcfg, path, "the start checkpoint")
+        except (CheckpointError, OSError):
+            if self.cfg.anchor > 0:
+                raise
+            return None  # moved or replaced since: only the "moved" metric is lost
         net = QNetwork(self.mcfg).to(self.dev).eval()
         net.load_state_dict(blob["model"])
         for p in net.parameters():
@@ -327,25 +335,38 @@ class Consolidator:
     @torch.no_grad()
     def evaluate(self, batch: int = 256) -> dict:
         """Offline metrics on a fixed sample of steps: TD error, mean and max Q of the greedy action,
-        agreement with the human's actions, and how often each head picks each index."""
+        agreement with the human's actions, how often each head picks each index, and (where the run started from a
+        checkpoint) how far the policy has moved from that one's: ``moved``, the share of steps whose greedy action
+        changed, and ``kl_start``, the mean KL(start's policy || now)."""
         self.model.eval()
         T, idx = self.T, self.eval_idx
-        greedy_acts, q_greedy, td_err = [], [], []
+        joint = self.cfg.select == "joint"
+        greedy_acts, q_greedy, td_err, start_acts, kl = [], [], [], [], []
         for s in range(0, len(idx), batch):
             b = idx[s : s + batch]
             x, xn = self._inputs(b)
             qs = self.model(x)
-            g = greedy(qs, self.masks, self.cfg.select == "joint")
+            g = greedy(qs, self.masks, joint)
             greedy_acts.append(g.cpu().numpy())
             q_greedy.append(joint_q(qs, g, self.masks).cpu().numpy())
             q_data = joint_q(qs, actions_of(T, b).to(self.dev), self.masks)
             td_err.append((q_data - self.targets(b, xn)).abs().cpu().numpy())
+            if self.start_net is not None:
+                ref = self.start_net(x)
+                start_acts.append(greedy(ref, self.masks, joint).cpu().numpy())
+                kl.append(policy_kl(qs, ref, self.masks, self.cfg.imitation_temperature, joint).float().cpu().numpy())
         self.model.train()
         g = np.concatenate(greedy_acts)
         q = np.concatenate(q_greedy)
-        data = np.stack([T.command[idx], T.action_1[idx], T.action_2[idx]], 1)
-        uses = self.masks.uses.cpu().numpy()[data[:, 0]]
-        same = (g[:, 0] == data[:, 0]) & (~uses[:, 1] | (g[:, 1] == data[:, 1])) & (~uses[:, 2] | (g[:, 2] == data[:, 2]))
+        uses_of = self.masks.uses.cpu().numpy()
+
+        def same_as(ref: np.ndarray) -> np.ndarray:  # the greedy action is ``ref``'s, in every head that applies
+            u = uses_of[ref[:, 0]]
+            return (g[:, 0] == ref[:, 0]) & (~u[:, 1] | (g[:, 1] == ref[:, 1])) & (~u[:, 2] | (g[:, 2] == ref[:, 2]))
+
+        same = same_as(np.stack([T.command[idx], T.action_1[idx], T.action_2[idx]], 1))
+        moved = {"moved": float(1 - same_as(np.concatenate(start_acts)).mean()),
+                 "kl_start": float(np.concatenate(kl).mean())} if start_acts else {}
         human = T.actor[idx] == HUMAN
         hist = {"command": np.bincount(g[:, 0], minlength=self.codec.n_command).tolist()}
         for i, name in ((1, "action_1"), (2, "action_2")):
@@ -354,7 +375,7 @@ class Consolidator:
         return {"td_error": float(np.concatenate(td_err).mean()), "mean_q": float(q.mean()), "max_q": float(q.max()),
                 "agree_human": float(same[human].mean()) if human.any() else math.nan,
                 "agree_agent": float(same[~human].mean()) if (~human).any() else math.nan,
-                "histogram": hist}
+                **moved, "histogram": hist}
 
     def health(self, losses: list[float] | None = None) -> Health:
         """:func:`hakisa.learn.health.check_health` on up to 512 of the evaluation steps (against the data's
@@ -427,7 +448,7 @@ def consolidate(profile: Profile, data: list[str], out: str | Path, cfg: Consoli
         plot_curves(c.history, out.with_name(out.name + ".png"), f"hakisa consolidate: {profile.name}",
                     [("TD error (held sample)", ("td_error", "train_td_error"), None),
                      ("Q of the greedy action", ("mean_q", "max_q"), None),
-                     ("agreement with the data", ("agree_human", "agree_agent"), (0, 1))])
+                     ("agreement with the data; moved from the start", ("agree_human", "agree_agent", "moved"), (0, 1))])
     return ConsolidateResult(c.step, last, c.history, health)
 
 

@@ -371,7 +371,8 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
                  "latency_p50_ms": stats.latency()[0], "latency_p99_ms": stats.latency()[1],
                  "takeovers": stats.takeovers, "person_steps": stats.person_ticks,
                  "wall_s": wall, "stop_reason": stats.stop_reason,
-                 **{kk: metrics[kk] for kk in ("td_error", "mean_q", "agree_human", "updates_per_s") if kk in metrics}}
+                 **{kk: metrics[kk] for kk in ("td_error", "mean_q", "agree_human", "moved", "kl_start", "updates_per_s")
+                    if kk in metrics}}
         record["segments"].append(entry)
         write_json(record_path, record)
         if cfg.dashboard is not None:
@@ -389,7 +390,8 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
 
 
 def plot_online(record: dict, path: Path, name: str) -> None:
-    """Exploration score per segment against hours of play, and the learner's TD error and Q."""
+    """Exploration score per segment against hours of play, and the learner's TD error, Q, agreement with the human
+    and share of greedy choices moved from the start's."""
     segs = record.get("segments", [])
     if not segs:
         return
@@ -404,7 +406,7 @@ def plot_online(record: dict, path: Path, name: str) -> None:
     a.set_xlabel("hours of play")
     a.set_title("the actor's episodes")
     a.legend()
-    for key in ("td_error", "mean_q", "agree_human"):
+    for key in ("td_error", "mean_q", "agree_human", "moved"):
         b.plot(h, [s.get(key, math.nan) for s in segs], marker="o", label=key)
     b.set_xlabel("hours of play")
     b.set_title("the learner")

@@ -266,3 +266,14 @@ def test_trial_picks_reads_each_trial_and_what_it_was_worth(studied_dodge, tmp_p
     assert [w["mean"] for w in rows[0]["ways"]] == [2.0, 5.0] and rows[0]["measure"] == "score"
     line, = format_rows(seed_dir.name, rows)
     assert line.split()[-3:] == ["50.0", "15.0", "+35.0"] and "*    5.0" in line
+
+
+def test_compare_online_steps_each_seed_against_its_own_checkpoint_before():
+    from compare_online import change
+
+    before = {0: [10.0, 20.0], 1: [30.0, 30.0, 30.0]}
+    d, se = change({0: [20.0, 30.0], 2: [99.0]}, before)  # seed 2 has nothing before it: left out
+    assert d == pytest.approx(10.0) and se == pytest.approx(math.hypot(5.0, 5.0))
+    d, se = change({0: [20.0, 30.0], 1: [40.0, 40.0, 40.0]}, before)
+    assert d == pytest.approx(10.0) and se == pytest.approx(math.sqrt(2 * 25.0) / 2)
+    assert change({2: [1.0]}, before) is None

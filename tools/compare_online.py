@@ -61,6 +61,16 @@ def rows_for(root: Path, game: str, seeds: list[int], tag: str) -> list[tuple[st
     return [(f"{tag} {steps}", h, got) for steps, (h, got) in sorted(points.items())]
 
 
+def change(got: dict[int, list[float]], before: dict[int, list[float]]) -> tuple[float, float] | None:
+    """Mean over the seeds both have of (got - before), with its SE over episodes; None when they share none."""
+    pairs = [(got[s], before[s]) for s in got if s in before]
+    if not pairs:
+        return None
+    diffs = [mean(a) - mean(b) for a, b in pairs]
+    ses = [math.hypot(standard_error(a), standard_error(b)) for a, b in pairs]
+    return float(np.mean(diffs)), math.sqrt(sum(x * x for x in ses)) / len(ses)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -75,21 +85,19 @@ def main() -> int:
     study = rows_for(root, args.game, args.seeds, "study")[0][2]
     head = "".join(f"{'seed ' + str(s):>16}" for s in args.seeds)
     print(f"{args.game}: mean +- SE over each seed's evaluation episodes; pooled: mean of the seeds' means, SE over "
-          f"episodes / SE over seeds; change: against the studied clone of the same seeds (SE over episodes)")
-    print(f"{'player':<18}{'h play':>7}{head}{'pooled':>24}{'% demo':>8}{'change':>18}")
+          f"episodes / SE over seeds; change: against the studied clone of the same seeds, and step: against the "
+          f"checkpoint before (SE over episodes; ! where it fell by more than 2 SE)")
+    print(f"{'player':<18}{'h play':>7}{head}{'pooled':>24}{'% demo':>8}{'change':>18}{'step':>18}")
     for tag in ["study", *args.tags]:
+        before = dict(study)
         for label, hours, got in rows_for(root, args.game, args.seeds, tag):
-            cells, means, ses, diffs, dses = [], [], [], [], []
+            cells, means, ses = [], [], []
             for s in args.seeds:
                 if s in got:
                     m, se = mean(got[s]), standard_error(got[s])
                     cells.append(f"{m:>8.1f} +-{se:>5.1f}")
                     means.append(m)
                     ses.append(se)
-                    if s in study:
-                        sm, sse = mean(study[s]), standard_error(study[s])
-                        diffs.append(m - sm)
-                        dses.append(math.hypot(se, sse))
                 else:
                     cells.append(f"{'-':>16}")
             if not means:
@@ -98,10 +106,13 @@ def main() -> int:
             pooled = float(np.mean(means))
             se_ep = math.sqrt(sum(x * x for x in ses)) / k
             se_seed = standard_error(means)
-            change = (f"{np.mean(diffs):>+7.1f} +-{math.sqrt(sum(x * x for x in dses)) / len(dses):>5.1f}"
-                      if diffs and tag != "study" else "")
+            cols = ""
+            if tag != "study":
+                for c in (change(got, study), change(got, before)):
+                    cols += f"{c[0]:>+8.1f} +-{c[1]:>5.1f}{'!' if c[1] > 0 and c[0] < -2 * c[1] else ' '}" if c else " " * 18
+                before = {**before, **got}  # each seed against its own checkpoint before
             print(f"{label:<18}{hours:>7.2f}{''.join(' ' + c for c in cells)}"
-                  f"{pooled:>10.1f} +-{se_ep:>5.1f}/{se_seed:>5.1f}{100 * pooled / demo_mean:>7.0f}%{change:>18}")
+                  f"{pooled:>10.1f} +-{se_ep:>5.1f}/{se_seed:>5.1f}{100 * pooled / demo_mean:>7.0f}%{cols}")
     print(f"demonstrator: {demo_mean:.1f}")
     return 0
 

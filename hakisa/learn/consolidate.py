@@ -117,6 +117,14 @@ def studied_temperature(blob: dict | None) -> float:
     return 0.1
 
 
+def _frozen(model: QNetwork) -> QNetwork:
+    """A copy of ``model`` in eval mode that no gradient reaches (the target network, the start's policy)."""
+    net = copy.deepcopy(model).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
 class Consolidator:
     """Holds the data, the online and target networks and the optimizer; ``update()`` is one step."""
 
@@ -173,14 +181,16 @@ class Consolidator:
             target_sd = None
         else:
             target_sd = None
-        self.target = copy.deepcopy(self.model).eval()
-        for p in self.target.parameters():
-            p.requires_grad_(False)
+        self.target = _frozen(self.model)
         if target_sd:
             self.target.load_state_dict(target_sd)
         self.model.amp = self.target.amp = cfg.amp
         # the policy it started from: --anchor keeps the learner near it, and evaluate() says how far it has moved
-        self.start_net = self._start_model(anchor or parent or (self.lineage.get("parent") or {}).get("path"))
+        start_path = anchor or parent or (self.lineage.get("parent") or {}).get("path")
+        if not resume and parent and start_path == parent:  # the weights just loaded: no second read of the file
+            self.start_net = _frozen(self.model)
+        else:
+            self.start_net = self._start_model(start_path)
         self.anchor = self.start_net if cfg.anchor > 0 else None
         if batches_on_device(cfg.batches, self.dev, T.frames.nbytes + spare_steps * T.frames[0].nbytes, log):
             T.mirror(DeviceFrames(T.frames, self.dev, spare=spare_steps + 16))  # stacks and shifts built there
@@ -206,10 +216,9 @@ class Consolidator:
             if self.cfg.anchor > 0:
                 raise
             return None  # moved or replaced since: only the "moved" metric is lost
-        net = QNetwork(self.mcfg).to(self.dev).eval()
+        net = QNetwork(self.mcfg).to(self.dev)
         net.load_state_dict(blob["model"])
-        for p in net.parameters():
-            p.requires_grad_(False)
+        net = _frozen(net)
         net.amp = self.cfg.amp
         return net
 

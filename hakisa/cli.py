@@ -259,7 +259,8 @@ def _consolidate_config(args: argparse.Namespace):
                              n_step=args.n_step, target_every=args.target_every, tau=args.tau,
                              double=not args.no_double, reward_scale=args.reward_scale, reward_clip=args.reward_clip,
                              margin=args.margin, margin_weight=args.margin_weight, imitation=args.imitation,
-                             imitation_temperature=args.imitation_temperature, human_ratio=args.human_ratio,
+                             imitation_temperature=args.imitation_temperature,
+                             imitation_weights=args.imitation_weights, human_ratio=args.human_ratio,
                              self_imitation=args.self_imitation, forget_before_loss=args.forget_before_loss,
                              loss_horizon=args.loss_horizon, loss_reward=args.loss_reward, cql_weight=args.cql,
                              anchor=args.anchor,
@@ -1146,6 +1147,10 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--imitation-temperature", type=float, default=None,
                        help="temperature of that softmax (default: the one the --from checkpoint was studied at, "
                             "study's --temperature, 0.1 unless set)")
+        c.add_argument("--imitation-weights", choices=("uniform", "study"), default="uniform",
+                       help="how the human steps' imitation is weighed: uniform (every step alike, the default) or "
+                            "study (as the --from clone's study weighed them: rare actions and the ticks where the "
+                            "action changed count more, so the odds that clone was chosen to play with stay put)")
         c.add_argument("--human-ratio", type=float, default=0.25,
                        help="share of each batch drawn from human steps (default 0.25)")
         c.add_argument("--self-imitation", type=float, default=0.0, metavar="WEIGHT",

@@ -359,3 +359,37 @@ def test_an_anchor_holds_the_start_policy_where_returns_would_move_it(tmp_path, 
     assert "moved" not in Consolidator(PROFILE, synthetic, ConsolidateConfig(**TINY), log=lambda m: None).evaluate()
     with pytest.raises(ConfigError, match="--anchor"):
         Consolidator(PROFILE, synthetic, ConsolidateConfig(anchor=1.0, **TINY), log=lambda m: None)
+
+
+def test_study_weights_keep_the_odds_study_gave_a_rare_action(tmp_path):
+    """A person who presses left on a tenth of the ticks, whatever the screen: imitating every step alike fits a
+    policy that presses about that often; weighing them as study does (a rare action and the ticks where the action
+    changed count more) fits one that presses more often, as the studied clone was fitted. The checkpoint carries
+    the settings on."""
+    from hakisa.learn.losses import command_values
+
+    rng = np.random.default_rng(3)
+    path = tmp_path / "rare.h5"
+    w = DatasetWriter(path, PROFILE, CODEC, source="record")
+    for _ in range(20):
+        w.start_episode(Observation(frame(0), 0.0, 0))
+        for t in range(50):
+            c = KEY if rng.random() < 0.1 else NOOP
+            w.add_step((c, LEFT if c == KEY else 0, 0), HUMAN, 0.0, False, False, Observation(frame(0), t + 1.0, t + 1))
+        w.end_episode("terminated")
+    w.close()
+    rate, logs = {}, []
+    for how in ("uniform", "study"):
+        out = tmp_path / f"{how}.pt"
+        consolidate(PROFILE, [str(path)], out, ConsolidateConfig(steps=400, imitation="nll", margin_weight=10.0,
+                                                                 imitation_weights=how, **TINY),
+                    progress=False, log=logs.append)
+        c = Consolidator(PROFILE, [str(path)], ConsolidateConfig(**TINY), parent=str(out), log=lambda m: None)
+        with torch.no_grad():
+            x = torch.from_numpy(frame(0).transpose(2, 0, 1)[None].copy())
+            rate[how] = float(torch.softmax(command_values(c.model(x), c.masks) / 0.1, 1)[0, KEY])
+        assert load_checkpoint(out, PROFILE)["state"]["imitation_weights"] is None  # no study behind it to carry
+    assert rate["uniform"] < 0.16 and rate["study"] > 1.5 * rate["uniform"], rate
+    assert any("study's default settings" in m for m in logs)
+    with pytest.raises(ValueError, match="imitation_weights"):
+        Consolidator(PROFILE, [str(path)], ConsolidateConfig(imitation_weights="rare", **TINY), log=lambda m: None)

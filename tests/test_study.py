@@ -293,6 +293,34 @@ def test_keyframes_by_change_and_by_surprise_under_the_action_history():
         keyframe_scores(T, np.arange(16), "often")
 
 
+def test_imitation_weights_are_studys_weights_as_a_rule_for_any_step():
+    from hakisa.learn.study import ImitationWeights, action_classes, class_weights
+
+    # two episodes: no-op held with a few key presses (chords 0 and 2), the second ending in a click
+    T = steps([0] * 10 + [1] * 10, [0] * 20)
+    T.command[:] = [0, 0, 1, 1, 0, 0, 0, 1, 0, 0] + [0, 0, 0, 1, 1, 1, 0, 0, 3, 0]
+    T.action_1[:] = [0, 0, 0, 0, 0, 0, 0, 2, 0, 0] + [0, 0, 0, 2, 2, 0, 0, 0, 5, 0]
+    idx = np.arange(20)
+    for by in ("command", "action"):
+        settings = {"balance": 0.5, "balance_by": by, "boost_noop": False, "keyframe": 4.0, "keyframe_by": "change"}
+        rule = ImitationWeights.fit(T, idx, settings, 5, 3)
+        classes, labels = action_classes(T, 5, 3, by)
+        w, _ = class_weights(classes, len(labels), 0.5)
+        studys = (1 + 4 * keyframe_scores(T, idx, "change")) * w[classes]  # study's weights, before its scaling
+        np.testing.assert_allclose(rule(T, idx), studys / studys.mean(), rtol=1e-6)
+        # a step weighs the same looked up alone (a learner's batch) as among all steps
+        np.testing.assert_allclose(rule(T, np.array([13, 3, 10])), rule(T, idx)[[13, 3, 10]], rtol=1e-6)
+    # a key press held on weighs less than the tick it began; the first tick of an episode is a keyframe
+    assert rule(T, np.array([2]))[0] > rule(T, np.array([3]))[0] and rule(T, np.array([10]))[0] > rule(T, np.array([11]))[0]
+    # settings read from a study checkpoint's state, carried by a learner's, and none from anything else
+    conf = {**StudyConfig().__dict__}
+    assert ImitationWeights.settings_of({"phase": "study", "config": conf})["balance"] == 0.5
+    assert ImitationWeights.settings_of({"phase": "consolidate", "config": {}, "imitation_weights": settings}) == settings
+    assert ImitationWeights.settings_of({"phase": "consolidate", "config": {"lr": 1e-4}}) is None
+    surprise = ImitationWeights.fit(T, idx, {**settings, "keyframe_by": "surprise"}, 5, 3)
+    assert "change" in surprise.note
+
+
 def test_n_step_returns_stop_at_terminations_and_bootstrap_truncations():
     # two episodes of 3 steps: the first terminated, the second truncated
     T = Transitions(frames=np.zeros((8, 1, 1, 1), np.uint8), obs=np.array([0, 1, 2, 4, 5, 6]),

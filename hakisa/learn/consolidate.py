@@ -44,6 +44,7 @@ from hakisa.learn.health import Health, HealthLog, check_health, probe_indices
 from hakisa.learn.losses import (HeadMasks, cql_penalty, double_dqn_target, greedy, imitation_nll, joint_q, margin_loss,
                                  policy_kl, td_loss)
 from hakisa.learn.model import QNetwork, count_parameters
+from hakisa.learn.study import ImitationWeights
 from hakisa.profile import Profile
 from hakisa.learn.training import (MetricsFile, actions_of, build_codec, check_model_fits, check_same_data,
                                    config_dict, dataset_lineage, file_digest, model_config, new_optimizer, plot_curves,
@@ -72,6 +73,8 @@ class ConsolidateConfig:
     # softmax(Q / temperature), which keeps a clone studied that way on the policy it fitted)
     imitation_temperature: float | None = None  # of that softmax; None: the one the start checkpoint was studied
     #                                              at (its record), else study's default 0.1
+    imitation_weights: str = "uniform"  # of the human steps: "uniform" or "study" (the start's study weighed each
+    #                                     step's imitation by its action's rarity and keyframes; hakisa.learn.study)
     human_ratio: float = 0.25  # share of each batch drawn from human steps (when there are both kinds)
     self_imitation: float = 0.0  # weight of the same imitation loss on the agent's own steps that led to no loss
     #                              within loss_horizon seconds (0 = off): filtered self-imitation, see below
@@ -133,6 +136,8 @@ class Consolidator:
         self.profile, self.data, self.cfg = profile, [str(d) for d in data], cfg
         if cfg.imitation not in ("margin", "nll"):
             raise ValueError(f"imitation must be 'margin' or 'nll', not {cfg.imitation!r}")
+        if cfg.imitation_weights not in ("uniform", "study"):
+            raise ValueError(f"imitation_weights must be 'uniform' or 'study', not {cfg.imitation_weights!r}")
         self.rng = set_up_torch(cfg.seed, cfg.threads)
         self.dev = pick_device(cfg.device)
         from hakisa.learn.buffer import ReplayBuffer
@@ -192,6 +197,17 @@ class Consolidator:
         else:
             self.start_net = self._start_model(start_path)
         self.anchor = self.start_net if cfg.anchor > 0 else None
+        # study's weight settings, carried from checkpoint to checkpoint; --imitation-weights study applies them
+        self.weight_settings = ImitationWeights.settings_of(blob["state"]) if blob is not None else None
+        self.imitation_weights = None
+        if cfg.imitation_weights == "study":
+            if self.weight_settings is None:
+                log("consolidate: the start records no study weights (no --from study checkpoint); the human steps "
+                    "are weighed by study's default settings")
+            self.imitation_weights = ImitationWeights.fit(T, T.human_idx, self.weight_settings or {},
+                                                          self.codec.n_command, len(self.codec.chords))
+            if self.imitation_weights.note:
+                log("consolidate: " + self.imitation_weights.note)
         if batches_on_device(cfg.batches, self.dev, T.frames.nbytes + spare_steps * T.frames[0].nbytes, log):
             T.mirror(DeviceFrames(T.frames, self.dev, spare=spare_steps + 16))  # stacks and shifts built there
             log(f"consolidate: batches built on {self.dev}")
@@ -276,7 +292,10 @@ class Consolidator:
         td = td_loss(qs, acts, y, self.masks).mean()
         human = self.T.actor[b] == HUMAN
         ok = self.survived(b) if cfg.self_imitation > 0 or cfg.forget_before_loss else None
-        h = upload(human & ok if cfg.forget_before_loss else human, self.dev, torch.float32)
+        h = (human & ok if cfg.forget_before_loss else human).astype(np.float32)
+        if self.imitation_weights is not None:
+            h = h * self.imitation_weights(self.T, b)
+        h = upload(h, self.dev, torch.float32)
         joint = cfg.select == "joint"
         if cfg.imitation == "nll":
             per_head = imitation_nll(qs, acts, self.masks, cfg.imitation_temperature, joint)
@@ -397,7 +416,7 @@ class Consolidator:
     def save(self, out: Path, final: bool, last: dict, extra_state: dict | None = None) -> None:
         state = {"step": self.step, "history": self.history, "config": config_dict(self.cfg),
                  "datasets": self.data, "phase": "consolidate", "metrics": last, "lineage": self.lineage,
-                 "final": final, **(extra_state or {})}
+                 "final": final, "imitation_weights": self.weight_settings, **(extra_state or {})}
         save_run(out, self.model, self.opt, self.mcfg, self.codec, self.profile, state,
                  extra={"target": self.target.state_dict()})
 

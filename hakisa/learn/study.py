@@ -199,14 +199,22 @@ def action_classes(T: Transitions, n_command: int, n_chords: int, by: str) -> tu
     """(class per step, class labels) for balancing: ``by="command"``: the command_type; ``by="action"``:
     no-op, then each key chord, then each other command (pointer cells are not split: a 32x18 grid would
     leave most cells with a handful of ticks)."""
+    cls = step_classes(T.command, T.action_1, n_chords, by)
     if by == "command":
-        return T.command.astype(np.int64), [("command", c) for c in range(n_command)]
-    if by != "action":
-        raise ValueError(f"balance_by must be 'command' or 'action', not {by!r}")
-    cls = np.where(T.command == KEY, 1 + T.action_1.astype(np.int64), 1 + n_chords + T.command.astype(np.int64))
-    cls = np.where(T.command == NOOP, 0, cls)
+        return cls, [("command", c) for c in range(n_command)]
     labels = [("command", NOOP)] + [("chord", k) for k in range(n_chords)] + [("command", c) for c in range(n_command)]
     return cls, labels
+
+
+def step_classes(command: np.ndarray, action_1: np.ndarray, n_chords: int, by: str) -> np.ndarray:
+    """The :func:`action_classes` class of each step with these ``command`` and ``action_1``."""
+    command = command.astype(np.int64)
+    if by == "command":
+        return command
+    if by != "action":
+        raise ValueError(f"balance_by must be 'command' or 'action', not {by!r}")
+    cls = np.where(command == KEY, 1 + action_1.astype(np.int64), 1 + n_chords + command)
+    return np.where(command == NOOP, 0, cls)
 
 
 def keyframe_scores(T: Transitions, train_idx: np.ndarray, by: str) -> np.ndarray:
@@ -217,11 +225,11 @@ def keyframe_scores(T: Transitions, train_idx: np.ndarray, by: str) -> np.ndarra
     previous step's, else 0. ``by="surprise"``: 1 - P(a_t | a_t-1) under a bigram model of the training steps'
     actions (the previous action alone, no screen), so a change the history predicts (a habitual release)
     weighs less than one only the screen explains, and holding on where a change was likely weighs more."""
+    if by == "change":
+        return action_changed(T, np.arange(len(T)))
     joint = (T.command.astype(np.int64) * 100_000 + T.action_1) * 1_000 + T.action_2
     first = np.r_[True, T.episode[1:] != T.episode[:-1]]
     prev = np.where(first, -1, np.r_[-1, joint[:-1]])  # -1: no previous action (episode start)
-    if by == "change":
-        return (prev != joint).astype(np.float64)
     if by != "surprise":
         raise ValueError(f"keyframe_by must be 'change' or 'surprise', not {by!r}")
     pairs = np.stack([prev, joint], 1)
@@ -233,6 +241,71 @@ def keyframe_scores(T: Transitions, train_idx: np.ndarray, by: str) -> np.ndarra
     # add-one smoothing so pairs seen only in held-out episodes get a finite probability
     prob = (pair_count[inverse] + 1.0) / (prev_count[prev_inverse.reshape(-1)] + len(uniq))
     return 1.0 - prob
+
+
+def action_changed(T, idx: np.ndarray) -> np.ndarray:
+    """(len(idx),) 1.0 where step ``idx``'s action differs from the step before it in its episode (or it opens its
+    episode), else 0.0: the ``change`` keyframes. ``T``: :class:`Transitions` or a learner's replay."""
+    idx = np.asarray(idx, np.int64)
+    before = np.maximum(idx - 1, 0)
+    first = (idx == 0) | (T.episode[before] != T.episode[idx])
+    same = ((T.command[before] == T.command[idx]) & (T.action_1[before] == T.action_1[idx])
+            & (T.action_2[before] == T.action_2[idx]))
+    return np.where(first | ~same, 1.0, 0.0)
+
+
+STUDY_WEIGHT_SETTINGS = ("balance", "balance_by", "boost_noop", "keyframe", "keyframe_by")
+
+
+@dataclass(frozen=True)
+class ImitationWeights:
+    """Study's weight of each step's imitation as a rule that a learner applies to any step, those of a replay that
+    grows included: the class weight of the step's action (``--balance`` over ``--balance-by``, fitted on the
+    human steps it was given) times 1 + ``--keyframe`` where the action changed, scaled so that those steps weigh
+    1 on average.
+
+    Study's weights raise the rare actions' odds in the fitted policy (:class:`Prior`); an online learner that
+    imitates every human step alike pulls them back down, under the offsets and temperature the clone was chosen to
+    play with. Keyframes weighed by ``surprise`` in study are weighed by ``change`` here (noted in ``note``)."""
+
+    settings: dict
+    class_weight: np.ndarray
+    n_chords: int
+    scale: float
+    note: str = ""
+
+    @classmethod
+    def fit(cls, T, idx: np.ndarray, settings: dict, n_command: int, n_chords: int) -> "ImitationWeights":
+        from dataclasses import asdict
+
+        base = asdict(StudyConfig())
+        conf = {k: settings.get(k, base[k]) for k in STUDY_WEIGHT_SETTINGS}
+        note = ("study weighed keyframes by surprise; the learner weighs them by change"
+                if conf["keyframe_by"] == "surprise" else "")
+        classes, labels = action_classes(T, n_command, n_chords, conf["balance_by"])
+        w, _ = class_weights(classes[idx], len(labels), float(conf["balance"]), bool(conf["boost_noop"]))
+        rule = cls(conf, w, n_chords, 1.0, note)
+        raw = rule._raw(T, idx)
+        return cls(conf, w, n_chords, 1.0 / max(float(raw.mean()), 1e-12) if len(raw) else 1.0, note)
+
+    @classmethod
+    def settings_of(cls, state: dict) -> dict | None:
+        """The weight settings a checkpoint's training state records: study's config, or the ones a learner that
+        went on from a study carried forward; None where it records none."""
+        if state.get("imitation_weights"):
+            return dict(state["imitation_weights"])
+        conf = state.get("config") or {}
+        if state.get("phase") == "study" and all(k in conf for k in STUDY_WEIGHT_SETTINGS):
+            return {k: conf[k] for k in STUDY_WEIGHT_SETTINGS}
+        return None
+
+    def _raw(self, T, idx: np.ndarray) -> np.ndarray:
+        classes = step_classes(T.command[idx], T.action_1[idx], self.n_chords, self.settings["balance_by"])
+        return (1.0 + float(self.settings["keyframe"]) * action_changed(T, idx)) * self.class_weight[classes]
+
+    def __call__(self, T, idx: np.ndarray) -> np.ndarray:
+        """(len(idx),) float32 weights of steps ``idx`` of ``T``."""
+        return (self._raw(T, np.asarray(idx, np.int64)) * self.scale).astype(np.float32)
 
 
 class Prior:

@@ -277,3 +277,16 @@ def test_compare_online_steps_each_seed_against_its_own_checkpoint_before():
     d, se = change({0: [20.0, 30.0], 1: [40.0, 40.0, 40.0]}, before)
     assert d == pytest.approx(10.0) and se == pytest.approx(math.sqrt(2 * 25.0) / 2)
     assert change({2: [1.0]}, before) is None
+
+
+def test_score_cache_keeps_what_another_benchmark_wrote_meanwhile(tmp_path):
+    """Two benchmarks from one study share its scores.json: a result added while the other was playing its
+    episodes is kept when the other writes its own."""
+    from learning import _remember
+
+    cache = tmp_path / "scores.json"
+    _remember(cache, "a", {"scores": [1.0]})
+    cache.write_text(json.dumps({**json.loads(cache.read_text()), "b": {"scores": [2.0]}}))  # the other benchmark
+    _remember(cache, "c", {"scores": [3.0]})
+    assert json.loads(cache.read_text()) == {"a": {"scores": [1.0]}, "b": {"scores": [2.0]}, "c": {"scores": [3.0]}}
+    assert not (tmp_path / "scores.json.tmp").exists()

@@ -99,6 +99,30 @@ def test_self_imitation_online_and_an_exploring_temperature_that_leaves_how_chec
     assert blob["state"].get("play_temperature") == load_checkpoint(ckpt, DODGE)["state"].get("play_temperature")
 
 
+def test_checkpoints_drop_the_starts_offsets_unless_the_learner_imitates_with_studys_weights(tmp_path, start):
+    """A start that plays with action offsets (study --prior, chosen by the trial): a learner imitating every human
+    step alike writes checkpoints without them; one imitating with study's weights (--imitation-weights study) keeps
+    them, since the pull they take back is still there. Both keep the start's play temperature."""
+    from hakisa.learn.checkpoint import write_state
+
+    demo, ckpt = start
+    st = load_checkpoint(ckpt, DODGE)["state"]
+    n_command, n_action_1 = len(st["imitation_prior"]["command"]), len(st["imitation_prior"]["action_1"][0])
+    offsets = {"command": [0.0] + [-0.05] * (n_command - 1), "action_1": [[0.0] * n_action_1] * n_command}
+    with_offsets = tmp_path / "start.pt"
+    write_state(ckpt, with_offsets, {**st, "action_bias": offsets, "play_temperature": 0.1})
+    logs = []
+    for how, kept in (("uniform", None), ("study", offsets)):
+        c = cfg(60)
+        c.consolidate.imitation_weights = how
+        wd = tmp_path / how
+        train_online(DODGE, [demo], with_offsets, wd, c, progress=False, log=logs.append)
+        state = load_checkpoint(wd / "seg-001.pt", DODGE)["state"]
+        assert state["action_bias"] == kept and state["play_temperature"] == 0.1, how
+        assert state["imitation_weights"]["balance"] == st["config"]["balance"]  # study's settings carried on
+    assert sum("play without them" in m for m in logs) == 1
+
+
 def test_a_stopped_run_goes_on_from_its_checkpoint_and_keeps_what_was_played(tmp_path, start, monkeypatch):
     demo, ckpt = start
     wd = tmp_path / "run"

@@ -115,9 +115,22 @@ def evaluate(game: str, player: str, episodes: int, max_minutes: float, cache: P
 
         played = play_agent(game, load_checkpoint(player), episodes, max_frames=frames)
     if cache is not None:
-        known[key] = played.to_dict()
-        cache.write_text(json.dumps(known, indent=1))
+        _remember(cache, key, played.to_dict())
     return played
+
+
+def _remember(cache: Path, key: str, value: dict) -> None:
+    """Add one result to the cache file. Benchmarks that share a training seed's folder (ablations from one study)
+    write to it at once, so the file is read again under a lock and replaced whole: none loses the other's."""
+    import fcntl
+
+    with open(cache.with_name(cache.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        known = json.loads(cache.read_text()) if cache.exists() else {}
+        known[key] = value
+        tmp = cache.with_name(cache.name + ".tmp")
+        tmp.write_text(json.dumps(known, indent=1))
+        os.replace(tmp, cache)
 
 
 def run_pipeline(game: str, workdir: Path, recipe: Recipe, seed: int = 0, human_data: list[Path] = (),

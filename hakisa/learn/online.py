@@ -268,12 +268,24 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
         c.restore(resume_blob, ckpt)
         c.lineage = {**resume_blob["state"].get("lineage", c.lineage), "datasets": dataset_lineage(data)}
         log(f"train: resuming at {steps_before} actor steps, {c.step} updates")
-    # the checkpoints play as the start did (the way `hakisa trial` chose); --temperature is how the actor explores
-    keep = {k: start_blob["state"][k] for k in ("action_bias", "play_temperature") if k in start_blob["state"]}
-    if keep.get("action_bias"):
+    # the checkpoints play at the start's temperature (the way `hakisa trial` chose); --temperature is how the actor
+    # explores. The start's action offsets were fitted to it: most often they take back how study's imitation
+    # weights raised the rare actions' odds (study --prior). A learner that imitates every human step alike
+    # pulls those odds back down itself, so its checkpoints play without the offsets, and with them they pressed
+    # a runner's jump key too seldom (README, "The online learner's checkpoints without the start's offsets").
+    # The actor explores with the start's offsets throughout, as it was measured.
+    start_state = start_blob["state"]
+    keep = {k: start_state[k] for k in ("action_bias", "play_temperature") if k in start_state}
+    explore_bias = None
+    if start_state.get("action_bias"):
         from hakisa.learn.losses import ActionBias
 
-        c.act_bias = ActionBias.from_dict(keep["action_bias"], c.codec.n_command, c.codec.n_action_1).to(c.dev)
+        explore_bias = ActionBias.from_dict(start_state["action_bias"], c.codec.n_command, c.codec.n_action_1)
+        c.act_bias = explore_bias.to(c.dev)
+        if cfg.consolidate.imitation_weights != "study":
+            keep["action_bias"] = None
+            log("train: the start plays with action offsets fitted to its study; this learner imitates every human "
+                "step alike, so its checkpoints play without them (--imitation-weights study keeps them)")
     learner = Learner(c, cfg, steps_before)
     hz = profile.capture.tick_hz
 
@@ -288,6 +300,7 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
     learner.save = save
     blob = resume_blob or start_blob
     agent = Agent.from_checkpoint(blob)
+    agent.bias = explore_bias  # a resumed run explores as it began
     learner.publish()
     threads = cfg.consolidate.threads
     k = len(record["segments"]) + 1

@@ -1222,7 +1222,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--temperature", type=float, default=None,
                    help="online: the actor draws from softmax(Q / T) instead of epsilon-greedy; 0 = epsilon-greedy "
                         "(default: the checkpoint's play temperature, as `hakisa trial` chose). How it explores only: "
-                        "the checkpoints it writes play as --from did")
+                        "the checkpoints it writes play at --from's temperature (without --from's action offsets unless "
+                        "--imitation-weights study)")
     t.add_argument("--rounds", type=int, default=None, help="the staged way: this many explore/consolidate rounds")
     t.add_argument("--explore-steps", type=int, default=6000, help="--rounds: agent steps per round (default 6000)")
     t.add_argument("--epsilon", type=float, default=None,

@@ -52,7 +52,7 @@ class OnlineConfig:
     epsilon: float = 0.02  # each head's chance of a random index, falling linearly to epsilon_end over the run
     epsilon_end: float = 0.01
     temperature: float | None = None  # the actor draws from softmax(Q / T) (replaces epsilon); None: the checkpoint's
-    #                                   play temperature. Only how it explores: its checkpoints play as the start did
+    #                                   play temperature. Only how it explores: its checkpoints play at the start's
     human_ratio_end: float = 0.1  # the demonstrations' batch share falls linearly from consolidate.human_ratio to this
     sync_every: int = 50  # learner updates between weight copies into the actor
     save_seconds: float = 30.0  # online.pt at least this often (wall clock)

@@ -272,7 +272,7 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
     # explores. The start's action offsets were fitted to it: most often they take back how study's imitation
     # weights raised the rare actions' odds (study --prior). A learner that imitates every human step alike
     # pulls those odds back down itself, so its checkpoints play without the offsets, and with them they pressed
-    # a runner's jump key too seldom (README, "The online learner's checkpoints without the start's offsets").
+    # a runner's jump key too seldom (README, "The online learner on runner: the start's offsets hid what it learned").
     # The actor explores with the start's offsets throughout, as it was measured.
     start_state = start_blob["state"]
     keep = {k: start_state[k] for k in ("action_bias", "play_temperature") if k in start_state}

@@ -1223,7 +1223,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="online: the actor draws from softmax(Q / T) instead of epsilon-greedy; 0 = epsilon-greedy "
                         "(default: the checkpoint's play temperature, as `hakisa trial` chose). How it explores only: "
                         "the checkpoints it writes play at --from's temperature (without --from's action offsets unless "
-                        "--imitation-weights study)")
+                        "--imitation-weights study or --anchor)")
     t.add_argument("--rounds", type=int, default=None, help="the staged way: this many explore/consolidate rounds")
     t.add_argument("--explore-steps", type=int, default=6000, help="--rounds: agent steps per round (default 6000)")
     t.add_argument("--epsilon", type=float, default=None,

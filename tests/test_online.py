@@ -102,7 +102,8 @@ def test_self_imitation_online_and_an_exploring_temperature_that_leaves_how_chec
 def test_checkpoints_drop_the_starts_offsets_unless_the_learner_imitates_with_studys_weights(tmp_path, start):
     """A start that plays with action offsets (study --prior, chosen by the trial): a learner imitating every human
     step alike writes checkpoints without them; one imitating with study's weights (--imitation-weights study) keeps
-    them, since the pull they take back is still there. Both keep the start's play temperature."""
+    them, since the pull they take back is still there, and so does one anchored to the start's odds. All keep the
+    start's play temperature."""
     from hakisa.learn.checkpoint import write_state
 
     demo, ckpt = start
@@ -112,10 +113,10 @@ def test_checkpoints_drop_the_starts_offsets_unless_the_learner_imitates_with_st
     with_offsets = tmp_path / "start.pt"
     write_state(ckpt, with_offsets, {**st, "action_bias": offsets, "play_temperature": 0.1})
     logs = []
-    for how, kept in (("uniform", None), ("study", offsets)):
+    for how, anchor, kept in (("uniform", 0.0, None), ("study", 0.0, offsets), ("uniform", 1.0, offsets)):
         c = cfg(60)
-        c.consolidate.imitation_weights = how
-        wd = tmp_path / how
+        c.consolidate.imitation_weights, c.consolidate.anchor = how, anchor
+        wd = tmp_path / f"{how}-{anchor}"
         train_online(DODGE, [demo], with_offsets, wd, c, progress=False, log=logs.append)
         state = load_checkpoint(wd / "seg-001.pt", DODGE)["state"]
         assert state["action_bias"] == kept and state["play_temperature"] == 0.1, how

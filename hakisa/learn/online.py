@@ -273,7 +273,8 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
     # weights raised the rare actions' odds (study --prior). A learner that imitates every human step alike
     # pulls those odds back down itself, so its checkpoints play without the offsets, and with them they pressed
     # a runner's jump key too seldom (README, "The online learner on runner: the start's offsets hid what it learned").
-    # The actor explores with the start's offsets throughout, as it was measured.
+    # An anchor holds the start's odds, so with one they stay. The actor explores with the start's offsets
+    # throughout, as it was measured.
     start_state = start_blob["state"]
     keep = {k: start_state[k] for k in ("action_bias", "play_temperature") if k in start_state}
     explore_bias = None
@@ -282,10 +283,10 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
 
         explore_bias = ActionBias.from_dict(start_state["action_bias"], c.codec.n_command, c.codec.n_action_1)
         c.act_bias = explore_bias.to(c.dev)
-        if cfg.consolidate.imitation_weights != "study":
+        if cfg.consolidate.imitation_weights != "study" and cfg.consolidate.anchor == 0:
             keep["action_bias"] = None
             log("train: the start plays with action offsets fitted to its study; this learner imitates every human "
-                "step alike, so its checkpoints play without them (--imitation-weights study keeps them)")
+                "step alike, so its checkpoints play without them (--imitation-weights study or --anchor keeps them)")
     learner = Learner(c, cfg, steps_before)
     hz = profile.capture.tick_hz
 

@@ -23,7 +23,7 @@ imitated and the agent's train the TD term (HG-DAgger: the corrections are demon
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -276,8 +276,6 @@ class ImitationWeights:
 
     @classmethod
     def fit(cls, T, idx: np.ndarray, settings: dict, n_command: int, n_chords: int) -> "ImitationWeights":
-        from dataclasses import asdict
-
         base = asdict(StudyConfig())
         conf = {k: settings.get(k, base[k]) for k in STUDY_WEIGHT_SETTINGS}
         note = ("study weighed keyframes by surprise; the learner weighs them by change"
@@ -286,7 +284,7 @@ class ImitationWeights:
         w, _ = class_weights(classes[idx], len(labels), float(conf["balance"]), bool(conf["boost_noop"]))
         rule = cls(conf, w, n_chords, 1.0, note)
         raw = rule._raw(T, idx)
-        return cls(conf, w, n_chords, 1.0 / max(float(raw.mean()), 1e-12) if len(raw) else 1.0, note)
+        return replace(rule, scale=1.0 / max(float(raw.mean()), 1e-12)) if len(raw) else rule
 
     @classmethod
     def settings_of(cls, state: dict) -> dict | None:

@@ -318,6 +318,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     if args.rounds is None:
         return _train_online(args, profile, log)
+    if args.pick:
+        raise HakisaError("--pick picks among the online run's checkpoints; with --rounds, score the rounds' "
+                          "checkpoints with `hakisa play --headless GAME --episodes N` or leave --rounds out.")
     from hakisa.learn.train import TrainConfig, train
 
     cfg = TrainConfig(rounds=args.rounds, explore_steps=args.explore_steps, epsilon=args.epsilon,
@@ -357,7 +360,8 @@ def _train_online(args: argparse.Namespace, profile, log) -> int:
                        epsilon_end=args.epsilon_end, human_ratio_end=args.human_ratio_end, sync_every=args.sync_every,
                        temperature=args.temperature, takeover=_takeover(args, profile), chat=args.chat,
                        watch_horizon=_watch(args)["watch_horizon"], dashboard=_dashboard(args, profile, "train"),
-                       save_seconds=args.save_seconds, segment_steps=args.segment_steps, headless=args.headless,
+                       save_seconds=args.save_seconds, segment_steps=args.segment_steps, pick=args.pick,
+                       pick_seconds=args.pick_seconds, headless=args.headless,
                        size=_size(args.size), focus=args.focus, wait=args.wait, seed=args.seed,
                        consolidate=_consolidate_config(args))
     hz = profile.capture.tick_hz
@@ -377,6 +381,9 @@ def _train_online(args: argparse.Namespace, profile, log) -> int:
               f"{r.get('takeovers', 0):>9} {100 * r.get('person_steps', 0) / max(1, r['steps']):>6.1f}%")
     print(f"newest checkpoint: {args.workdir}/online.pt (one per segment: seg-K.pt); record {args.workdir}/online.json, "
           f"plot {args.workdir}/online.png")
+    if "pick" in record:
+        print(f"best checkpoint: {record['pick']['best']} ({record['pick']['chosen']}, the best of the pick: "
+              f"{record['pick']['measure']} {max(c['mean'] for c in record['pick']['checkpoints']):.1f})")
     return 0
 
 
@@ -1224,6 +1231,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the checkpoint's play temperature, as `hakisa trial` chose). How it explores only: "
                         "the checkpoints it writes play at --from's temperature (without --from's action offsets unless "
                         "--imitation-weights study or --anchor)")
+    t.add_argument("--pick", type=int, default=0, metavar="EPISODES",
+                   help="online: at the end, play --from and each seg-K.pt this many episodes each (the window, or "
+                        "--headless GAME on the same games) and copy the best to WORKDIR/best.pt; --from is kept "
+                        "unless another scores more (on a profile that reads no score, the summed reward decides). "
+                        "Run the same command with --pick on a finished run to pick afterwards (default 0: no pick)")
+    t.add_argument("--pick-seconds", type=float, default=300.0,
+                   help="online: at most this many seconds of play per checkpoint in the pick (default 300)")
     t.add_argument("--rounds", type=int, default=None, help="the staged way: this many explore/consolidate rounds")
     t.add_argument("--explore-steps", type=int, default=6000, help="--rounds: agent steps per round (default 6000)")
     t.add_argument("--epsilon", type=float, default=None,

@@ -178,6 +178,8 @@ ONLINE: tuple[Field, ...] = (
     _f("sync_every", POSITIVE_INT, hint="updates between weight copies into the actor"),
     _f("save_seconds", Range(1, 1e6), hint="seconds between checkpoints"),
     _f("segment_steps", POSITIVE_INT, hint="actor steps per dataset file"),
+    _f("pick", COUNT, hint="episodes per checkpoint; 0 = no pick"),
+    _f("pick_seconds", Range(0, 1e6, lo_open=True), hint="seconds of play per checkpoint at most"),
     _f("wait", WAIT, hint="seconds"),
     _f("seed", SEED),
 )

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,6 +59,15 @@ def test_pipeline_runs_every_phase_and_resumes(tmp_path, capsys):
     assert "$ hakisa study" not in out and "$ hakisa train" not in out and "$ hakisa trial" not in out
     assert [r.scores for r in again] == [r.scores for r in rows]
     assert [r.seconds for r in again] == pytest.approx([r.seconds for r in rows], abs=1.0)
+    # --pick on the finished run: `hakisa train --pick` keeps the start or a segment's checkpoint, scored as 'picked'
+    from dataclasses import replace
+
+    picked = run_pipeline("dodge", tmp_path, replace(recipe, pick=2), seed=1)
+    assert [r.player for r in picked][:7] == [r.player for r in rows] and picked[7].player == "picked"
+    chosen = json.loads((tmp_path / "online" / "online.json").read_text())["pick"]["chosen"]
+    was = {"study.pt": rows[2], "seg-001.pt": rows[5], "seg-002.pt": rows[6]}[Path(chosen).name]
+    assert picked[7].scores == was.scores and picked[7].extra["picked"] == Path(chosen).name
+    assert rows_for(root, "dodge", [1], "none")[-1] == ("none picked", rows[6].explore_hours, {1: was.scores})
 
 
 @pytest.mark.slow

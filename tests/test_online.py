@@ -124,6 +124,37 @@ def test_checkpoints_drop_the_starts_offsets_unless_the_learner_imitates_with_st
     assert sum("play without them" in m for m in logs) == 1
 
 
+def test_the_pick_plays_the_start_and_each_segment_on_the_same_games_and_keeps_the_best(tmp_path, start):
+    """--pick: the start and each seg-K.pt play the same headless games, each the way it plays; best.pt is a copy of
+    the best, and the start wins a tie. A checkpoint put in twice scores the same twice (the same games, the same
+    draws), so the copy of the start ties with it and the start is kept."""
+    import shutil
+
+    demo, ckpt = start
+    wd = tmp_path / "run"
+    train_online(DODGE, [demo], ckpt, wd, cfg(120), progress=False, log=lambda m: None)
+    shutil.copyfile(ckpt, wd / "seg-001.pt")  # segment 1's checkpoint is now the start itself
+    logs: list[str] = []
+    rec = train_online(DODGE, [demo], ckpt, wd, cfg(120, pick=3), progress=False, log=logs.append)
+    pick = rec["pick"]
+    assert pick["measure"] == "score" and pick["episodes"] == 3
+    got = {c["checkpoint"]: c for c in pick["checkpoints"]}
+    assert list(got) == [str(ckpt), str(wd / "seg-001.pt"), str(wd / "seg-002.pt")]
+    assert all(len(c["scores"]) == 3 and all(np.isfinite(c["scores"])) for c in got.values())
+    assert got[str(ckpt)]["scores"] == got[str(wd / "seg-001.pt")]["scores"]  # the same games, the same play
+    best = max(c["mean"] for c in got.values())
+    assert got[pick["chosen"]]["mean"] == best
+    first_best = next(name for name, c in got.items() if c["mean"] == best)
+    assert pick["chosen"] == first_best and pick["chosen"] != str(wd / "seg-001.pt")  # ties go to the earlier
+    assert (wd / "best.pt").read_bytes() == open(pick["chosen"], "rb").read()
+    assert json.loads((wd / "online.json").read_text())["pick"] == pick
+    assert any("picking the best of 3 checkpoints" in m for m in logs) and any("<- chosen" in m for m in logs)
+    # picked once: the same command again plays nothing more
+    logs.clear()
+    assert train_online(DODGE, [demo], ckpt, wd, cfg(120, pick=3), progress=False, log=logs.append)["pick"] == pick
+    assert not any("picking" in m for m in logs)
+
+
 def test_a_stopped_run_goes_on_from_its_checkpoint_and_keeps_what_was_played(tmp_path, start, monkeypatch):
     demo, ckpt = start
     wd = tmp_path / "run"
@@ -174,6 +205,18 @@ def test_cli_train_online_headless(tmp_path, start):
     assert st["config"]["margin_weight"] == 1.0 and st["config"]["tau"] == 0.005  # DQfD's settings by default...
     assert st["config"]["imitation"] == "nll"  # ... but study's loss on the human steps
     assert st["online"]["actor_steps"] == 40 and (wd / "online.png").exists()
+    # --pick on the finished run: the start and both segments' checkpoints played, the best copied to best.pt
+    out = subprocess.run(hakisa_cmd("train", "--profile", "dodge", "--data", demo, "--from", ckpt, "--workdir", str(wd),
+                                    "--headless", "dodge", "--size", "320x180", "--steps", "40", "--segment-steps",
+                                    "20", "--batch-size", "8", "--threads", "1", "--quiet", "--pick", "1"),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "picking the best of 3 checkpoints" in out.stderr and "best checkpoint:" in out.stdout
+    assert (wd / "best.pt").exists() and "pick" in json.loads((wd / "online.json").read_text())
+    bad = subprocess.run(hakisa_cmd("train", "--profile", "dodge", "--data", demo, "--from", ckpt, "--workdir",
+                                    str(tmp_path / "w"), "--rounds", "1", "--pick", "3"), capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode != 0 and "--pick" in bad.stderr and "Traceback" not in bad.stderr
     # --watcher is for a bundled game in memory only; a hand-back key must not be one the game uses
     bad = subprocess.run(hakisa_cmd("train", "--profile", "dodge", "--data", demo, "--from", ckpt, "--workdir",
                                     str(tmp_path / "w"), "--watcher"), capture_output=True, text=True, timeout=60)

@@ -99,6 +99,9 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=d.threads,
                     help=f"torch CPU threads of study and train ({d.threads}; 1 when two benchmarks share 2 cores)")
     ap.add_argument("--tag", default="", help="the online run's folder is online-TAG (ablations from one study)")
+    ap.add_argument("--pick", type=int, default=d.pick, metavar="EPISODES",
+                    help="the online run ends with `hakisa train --pick EPISODES` (also on a finished run), and the "
+                         "checkpoint it kept is scored as the row 'picked' (0 = no pick)")
     ap.add_argument("--window", action="store_true", help="also play the final agent in a real window (Xvfb)")
     ap.add_argument("--replay-ratio", type=float, default=d.replay_ratio,
                     help=f"with --online: learner updates per actor step ({d.replay_ratio:g})")
@@ -109,12 +112,12 @@ def main() -> int:
     for name in ("seeds", "episodes", "study_steps", "explore_steps", "updates", "window_episodes"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
-    if args.rounds < 0 or args.demo_minutes <= 0 or args.trial < 0 or args.online < 0:
-        ap.error("--rounds and --trial must be 0 or more and --demo-minutes more than 0")
+    if args.rounds < 0 or args.demo_minutes <= 0 or args.trial < 0 or args.online < 0 or args.pick < 0:
+        ap.error("--rounds, --trial, --online and --pick must be 0 or more and --demo-minutes more than 0")
     recipe = Recipe(args.demo_minutes, args.study_steps, args.rounds, args.explore_steps, args.updates, args.episodes,
                     trial=args.trial, online=args.online, watcher=args.watcher, replay_ratio=args.replay_ratio,
                     device=args.device, train_flags=tuple(shlex.split(args.train_flags)), tag=args.tag,
-                    threads=args.threads)
+                    threads=args.threads, pick=args.pick)
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the trial's and the scoring's torch too (subprocesses)
     out = ROOT / args.out
     out.mkdir(parents=True, exist_ok=True)

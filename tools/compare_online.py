@@ -4,7 +4,8 @@
 `tools/bench_learning.py --online STEPS --tag TAG --train-flags '...'` leaves, per training seed, a folder
 GAME-seedS/ with study.pt and online-TAG/ (or online/ for no tag), and every score it measured in
 GAME-seedS/scores.json (the same evaluation episodes for every checkpoint). This reads them and prints, per
-variant and learning-curve point, each seed's mean +- SE over episodes, the mean over seeds with two standard
+variant and learning-curve point (and 'picked': the checkpoint `hakisa train --pick` kept, where the run has
+one), each seed's mean +- SE over episodes, the mean over seeds with two standard
 errors (over episodes, and over the seeds' means: a study's spread across recordings is larger than its
 episodes' error says), and the change from the studied clone.
 
@@ -49,16 +50,25 @@ def rows_for(root: Path, game: str, seeds: list[int], tag: str) -> list[tuple[st
     if tag == "study":
         return [("study", 0.0, {s: sc["study.pt"] for s, sc in per_seed.items() if "study.pt" in sc})]
     points: dict[int, tuple[float, dict[int, list[float]]]] = {}
+    picked: dict[int, list[float]] = {}
+    hours = 0.0
     for s in seeds:
         rec = root / f"{game}-seed{s}" / run / "online.json"
         if not rec.exists():
             continue
-        for seg in json.loads(rec.read_text())["segments"]:
+        record = json.loads(rec.read_text())
+        for seg in record["segments"]:
             name = f"{run}/{Path(seg['checkpoint']).name}"
             if name in per_seed[s]:
                 steps = int(seg["actor_steps"])
                 points.setdefault(steps, (seg["hours_play"], {}))[1][s] = per_seed[s][name]
-    return [(f"{tag} {steps}", h, got) for steps, (h, got) in sorted(points.items())]
+                hours = max(hours, seg["hours_play"])
+        if "pick" in record:  # `hakisa train --pick`: the checkpoint it kept (the start's is study.pt)
+            chosen = record["pick"]["chosen"].split(f"{game}-seed{s}/", 1)[-1]
+            if chosen in per_seed[s]:
+                picked[s] = per_seed[s][chosen]
+    rows = [(f"{tag} {steps}", h, got) for steps, (h, got) in sorted(points.items())]
+    return rows + ([(f"{tag} picked", hours, picked)] if picked else [])
 
 
 def change(got: dict[int, list[float]], before: dict[int, list[float]]) -> tuple[float, float] | None:

@@ -64,6 +64,8 @@ class Recipe:
     #                   than cores made both ten times slower)
     train_flags: tuple[str, ...] = ()  # more `hakisa train` flags for the online run (an ablation)
     tag: str = ""  # names the online run's folder (online-TAG), so ablations from one study sit side by side
+    pick: int = 0  # the online run ends with `hakisa train --pick N` (the start and each segment's checkpoint played
+    #                N episodes each on game seeds of their own, the best kept), scored as one more row
 
     def budget(self, tick_hz: float = 20.0) -> str:
         """What this recipe learns from and how much it learns, in words."""
@@ -216,14 +218,16 @@ def _online_rows(game, workdir, recipe, seed, demos, demo_hours, study_ckpt, row
                      + (f"-rr{recipe.replay_ratio:g}" if recipe.replay_ratio != Recipe.replay_ratio else "")
                      + (f"-{recipe.tag}" if recipe.tag else ""))
     record = run / "online.json"
-    done = json.loads(record.read_text())["segments"] if record.exists() else []
-    if not done or done[-1]["actor_steps"] < recipe.online:
+    rec = json.loads(record.read_text()) if record.exists() else {}
+    done = rec.get("segments", [])
+    if not done or done[-1]["actor_steps"] < recipe.online or (recipe.pick and "pick" not in rec):
         hakisa("train", "--profile", game, "--data", *map(rel, demos), "--from", rel(study_ckpt), "--workdir", rel(run),
                "--steps", str(recipe.online), "--segment-steps", str(recipe.explore_steps), "--headless", game,
                "--replay-ratio", str(recipe.replay_ratio), "--device", recipe.device, "--threads", str(recipe.threads),
                "--seed", str(seed), "--quiet", *(["--watcher"] if recipe.watcher else []), *recipe.train_flags,
-               quiet=True)
-    segs = json.loads(record.read_text())["segments"]
+               *(["--pick", str(recipe.pick)] if recipe.pick else []), quiet=True)
+    rec = json.loads(record.read_text())
+    segs = rec["segments"]
     out, hz = [], _tick_hz(game)
     person = 0.0
     for s in segs:
@@ -234,6 +238,11 @@ def _online_rows(game, workdir, recipe, seed, demos, demo_hours, study_ckpt, row
                        extra={"explore_score": s.get("score_mean", math.nan), "updates": s["updates"],
                               "correction_hours": person}))
         log(f"  {label}: {out[-1].mean:.1f} +- {out[-1].se:.1f} (SE) after {s['hours_play']:.2f} h of play")
+    if recipe.pick and segs:
+        chosen = rec["pick"]["chosen"]
+        out.append(row(str(ROOT / chosen), "picked", demo_hours=demo_hours, explore_hours=segs[-1]["hours_play"],
+                       seconds=0.0, extra={"picked": Path(chosen).name}))
+        log(f"  picked {Path(chosen).name}: {out[-1].mean:.1f} +- {out[-1].se:.1f} (SE)")
     return out
 
 

@@ -7,6 +7,9 @@ jump is fatal in a runner, so its clone wants greedy play at the human's rates; 
 more clicking often and drawn. `hakisa trial` plays a few episodes each way on the game (its window, or
 a bundled game in memory), reads the score the profile's rules give, and writes the best way into the
 checkpoint, where `play`, `explore` and `train` pick it up.
+
+The same scoring also picks between checkpoints (:func:`run_pick`): `hakisa train --pick N` plays the checkpoint it
+started from and each segment's checkpoint, each the way it plays, and keeps the best as ``best.pt``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,27 @@ class WayResult(Scored):
     way: Way
     scores: list[float]
     seconds: list[float] = field(default_factory=list)  # each scored episode's length (printed and recorded)
+
+    @property
+    def label(self) -> str:
+        return self.way.label
+
+    @property
+    def mean_seconds(self) -> float:
+        return mean(self.seconds) if self.seconds else 0.0
+
+
+@dataclass
+class PickResult(Scored):
+    """One checkpoint of a pick (:func:`run_pick`), played the way it plays."""
+
+    name: str  # how it is shown: its path
+    scores: list[float]
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.name
 
     @property
     def mean_seconds(self) -> float:
@@ -81,8 +105,9 @@ def with_way(blob: dict, way: Way) -> dict:
     return {**blob, "state": {**blob["state"], "play_temperature": way.temperature, "action_bias": way.bias}}
 
 
-def choose(results: list[WayResult]) -> WayResult:
-    """The way with the best mean score; between equal means the earlier one (the checkpoint's current way first).
+def choose(results: list) -> "WayResult | PickResult":
+    """The way (or checkpoint) with the best mean score; between equal means the earlier one (the checkpoint's
+    current way first; in a pick, the checkpoint the run started from).
 
     Where a profile reads lives and no score, every game that ends in a game over sums to the same reward, so the
     ways tie and the checkpoint keeps how it plays. Breaking that tie by how long the games lasted was tried on
@@ -131,38 +156,82 @@ def run_trial(profile, blob: dict, spec, episodes: int, announce: Callable[[str]
     and what was measured: the profile's score at each episode's end, or the summed reward when the
     profile reads no score. A game cut short by the time limit counts as :func:`counted_games` says. Raises
     HakisaError if the session is stopped (kill switch, signal) first."""
-    from hakisa.act.loop import Schedule
-    from hakisa.act.session import run_agent
-
     ways = ways_of(blob)
     if len(ways) < 2:
         raise HakisaError("this checkpoint plays one way only (greedy, with no offsets to choose): there is nothing "
                           "to try. The trial is for studied clones (`hakisa study`)")
-    measure = "score" if profile.rules.score else "reward"
+    measure = measure_of(profile)
     results = []
     for i, way in enumerate(ways):
         if announce:
             announce(f"trial: way {i + 1} of {len(ways)}: {way.label}")
-        s = replace(spec, schedule=Schedule(temperature=None), max_episodes=episodes, out=None)
-        stats = run_agent(profile, with_way(blob, way), s, on_episode=on_episode)
-        if not stats.stop_reason.endswith("episodes played") and stats.stop_reason != "time limit reached":
-            raise HakisaError(f"the trial stopped ({stats.stop_reason}) before every way was tried; the checkpoint "
-                              "is unchanged")
-        hz = profile.capture.tick_hz  # game time, also where a headless game runs faster than real time
-        got = [(r.score if measure == "score" else r.reward, r.steps / hz) for r in counted_games(stats, measure)]
-        got = [(float(v), float(t)) for v, t in got if math.isfinite(v)]
-        results.append(WayResult(way, [v for v, _ in got], [t for _, t in got]))
+        scores, seconds = _play_scored(profile, with_way(blob, way), spec, episodes, measure, on_episode,
+                                       "trial", "before every way was tried; the checkpoint is unchanged")
+        results.append(WayResult(way, scores, seconds))
         if announce:
-            r = results[-1]
-            announce(f"trial: {way.label}: {measure} {r.mean:.1f} +- {r.se:.1f} over {len(r.scores)} episodes "
-                     f"of {r.mean_seconds:.0f} s")
+            announce(_scored_line("trial", results[-1], measure))
     return results, measure
 
 
-def table(results: list[WayResult], chosen: WayResult, measure: str) -> str:
-    """The trial's results, one line per way, the chosen one marked."""
-    lines = [f"{'way':<48} {'episodes':>8}  {measure} (mean +- SE)  episode s"]
+def measure_of(profile) -> str:
+    """What a trial or pick compares: the profile's score at each episode's end, or the summed reward when the
+    profile reads no score."""
+    return "score" if profile.rules.score else "reward"
+
+
+def _play_scored(profile, blob: dict, spec, episodes: int, measure: str, on_episode, who: str, unfinished: str
+                 ) -> tuple[list[float], list[float]]:
+    """Play ``episodes`` episodes of ``blob`` as it plays (``spec.max_seconds`` at most); each counted game's
+    ``measure`` and length in game seconds. HakisaError, naming ``who`` and what is ``unfinished``, when the session
+    is stopped first."""
+    from hakisa.act.loop import Schedule
+    from hakisa.act.session import run_agent
+
+    s = replace(spec, schedule=Schedule(temperature=None), max_episodes=episodes, out=None)
+    stats = run_agent(profile, blob, s, on_episode=on_episode)
+    if not stats.stop_reason.endswith("episodes played") and stats.stop_reason != "time limit reached":
+        raise HakisaError(f"the {who} stopped ({stats.stop_reason}) {unfinished}")
+    hz = profile.capture.tick_hz  # game time, also where a headless game runs faster than real time
+    got = [(r.score if measure == "score" else r.reward, r.steps / hz) for r in counted_games(stats, measure)]
+    got = [(float(v), float(t)) for v, t in got if math.isfinite(v)]
+    return [v for v, _ in got], [t for _, t in got]
+
+
+def _scored_line(who: str, r, measure: str) -> str:
+    return (f"{who}: {r.label}: {measure} {r.mean:.1f} +- {r.se:.1f} over {len(r.scores)} episodes "
+            f"of {r.mean_seconds:.0f} s")
+
+
+def run_pick(profile, candidates: list[tuple[str, dict]], spec, episodes: int,
+             announce: Callable[[str], None] | None = None, on_episode=None) -> tuple[list[PickResult], str]:
+    """Play ``episodes`` episodes of each (name, checkpoint blob) in ``candidates``, each the way it plays (its play
+    temperature and action offsets), on the same game seeds, scored as :func:`run_trial` scores ways. The first is
+    the one to keep when none does better (:func:`choose`): put the checkpoint a run started from there."""
+    measure = measure_of(profile)
+    results = []
+    for i, (name, blob) in enumerate(candidates):
+        if announce:
+            announce(f"pick: checkpoint {i + 1} of {len(candidates)}: {name}")
+        scores, seconds = _play_scored(profile, blob, spec, episodes, measure, on_episode,
+                                       "pick", "before every checkpoint was played; nothing was picked")
+        results.append(PickResult(name, scores, seconds))
+        if announce:
+            announce(_scored_line("pick", results[-1], measure))
+    return results, measure
+
+
+def pick_record(results: list[PickResult], chosen: PickResult, measure: str, episodes: int) -> dict:
+    """What a pick did, for a run's record."""
+    return {"measure": measure, "episodes": episodes, "chosen": chosen.name,
+            "checkpoints": [{"checkpoint": r.name, "scores": r.scores, "mean": r.mean, "se": r.se,
+                             "seconds": r.seconds} for r in results]}
+
+
+def table(results: list, chosen, measure: str, what: str = "way") -> str:
+    """A trial's (or pick's) results, one line per way (checkpoint), the chosen one marked."""
+    width = max(48, *(len(r.label) for r in results))
+    lines = [f"{what:<{width}} {'episodes':>8}  {measure} (mean +- SE)  episode s"]
     for r in results:
         mark = "  <- chosen" if r is chosen else ""
-        lines.append(f"{r.way.label:<48} {len(r.scores):>8}  {r.mean:8.1f} +- {r.se:6.1f}  {r.mean_seconds:9.1f}{mark}")
+        lines.append(f"{r.label:<{width}} {len(r.scores):>8}  {r.mean:8.1f} +- {r.se:6.1f}  {r.mean_seconds:9.1f}{mark}")
     return "\n".join(lines)

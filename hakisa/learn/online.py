@@ -18,7 +18,10 @@ keeps its tick rate, and makes what it still owes when the segment ends.
 The run folder (``--workdir``) holds ``seg-K.h5`` (``segment_steps`` actor steps each), ``online.pt`` (the
 newest weights, optimizer and target, written every ``save_seconds`` and at each segment's end),
 ``seg-K.pt`` (a copy at each segment's end, for learning curves), ``online.json`` (what each segment
-did) and ``online.png``. Stopped at any moment (kill switch, Ctrl+C, a crash) and run again, it goes on
+did) and ``online.png``. With ``pick`` > 0 the run ends by playing the checkpoint it started from and each
+``seg-K.pt`` that many episodes each, on the game, and copies the best to ``best.pt`` (:func:`pick_best`): the
+learner's newest checkpoint is not always its best, nor better than its start (README, "Keeping the best
+checkpoint"). Stopped at any moment (kill switch, Ctrl+C, a crash) and run again, it goes on
 from ``online.pt`` with every dataset it finished, plus what an interrupted segment had flushed
 (at most a second or so is lost).
 """
@@ -57,6 +60,8 @@ class OnlineConfig:
     sync_every: int = 50  # learner updates between weight copies into the actor
     save_seconds: float = 30.0  # online.pt at least this often (wall clock)
     segment_steps: int = 6000  # actor steps per dataset file (and per learning-curve point)
+    pick: int = 0  # > 0: at the end, this many episodes of the start and of each seg-K.pt; the best -> best.pt
+    pick_seconds: float = 300.0  # each checkpoint's play in the pick at most (headless: game time)
     headless: str | None = None  # a bundled game in memory instead of the window
     size: tuple[int, int] = (640, 360)
     focus: bool = False
@@ -254,6 +259,8 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
     steps_before = sum(s["steps"] for s in record["segments"]) + _steps_in([p for p in segs if p.name not in finished])
     if steps_before >= cfg.steps and ckpt.exists():
         log(f"train: {wd} has played its {cfg.steps} steps already")
+        if cfg.pick > 0 and "pick" not in record:
+            pick_best(profile, record, wd, start, start_blob, cfg, log)
         return record
     data = [str(d) for d in demos] + [str(p) for p in segs]
     resume_blob = None
@@ -400,7 +407,47 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
         k += 1
     save(final=True)
     plot_online(record, wd / "online.png", profile.name)
+    if cfg.pick > 0:
+        pick_best(profile, record, wd, start, start_blob, cfg, log)
     return record
+
+
+PICK_SEED = 2_000_000  # headless: the pick's games are seeds PICK_SEED + seed, ... (the benchmarks score from 1,000,000)
+
+
+def pick_best(profile: Profile, record: dict, wd: Path, start, start_blob: dict, cfg: OnlineConfig, log) -> dict:
+    """Play the checkpoint the run started from and each segment's checkpoint ``cfg.pick`` episodes each (on the
+    window, or the headless game on the same seeds for all), each the way it plays, and copy the best to
+    ``wd/best.pt``. The start comes first, so where none scores more it is kept: on a profile that reads lives and no
+    score every finished game sums to the same reward, and the start wins the tie. Recorded as ``record["pick"]``."""
+    import shutil
+
+    from hakisa.act.loop import Schedule
+    from hakisa.act.session import SessionSpec, episode_line
+    from hakisa.act.trial import choose, pick_record, run_pick, table
+    from hakisa.learn.checkpoint import load_checkpoint
+    from hakisa.learn.train import write_json
+
+    candidates = [(str(start), start_blob)] + [(s["checkpoint"], load_checkpoint(s["checkpoint"], profile))
+                                               for s in record["segments"]]
+    where = f"the headless {cfg.headless}" if cfg.headless else "the game window"
+    log(f"train: picking the best of {len(candidates)} checkpoints (the start and each segment's): {cfg.pick} "
+        f"episodes each on {where}, at most {cfg.pick_seconds:g} s each")
+    spec = SessionSpec("play", Schedule(temperature=None), headless=cfg.headless, size=cfg.size,
+                       seed=PICK_SEED + cfg.seed, focus=cfg.focus, wait=cfg.wait, max_seconds=cfg.pick_seconds,
+                       checkpoint_name="pick")
+    results, measure = run_pick(profile, candidates, spec, cfg.pick, announce=log,
+                                on_episode=lambda r: log("  " + episode_line(r)))
+    chosen = choose(results)
+    log(table(results, chosen, measure, what="checkpoint"))
+    best = wd / "best.pt"
+    tmp = best.with_name(best.name + ".tmp")
+    shutil.copyfile(chosen.name, tmp)
+    tmp.replace(best)
+    record["pick"] = {**pick_record(results, chosen, measure, cfg.pick), "best": str(best)}
+    write_json(wd / "online.json", record)
+    log(f"train: {best} is {chosen.name}")
+    return record["pick"]
 
 
 def plot_online(record: dict, path: Path, name: str) -> None:

@@ -145,8 +145,8 @@ def test_summary_over_seeds_and_play_output_parsing():
 @pytest.mark.display
 def test_demo_quick_end_to_end_on_real_windows(xserver, tmp_path):
     """tools/demo.py --quick: the demonstrator plays a real window while `hakisa record` records, study and an
-    online train (two segments) learn from it, and the agent then plays a real window through `hakisa play`, recorded and
-    turned into a clip. A token-sized run: it proves the wiring, not the learning."""
+    online train (two segments) learn from it, the pick keeps the best of the clone and both segments, and that agent
+    then plays a real window through `hakisa play`, recorded and turned into a clip. A token-sized run: it proves the wiring, not the learning."""
     import subprocess
 
     from hakisa.data.dataset import DatasetReader
@@ -164,8 +164,9 @@ def test_demo_quick_end_to_end_on_real_windows(xserver, tmp_path):
     assert (out / "play.mp4").stat().st_size > 0 and (out / "learning.png").stat().st_size > 0
     report = (out / "results.md").read_text()
     assert "budget: 0.02 h of demonstration" in r.stdout
-    for player in ("random", "demonstrator", "study", "online 1", "online 2", "online 2, window"):
+    for player in ("random", "demonstrator", "study", "online 1", "online 2", "picked", "picked, window"):
         assert f"\n{player} " in report, player
+    assert "best.pt" in r.stdout  # the window plays the checkpoint the pick kept
     assert "episode   1:" in r.stdout  # the agent's window episode, as `hakisa play` printed it
 
 

@@ -6,9 +6,10 @@
 2. more demonstration: the same demonstrator on the headless game, recorded through the same record
    loop on a virtual clock (minutes of play in seconds);
 3. `hakisa study` on all of it, `hakisa trial`, then `hakisa train`: the clone plays the headless game
-   (faster than real time) while a learner keeps learning from everything seen so far;
+   (faster than real time) while a learner keeps learning from everything seen so far, and `--pick` keeps
+   the best of the clone and the run's checkpoints (best.pt) from a few games of each;
 4. every phase is scored over the same headless episodes, beside a random player and the demonstrator;
-5. `hakisa play`: the final agent plays the real window, recorded, and `hakisa replay` makes a clip.
+5. `hakisa play`: the kept agent plays the real window, recorded, and `hakisa replay` makes a clip.
 
 Budgets: the default takes about 20 minutes on 2 cores; --long about 2 hours on 2 cores (an hour of
 demonstration, twice the study, 1.33 h of the agent's play); --gpu the --long budget with study and the
@@ -44,11 +45,11 @@ def budget(args: argparse.Namespace) -> Recipe:
             raise SystemExit(f"--gpu: this torch ({torch.__version__}) sees no CUDA GPU; run --long on the CPU instead")
     if args.long or args.gpu:
         return Recipe(demo_minutes=60, study_steps=24000, rounds=0, online=96000, explore_steps=12000,
-                      device="cuda" if args.gpu else "auto")
+                      device="cuda" if args.gpu else "auto", pick=10)
     if args.quick:
         return Recipe(demo_minutes=1, study_steps=100, rounds=0, online=600, explore_steps=300, episodes=3, trial=2,
-                      max_minutes=1)
-    return Recipe(rounds=0, online=12000, explore_steps=6000)
+                      max_minutes=1, pick=2)
+    return Recipe(rounds=0, online=12000, explore_steps=6000, pick=10)
 
 
 def main() -> int:
@@ -95,7 +96,7 @@ def main() -> int:
     print("\n[2-4/5] more demonstration (headless), study, trial, online train; each phase scored", flush=True)
     rows = run_pipeline(args.game, work, recipe, human_data=[recorded])
 
-    final = (work / "online" / "online.pt" if recipe.online else
+    final = (work / "online" / ("best.pt" if recipe.pick else "online.pt") if recipe.online else
              work / "rounds" / f"round-{recipe.rounds}.pt" if recipe.rounds else work / "study.pt")
     print(f"\n[5/5] the agent plays the real window: `hakisa play` with {rel(final)}", flush=True)
     scores = play_window(args.game, final, args.play_episodes, record=work / "play.h5")

@@ -38,8 +38,18 @@ class Way:
         return how + OFFSET_NAMES[self.offsets]
 
 
+class Timed(Scored):
+    """Mixin for a :class:`Scored` record that also has each scored episode's length in ``seconds``."""
+
+    seconds: list[float]
+
+    @property
+    def mean_seconds(self) -> float:
+        return mean(self.seconds) if self.seconds else 0.0
+
+
 @dataclass
-class WayResult(Scored):
+class WayResult(Timed):
     way: Way
     scores: list[float]
     seconds: list[float] = field(default_factory=list)  # each scored episode's length (printed and recorded)
@@ -48,13 +58,9 @@ class WayResult(Scored):
     def label(self) -> str:
         return self.way.label
 
-    @property
-    def mean_seconds(self) -> float:
-        return mean(self.seconds) if self.seconds else 0.0
-
 
 @dataclass
-class PickResult(Scored):
+class PickResult(Timed):
     """One checkpoint of a pick (:func:`run_pick`), played the way it plays."""
 
     name: str  # how it is shown: its path
@@ -64,10 +70,6 @@ class PickResult(Scored):
     @property
     def label(self) -> str:
         return self.name
-
-    @property
-    def mean_seconds(self) -> float:
-        return mean(self.seconds) if self.seconds else 0.0
 
 
 def _as_studied(state: dict) -> dict:

@@ -153,6 +153,10 @@ def test_the_pick_plays_the_start_and_each_segment_on_the_same_games_and_keeps_t
     logs.clear()
     assert train_online(DODGE, [demo], ckpt, wd, cfg(120, pick=3), progress=False, log=logs.append)["pick"] == pick
     assert not any("picking" in m for m in logs)
+    # a longer run from there: the pick did not see the new segment, so the record no longer has it
+    rec = train_online(DODGE, [demo], ckpt, wd, cfg(180), progress=False, log=lambda m: None)
+    assert len(rec["segments"]) == 3 and "pick" not in rec
+    assert "pick" not in json.loads((wd / "online.json").read_text())
 
 
 def test_a_stopped_run_goes_on_from_its_checkpoint_and_keeps_what_was_played(tmp_path, start, monkeypatch):

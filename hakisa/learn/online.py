@@ -395,6 +395,7 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
                  **{kk: metrics[kk] for kk in ("td_error", "mean_q", "agree_human", "moved", "kl_start", "updates_per_s")
                     if kk in metrics}}
         record["segments"].append(entry)
+        record.pop("pick", None)  # an earlier pick (before --steps was raised) did not see this segment
         write_json(record_path, record)
         if cfg.dashboard is not None:
             cfg.dashboard.learning({kk: entry.get(kk) for kk in ("segment", "hours_play", "updates", "score_mean",

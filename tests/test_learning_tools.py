@@ -145,8 +145,9 @@ def test_summary_over_seeds_and_play_output_parsing():
 @pytest.mark.display
 def test_demo_quick_end_to_end_on_real_windows(xserver, tmp_path):
     """tools/demo.py --quick: the demonstrator plays a real window while `hakisa record` records, study and an
-    online train (two segments) learn from it, the pick keeps the best of the clone and both segments, and that agent
-    then plays a real window through `hakisa play`, recorded and turned into a clip. A token-sized run: it proves the wiring, not the learning."""
+    online train (two segments) learn from it, the pick keeps the best of the clone and both segments, and that
+    agent then plays a real window through `hakisa play`, recorded and turned into a clip. A token-sized run: it
+    proves the wiring, not the learning."""
     import subprocess
 
     from hakisa.data.dataset import DatasetReader

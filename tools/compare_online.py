@@ -35,12 +35,17 @@ def seed_scores(seed_dir: Path) -> dict[str, list[float]]:
         return out
     for key, played in json.loads(path.read_text()).items():
         player = key.split("|")[1]
-        p = Path(player)
-        name = player if player in ("random", "demonstrator") else (
-            str(p.relative_to(seed_dir.resolve())) if p.is_absolute() and p.is_relative_to(seed_dir.resolve())
-            else str(p).split(f"{seed_dir.name}/", 1)[-1])
+        name = player if player in ("random", "demonstrator") else name_in(seed_dir, player)
         out[name] = list(played["scores"])
     return out
+
+
+def name_in(seed_dir: Path, path: str) -> str:
+    """A checkpoint's path (absolute, or relative to the checkout) as a name relative to the seed folder."""
+    p = Path(path)
+    if p.is_absolute() and p.is_relative_to(seed_dir.resolve()):
+        return str(p.relative_to(seed_dir.resolve()))
+    return str(p).split(f"{seed_dir.name}/", 1)[-1]
 
 
 def rows_for(root: Path, game: str, seeds: list[int], tag: str) -> list[tuple[str, float, dict[int, list[float]]]]:
@@ -64,7 +69,7 @@ def rows_for(root: Path, game: str, seeds: list[int], tag: str) -> list[tuple[st
                 points.setdefault(steps, (seg["hours_play"], {}))[1][s] = per_seed[s][name]
                 hours = max(hours, seg["hours_play"])
         if "pick" in record:  # `hakisa train --pick`: the checkpoint it kept (the start's is study.pt)
-            chosen = record["pick"]["chosen"].split(f"{game}-seed{s}/", 1)[-1]
+            chosen = name_in(root / f"{game}-seed{s}", record["pick"]["chosen"])
             if chosen in per_seed[s]:
                 picked[s] = per_seed[s][chosen]
     rows = [(f"{tag} {steps}", h, got) for steps, (h, got) in sorted(points.items())]

@@ -194,7 +194,8 @@ def main() -> int:
                          "values score each checkpoint at each")
     ap.add_argument("--prior", type=float, nargs="+", default=None, metavar="SHARE",
                     help="play with this share of the imitation weights' pull on action rates taken back (study "
-                         "--prior) instead of the checkpoint's own offsets (0: no offsets at all); several values score each at each")
+                         "--prior) instead of the checkpoint's own offsets (0: no offsets at all); several values "
+                         "score each at each")
     ap.add_argument("--trial", type=int, default=0, metavar="N",
                     help="also score each checkpoint played the way `hakisa trial` would choose from N episodes "
                          f"each way (on game seeds from {TRIAL_SEED_BASE:,}, none of them evaluation episodes)")

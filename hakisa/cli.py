@@ -312,6 +312,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hakisa.resources import check_writable
 
     profile = _headless_fits(args, load_profile(args.profile))
+    if not args.headless:  # a run on the window: refused before the learner loads anything or writes a run folder
+        from hakisa.live import require_display
+
+        require_display("train")
     wd = Path(args.workdir)
     if wd.exists() and not wd.is_dir():
         raise HakisaError(f"--workdir {wd} is a file; give a folder for the run.")

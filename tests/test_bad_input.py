@@ -437,6 +437,8 @@ CASES: list[Case] = [
     Case("play-no-display", PLAY[:-4] + ["--episodes", "1"], ("display",), env={"DISPLAY": None}),
     Case("explore-no-display", ["explore", "--checkpoint", "{d}/c.pt", "--profile", "{d}/p.toml", "--out",
                                 "{d}/x.h5", "--steps", "5"], ("display",), env={"DISPLAY": None}),
+    Case("train-no-display", ["train", "--profile", "{d}/p.toml", "--data", "{d}/d.h5", "--from", "{d}/c.pt",
+                              "--workdir", "{d}/run"], ("`hakisa train` needs a screen",), env={"DISPLAY": None}),
     Case("regions-no-display", ["regions", "--profile", "{d}/p.toml"], ("display",), env={"DISPLAY": None}),
 ]
 

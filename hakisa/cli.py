@@ -311,11 +311,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from hakisa.resources import check_writable
 
+    if args.rounds is not None and args.pick:
+        raise HakisaError("--pick picks among the online run's checkpoints; with --rounds, score the rounds' "
+                          "checkpoints with `hakisa play --headless GAME --episodes N` or leave --rounds out.")
     profile = _headless_fits(args, load_profile(args.profile))
-    if not args.headless:  # a run on the window: refused before the learner loads anything or writes a run folder
-        from hakisa.live import require_display
-
-        require_display("train")
     wd = Path(args.workdir)
     if wd.exists() and not wd.is_dir():
         raise HakisaError(f"--workdir {wd} is a file; give a folder for the run.")
@@ -325,9 +324,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     if args.rounds is None:
         return _train_online(args, profile, log)
-    if args.pick:
-        raise HakisaError("--pick picks among the online run's checkpoints; with --rounds, score the rounds' "
-                          "checkpoints with `hakisa play --headless GAME --episodes N` or leave --rounds out.")
     from hakisa.learn.train import TrainConfig, train
 
     cfg = TrainConfig(rounds=args.rounds, explore_steps=args.explore_steps, epsilon=args.epsilon,
@@ -346,20 +342,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _hours_of(paths: list[str]) -> float:
-    """Hours of steps in the datasets ``paths`` (the unreadable ones count nothing; train says why later)."""
-    from hakisa.data.dataset import DatasetReader
-
-    hours = 0.0
-    for p in paths:
-        try:
-            with DatasetReader(p) as r:
-                hours += sum(r.info(n).n_steps for n in r.episode_names()) / r.tick_hz / 3600
-        except (HakisaError, OSError):  # train_online says why and leaves such a file out
-            continue
-    return hours
-
-
 def _train_online(args: argparse.Namespace, profile, log) -> int:
     from hakisa.learn.online import OnlineConfig, train_online
 
@@ -371,10 +353,7 @@ def _train_online(args: argparse.Namespace, profile, log) -> int:
                        pick_seconds=args.pick_seconds, headless=args.headless,
                        size=_size(args.size), focus=args.focus, wait=args.wait, seed=args.seed,
                        consolidate=_consolidate_config(args))
-    hz = profile.capture.tick_hz
     paths = _data_paths(args.data)
-    log(f"train: from {_hours_of(paths):.2f} h of data ({len(paths)} file(s)); {cfg.steps} actor steps "
-        f"({cfg.steps / hz / 3600:.2f} h of play at {hz:g} Hz), about {int(cfg.replay_ratio * cfg.steps)} learner updates")
     record = train_online(profile, paths, args.from_checkpoint, args.workdir, cfg,
                           progress=not args.quiet, log=log)
     print(f"{'segment':>7} {'h of play':>9} {'updates':>8} {'episodes':>8} {'score':>8} {'reward':>8} {'TD error':>9} "

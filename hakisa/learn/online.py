@@ -214,6 +214,21 @@ def _segment_datasets(wd: Path, log) -> list[Path]:
     return out
 
 
+def _hours_in(paths) -> float:
+    """Hours of steps in the datasets ``paths``, each at its own tick rate (the unreadable ones count nothing; the
+    run says why when it leaves them out)."""
+    from hakisa.data.dataset import DatasetReader
+
+    hours = 0.0
+    for p in paths:
+        try:
+            with DatasetReader(p) as r:
+                hours += sum(r.info(n).n_steps for n in r.episode_names()) / r.tick_hz / 3600
+        except (HakisaError, OSError):
+            continue
+    return hours
+
+
 def _steps_in(paths: list[Path]) -> int:
     from hakisa.data.dataset import DatasetReader
 
@@ -244,8 +259,16 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
     wd = Path(workdir)
     start_blob = load_checkpoint(start, profile)
     check_same_profile([str(d) for d in demos], profile)
+    if cfg.headless is None:  # on the window: refused before a run folder is written
+        from hakisa.live import require_display
+
+        require_display("train")
     if wd.exists() and not wd.is_dir():
         raise HakisaError(f"--workdir {wd} is a file; give a folder for the run.")
+    hz = profile.capture.tick_hz
+    log(f"train: from {_hours_in(demos):.2f} h of data ({len(demos)} file(s)); {cfg.steps} actor steps "
+        f"({cfg.steps / hz / 3600:.2f} h of play at {hz:g} Hz), about {int(cfg.replay_ratio * cfg.steps)} learner "
+        "updates")
     wd.mkdir(parents=True, exist_ok=True)
     record_path, ckpt = wd / "online.json", wd / "online.pt"
     record, _ = open_run(record_path, profile, start, demos, {"mode": "online", "segments": []})
@@ -295,7 +318,6 @@ def train_online(profile: Profile, demos: list[str], start: str, workdir: str | 
             log("train: the start plays with action offsets fitted to its study; this learner imitates every human "
                 "step alike, so its checkpoints play without them (--imitation-weights study or --anchor keeps them)")
     learner = Learner(c, cfg, steps_before)
-    hz = profile.capture.tick_hz
 
     def state_extra() -> dict:
         steps = learner.total_steps()

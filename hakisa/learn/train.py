@@ -94,6 +94,10 @@ def train(profile: Profile, demos: list[str], start: str, workdir: str | Path, c
     from hakisa.data.transitions import check_same_profile
 
     check_same_profile([str(d) for d in demos], profile)  # and data that cannot be used, before --workdir is made
+    if cfg.headless is None:  # and no screen for the window
+        from hakisa.live import require_display
+
+        require_display("train")
     if wd.exists() and not wd.is_dir():
         raise HakisaError(f"--workdir {wd} is a file; give a folder for the rounds.")
     wd.mkdir(parents=True, exist_ok=True)
